@@ -1,0 +1,1 @@
+"""Noise IK secure channel: handshake, transport sessions, replay window."""
