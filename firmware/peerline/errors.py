@@ -40,3 +40,7 @@ class ConfigError(PeerlineError, ValueError):
 
 class StoreError(PeerlineError, OSError):
     """The data directory cannot be used (missing, wrong permissions, existing key)."""
+
+
+class ReplayError(RemoteProtocolError):
+    """A transport packet's counter was already accepted or is too old for the window."""

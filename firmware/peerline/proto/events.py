@@ -1,0 +1,49 @@
+"""Events the node hands out through ``Node.next_event()``: small, immutable, past tense."""
+
+from dataclasses import dataclass
+
+from peerline.types import Addr
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Event:
+    """Base of every node event."""
+
+    peer_key: bytes
+    "The peer's Ed25519 public key (32 bytes): the identity the event is about."
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HandshakeCompleted(Event):
+    initiator: bool
+    "True if this phone started the handshake."
+    sas: str
+    "Short authentication string to compare by voice, e.g. '042 917'."
+    addr: Addr
+    "Where the peer is reached."
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MessageReceived(Event):
+    message_id: bytes
+    "16 bytes chosen by the sender; the same id on a retransmission."
+    text: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MessageDelivered(Event):
+    message_id: bytes
+    "The peer acknowledged this message."
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MessageFailed(Event):
+    message_id: bytes
+    reason: str
+    "Why delivery was given up, e.g. 'unreachable' or 'timeout'."
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PeerEndpointChanged(Event):
+    addr: Addr
+    "An authenticated packet arrived from this new address; the path moved there."

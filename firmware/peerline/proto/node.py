@@ -1,0 +1,617 @@
+"""The phone's protocol core: one object behind the shared UDP socket.
+
+``Node`` demultiplexes every datagram, runs Noise IK handshakes, keeps transport sessions per
+peer (rekeying them by time and count), and carries reliable text messages. It never touches a
+socket or a clock: drivers (``peerline.runtime`` on real UDP, ``peerline.sim`` in virtual time)
+call the five aioquic-style methods.
+
+Peers are identified by their Ed25519 public key; mapping dialable numbers to keys is the
+caller's job (numbers can collide, keys cannot).
+"""
+
+from collections import OrderedDict, deque
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from peerline.errors import (
+    CryptoError,
+    DecodeError,
+    InvalidKey,
+    LocalProtocolError,
+    ReplayError,
+)
+from peerline.ports import Rng
+from peerline.proto.events import (
+    Event,
+    HandshakeCompleted,
+    MessageDelivered,
+    MessageFailed,
+    MessageReceived,
+    PeerEndpointChanged,
+)
+from peerline.proto.identity import Identity, x25519_public_from_ed25519
+from peerline.proto.noise.handshake import IKHandshake, Role
+from peerline.proto.noise.session import Session
+from peerline.types import Addr
+from peerline.wire.frames import (
+    MAX_PAYLOAD,
+    Frame,
+    MessageAckFrame,
+    MessageFrame,
+    frame_size,
+    pull_frames,
+    push_frames,
+)
+from peerline.wire.packet import (
+    HandshakeInitiation,
+    HandshakeResponse,
+    TransportPacket,
+    initiation_header,
+    is_stun,
+    pull_packet,
+    push_initiation,
+    push_response,
+)
+from peerline.wire.spec import PROLOGUE, REJECT_AFTER_TIME, REKEY_AFTER_MESSAGES, REKEY_AFTER_TIME
+
+RESPONDER_REKEY_GRACE = 10.0
+"""A responder rekeys only this long after the initiator should have (avoids both rekeying)."""
+
+RECENT_IDS = 1024
+"""Per peer, message ids remembered to suppress duplicate deliveries after retransmission."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NodeConfig:
+    """Tunables that do not change the wire format (spec values live in ``wire.spec``)."""
+
+    handshake_retry_s: float = 1.0
+    "First handshake retransmission; doubles per attempt up to ``handshake_retry_max_s``."
+    handshake_retry_max_s: float = 5.0
+    handshake_timeout_s: float = 30.0
+    "Give up reaching a peer after this long without a completed handshake."
+    message_retry_s: float = 1.0
+    "First message retransmission; doubles per attempt up to ``message_retry_max_s``."
+    message_retry_max_s: float = 8.0
+    message_timeout_s: float = 60.0
+    "A message not acknowledged by then is reported failed."
+    rekey_after_time_s: float = REKEY_AFTER_TIME
+    rekey_after_messages: int = REKEY_AFTER_MESSAGES
+    max_peers: int = 4096
+    "Memory bound: sessions from unknown callers are refused beyond this many peers."
+    max_queued_messages: int = 256
+    "Per peer: unacknowledged outgoing messages before ``send_message`` refuses more."
+
+    def __post_init__(self) -> None:
+        if not 0 < self.rekey_after_time_s <= REKEY_AFTER_TIME:
+            raise ValueError("rekey_after_time_s must be in (0, REKEY_AFTER_TIME]")
+        if not 0 < self.rekey_after_messages <= REKEY_AFTER_MESSAGES:
+            raise ValueError("rekey_after_messages must be in (0, REKEY_AFTER_MESSAGES]")
+
+
+@dataclass(slots=True)
+class NodeCounters:
+    """What the node saw and did; ``status --json`` shows these."""
+
+    rx_datagrams: int = 0
+    rx_bytes: int = 0
+    tx_datagrams: int = 0
+    tx_bytes: int = 0
+    dropped_malformed: int = 0
+    "Did not parse: wrong size, unknown type or version."
+    dropped_stun: int = 0
+    "STUN datagrams (first byte 0-3): no STUN handler yet."
+    dropped_unknown_session: int = 0
+    "Well-formed, but for a session or handshake index this node does not have."
+    dropped_auth: int = 0
+    "Failed authentication: tampered or forged."
+    dropped_replay: int = 0
+    "Authentic counter already seen, or older than the replay window."
+    dropped_handshake: int = 0
+    "Handshake messages that failed to decrypt or named a key that does not match."
+    dropped_peer_limit: int = 0
+    dropped_bad_frames: int = 0
+    "Authenticated payloads whose frames did not parse."
+    unknown_frames: int = 0
+    handshakes_initiated: int = 0
+    handshakes_completed: int = 0
+    rekeys: int = 0
+    messages_sent: int = 0
+    messages_received: int = 0
+    messages_duplicate: int = 0
+    messages_delivered: int = 0
+    messages_failed: int = 0
+    message_retransmissions: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+
+@dataclass(slots=True)
+class _Outgoing:
+    frame: MessageFrame
+    deadline: float
+    next_send: float
+    interval: float
+    sends: int = 0
+
+
+@dataclass(slots=True)
+class _Handshake:
+    state: IKHandshake
+    local_index: int
+    started_at: float
+    "When the first attempt of this series began (for the give-up timeout)."
+    next_retry: float
+    attempts: int
+
+
+@dataclass(slots=True, eq=False)
+class _Peer:
+    public_key: bytes
+    x25519_public: bytes
+    endpoint: Addr | None
+    current: Session | None = None
+    previous: Session | None = None
+    pending: Session | None = None
+    "Responder session not yet confirmed by a packet from the initiator."
+    handshake: _Handshake | None = None
+    unacked: dict[bytes, _Outgoing] = field(default_factory=dict)
+    acks_due: list[MessageAckFrame] = field(default_factory=list)
+    recent_ids: OrderedDict[bytes, None] = field(default_factory=OrderedDict)
+    pinned: bool = False
+    "Added by the user (``add_peer``); unknown callers' peers are forgotten when idle."
+    confirm_needed: bool = False
+    "Initiator just finished a handshake: send something so the responder can confirm."
+
+
+class Node:
+    """Sans-I/O protocol core for one phone.
+
+    Inputs: ``receive_datagram``, ``handle_timer`` and API calls (``add_peer``,
+    ``send_message``). Outputs: ``datagrams_to_send``, ``get_timer``, ``next_event``.
+    Then: after any input, drain ``datagrams_to_send`` and ``next_event`` and re-arm the timer.
+    """
+
+    def __init__(self, *, identity: Identity, rng: Rng, config: NodeConfig | None = None) -> None:
+        self.identity = identity
+        self.config = config or NodeConfig()
+        self.counters = NodeCounters()
+        self._rng = rng
+        self._peers: dict[bytes, _Peer] = {}
+        self._by_index: dict[int, tuple[_Peer, Session]] = {}
+        self._handshakes: dict[int, _Peer] = {}
+        self._out: list[tuple[bytes, Addr]] = []
+        self._events: deque[Event] = deque()
+
+    # -- API --------------------------------------------------------------------------------
+    def add_peer(self, public_key: bytes, addr: Addr | None) -> None:
+        """Know a peer by key, optionally at an address. Raises ``InvalidKey``."""
+        if public_key == self.identity.public_key:
+            raise LocalProtocolError("cannot add this phone as its own peer")
+        peer = self._peers.get(public_key)
+        if peer is None:
+            peer = _Peer(
+                public_key=public_key,
+                x25519_public=x25519_public_from_ed25519(public_key),
+                endpoint=addr,
+            )
+            self._peers[public_key] = peer
+        elif addr is not None:
+            peer.endpoint = addr
+        peer.pinned = True
+
+    def peer_endpoint(self, public_key: bytes) -> Addr | None:
+        peer = self._peers.get(public_key)
+        return peer.endpoint if peer else None
+
+    def send_message(self, public_key: bytes, text: str, *, now: float) -> bytes:
+        """Queue a text message; returns its 16-byte id. Delivery is reported by events.
+
+        Raises ``LocalProtocolError`` for an unknown peer or a full queue, ``ValueError`` for a
+        text that is too long. Then: datagrams_to_send, get_timer.
+        """
+        peer = self._peers.get(public_key)
+        if peer is None or peer.endpoint is None:
+            raise LocalProtocolError("unknown peer or no address for it")
+        if len(peer.unacked) >= self.config.max_queued_messages:
+            raise LocalProtocolError("too many undelivered messages for this peer")
+        message_id = self._rng.random_bytes(16)
+        frame = MessageFrame(message_id=message_id, text=text)
+        peer.unacked[message_id] = _Outgoing(
+            frame=frame,
+            deadline=now + self.config.message_timeout_s,
+            next_send=now,
+            interval=self.config.message_retry_s,
+        )
+        self.counters.messages_sent += 1
+        self._flush(peer, now)
+        return message_id
+
+    def connect(self, public_key: bytes, *, now: float) -> None:
+        """Start a handshake with a known peer now (e.g. before a call). Then: datagrams_to_send."""
+        peer = self._peers.get(public_key)
+        if peer is None or peer.endpoint is None:
+            raise LocalProtocolError("unknown peer or no address for it")
+        if self._sending_session(peer, now) is None:
+            self._start_handshake(peer, now)
+
+    def sessions(self, *, now: float) -> list[dict[str, Any]]:
+        """A snapshot of live sessions for status displays (no key material)."""
+        out = []
+        for peer in self._peers.values():
+            s = peer.current
+            if s is None:
+                continue
+            out.append(
+                {
+                    "peer_key": peer.public_key.hex(),
+                    "endpoint": list(peer.endpoint) if peer.endpoint else None,
+                    "initiator": s.initiator,
+                    "sas": s.sas,
+                    "age_s": round(s.age(now), 3),
+                    "sent": s.send_counter,
+                    "received_highest": s.replay.highest,
+                    "pending_messages": len(peer.unacked),
+                }
+            )
+        return out
+
+    # -- the five driver calls ---------------------------------------------------------------
+    def receive_datagram(self, data: bytes, addr: Addr, *, now: float) -> None:
+        """Take one datagram. Never raises: bad input is dropped and counted."""
+        c = self.counters
+        c.rx_datagrams += 1
+        c.rx_bytes += len(data)
+        if is_stun(data):
+            c.dropped_stun += 1
+            return
+        try:
+            packet = pull_packet(data)
+        except DecodeError:
+            c.dropped_malformed += 1
+            return
+        if isinstance(packet, TransportPacket):
+            self._on_transport(packet, addr, now)
+        elif isinstance(packet, HandshakeInitiation):
+            self._on_initiation(packet, addr, now)
+        else:
+            self._on_response(packet, addr, now)
+
+    def datagrams_to_send(self, *, now: float) -> list[tuple[bytes, Addr]]:
+        out, self._out = self._out, []
+        for data, _ in out:
+            self.counters.tx_datagrams += 1
+            self.counters.tx_bytes += len(data)
+        return out
+
+    def get_timer(self) -> float | None:
+        deadline: float | None = None
+        for peer in self._peers.values():
+            t = self._peer_deadline(peer)
+            if t is not None and (deadline is None or t < deadline):
+                deadline = t
+        return deadline
+
+    def handle_timer(self, *, now: float) -> None:
+        for peer in list(self._peers.values()):
+            self._expire_sessions(peer, now)
+            hs = peer.handshake
+            if hs is not None:
+                if now - hs.started_at >= self.config.handshake_timeout_s:
+                    self._abandon_handshake(peer)
+                    if self._sending_session(peer, now) is None:
+                        self._fail_all(peer, "unreachable")
+                elif now >= hs.next_retry:
+                    self._send_initiation(peer, now, retry=True)
+            for mid, out in list(peer.unacked.items()):
+                if now >= out.deadline:
+                    del peer.unacked[mid]
+                    self.counters.messages_failed += 1
+                    self._events.append(
+                        MessageFailed(peer_key=peer.public_key, message_id=mid, reason="timeout")
+                    )
+            self._flush(peer, now)
+            if not peer.pinned and self._is_idle(peer):
+                del self._peers[peer.public_key]  # an unknown caller's state, now unused
+
+    def next_event(self) -> Event | None:
+        return self._events.popleft() if self._events else None
+
+    # -- receiving ---------------------------------------------------------------------------
+    def _on_transport(self, packet: TransportPacket, addr: Addr, now: float) -> None:
+        c = self.counters
+        entry = self._by_index.get(packet.receiver_index)
+        if entry is None:
+            c.dropped_unknown_session += 1
+            return
+        peer, session = entry
+        if not session.is_usable(now):
+            c.dropped_unknown_session += 1
+            return
+        try:
+            payload = session.open(packet)
+        except ReplayError:
+            c.dropped_replay += 1
+            return
+        except CryptoError:
+            c.dropped_auth += 1
+            return
+        if not session.confirmed:
+            session.confirmed = True
+            self._install(peer, session)
+            if peer.pending is session:
+                peer.pending = None
+            c.handshakes_completed += 1
+            self._events.append(
+                HandshakeCompleted(
+                    peer_key=peer.public_key, initiator=False, sas=session.sas, addr=addr
+                )
+            )
+        if peer.endpoint != addr:
+            peer.endpoint = addr
+            self._events.append(PeerEndpointChanged(peer_key=peer.public_key, addr=addr))
+        try:
+            frames, unknown = pull_frames(payload)
+        except DecodeError:
+            c.dropped_bad_frames += 1
+            return
+        c.unknown_frames += unknown
+        for frame in frames:
+            if isinstance(frame, MessageFrame):
+                self._on_message(peer, frame)
+            elif (
+                isinstance(frame, MessageAckFrame)
+                and peer.unacked.pop(frame.message_id, None) is not None
+            ):
+                c.messages_delivered += 1
+                self._events.append(
+                    MessageDelivered(peer_key=peer.public_key, message_id=frame.message_id)
+                )
+        self._flush(peer, now)
+
+    def _on_message(self, peer: _Peer, frame: MessageFrame) -> None:
+        peer.acks_due.append(MessageAckFrame(message_id=frame.message_id))
+        if frame.message_id in peer.recent_ids:
+            self.counters.messages_duplicate += 1
+            return
+        peer.recent_ids[frame.message_id] = None
+        if len(peer.recent_ids) > RECENT_IDS:
+            peer.recent_ids.popitem(last=False)
+        self.counters.messages_received += 1
+        self._events.append(
+            MessageReceived(peer_key=peer.public_key, message_id=frame.message_id, text=frame.text)
+        )
+
+    def _on_initiation(self, packet: HandshakeInitiation, addr: Addr, now: float) -> None:
+        c = self.counters
+        hs = IKHandshake(
+            role=Role.RESPONDER,
+            static_private=self.identity.x25519_private,
+            ephemeral_private=self._rng.random_bytes(32),
+            prologue=PROLOGUE + initiation_header(packet.sender_index),
+        )
+        try:
+            payload = hs.read_initiation(packet.noise)
+            peer_key = payload
+            if len(peer_key) != 32 or x25519_public_from_ed25519(peer_key) != hs.remote_static:
+                raise CryptoError("initiator's identity key does not match its static key")
+        except (CryptoError, DecodeError, InvalidKey):
+            c.dropped_handshake += 1
+            return
+        if peer_key == self.identity.public_key:
+            c.dropped_handshake += 1
+            return
+        peer = self._peers.get(peer_key)
+        if peer is None:
+            if len(self._peers) >= self.config.max_peers:
+                c.dropped_peer_limit += 1
+                return
+            assert hs.remote_static is not None
+            peer = _Peer(public_key=peer_key, x25519_public=hs.remote_static, endpoint=None)
+            self._peers[peer_key] = peer
+        local_index = self._new_index()
+        noise = hs.write_response(b"")
+        session = Session(
+            keys=hs.transport_keys(),
+            local_index=local_index,
+            remote_index=packet.sender_index,
+            initiator=False,
+            created_at=now,
+        )
+        if peer.pending is not None:
+            self._drop_session(peer.pending)
+        peer.pending = session
+        self._by_index[local_index] = (peer, session)
+        response = HandshakeResponse(
+            sender_index=local_index, receiver_index=packet.sender_index, noise=noise
+        )
+        self._out.append((push_response(response), addr))
+
+    def _on_response(self, packet: HandshakeResponse, addr: Addr, now: float) -> None:
+        c = self.counters
+        peer = self._handshakes.get(packet.receiver_index)
+        if peer is None or peer.handshake is None:
+            c.dropped_unknown_session += 1
+            return
+        hs = peer.handshake
+        try:
+            payload = hs.state.read_response(packet.noise)
+            if payload:
+                raise DecodeError("response payload must be empty")
+        except (CryptoError, DecodeError):
+            c.dropped_handshake += 1  # the handshake is untouched: the real response may follow
+            return
+        self._abandon_handshake(peer)
+        session = Session(
+            keys=hs.state.transport_keys(),
+            local_index=hs.local_index,
+            remote_index=packet.sender_index,
+            initiator=True,
+            created_at=now,
+        )
+        self._by_index[hs.local_index] = (peer, session)
+        self._install(peer, session)
+        c.handshakes_completed += 1
+        if peer.endpoint != addr:
+            peer.endpoint = addr
+            self._events.append(PeerEndpointChanged(peer_key=peer.public_key, addr=addr))
+        self._events.append(
+            HandshakeCompleted(peer_key=peer.public_key, initiator=True, sas=session.sas, addr=addr)
+        )
+        peer.confirm_needed = True
+        for out in peer.unacked.values():
+            out.next_send = now
+        self._flush(peer, now)
+
+    # -- sending -----------------------------------------------------------------------------
+    def _flush(self, peer: _Peer, now: float) -> None:
+        """Send what is due for ``peer``: acks, due messages, a key-confirmation keepalive."""
+        session = self._sending_session(peer, now)
+        due = [o for o in peer.unacked.values() if o.next_send <= now]
+        if session is None:
+            if due and peer.handshake is None and peer.endpoint is not None:
+                self._start_handshake(peer, now)
+            return
+        if self._needs_rekey(session, now) and peer.handshake is None:
+            self.counters.rekeys += 1
+            self._start_handshake(peer, now)
+        frames: list[Frame] = list(peer.acks_due)
+        peer.acks_due.clear()
+        for out in due:
+            if out.sends:
+                self.counters.message_retransmissions += 1
+            out.sends += 1
+            frames.append(out.frame)
+            out.next_send = now + out.interval
+            out.interval = min(out.interval * 2, self.config.message_retry_max_s)
+        if not frames and not peer.confirm_needed:
+            return
+        peer.confirm_needed = False
+        assert peer.endpoint is not None
+        for payload in _pack(frames):
+            self._out.append((session.seal(payload), peer.endpoint))
+
+    def _sending_session(self, peer: _Peer, now: float) -> Session | None:
+        s = peer.current
+        if s is not None and s.confirmed and s.is_usable(now) and peer.endpoint is not None:
+            return s
+        return None
+
+    def _needs_rekey(self, session: Session, now: float) -> bool:
+        cfg = self.config
+        if session.send_counter >= cfg.rekey_after_messages:
+            return True
+        limit = cfg.rekey_after_time_s + (0.0 if session.initiator else RESPONDER_REKEY_GRACE)
+        return session.age(now) >= limit
+
+    def _start_handshake(self, peer: _Peer, now: float) -> None:
+        self.counters.handshakes_initiated += 1
+        self._send_initiation(peer, now, retry=False)
+
+    def _send_initiation(self, peer: _Peer, now: float, *, retry: bool) -> None:
+        """Send a fresh initiation (new ephemeral key and index on every attempt)."""
+        old = peer.handshake
+        if old is not None:
+            self._handshakes.pop(old.local_index, None)
+        if peer.endpoint is None:
+            return
+        index = self._new_index()
+        state = IKHandshake(
+            role=Role.INITIATOR,
+            static_private=self.identity.x25519_private,
+            ephemeral_private=self._rng.random_bytes(32),
+            prologue=PROLOGUE + initiation_header(index),
+            remote_static=peer.x25519_public,
+        )
+        noise = state.write_initiation(self.identity.public_key)
+        attempts = old.attempts + 1 if (old is not None and retry) else 1
+        interval = min(
+            self.config.handshake_retry_s * 2 ** (attempts - 1), self.config.handshake_retry_max_s
+        )
+        jitter = 1.0 + 0.2 * self._rng.random()
+        peer.handshake = _Handshake(
+            state=state,
+            local_index=index,
+            started_at=old.started_at if (old is not None and retry) else now,
+            next_retry=now + interval * jitter,
+            attempts=attempts,
+        )
+        self._handshakes[index] = peer
+        packet = HandshakeInitiation(sender_index=index, noise=noise)
+        self._out.append((push_initiation(packet), peer.endpoint))
+
+    def _abandon_handshake(self, peer: _Peer) -> None:
+        if peer.handshake is not None:
+            self._handshakes.pop(peer.handshake.local_index, None)
+            peer.handshake = None
+
+    def _fail_all(self, peer: _Peer, reason: str) -> None:
+        for mid in list(peer.unacked):
+            del peer.unacked[mid]
+            self.counters.messages_failed += 1
+            self._events.append(
+                MessageFailed(peer_key=peer.public_key, message_id=mid, reason=reason)
+            )
+
+    # -- sessions ----------------------------------------------------------------------------
+    def _install(self, peer: _Peer, session: Session) -> None:
+        """Make ``session`` current; the old current stays for stragglers until it expires."""
+        if peer.previous is not None and peer.previous is not peer.current:
+            self._drop_session(peer.previous)
+        if peer.current is not session:
+            peer.previous = peer.current
+        peer.current = session
+
+    def _drop_session(self, session: Session) -> None:
+        self._by_index.pop(session.local_index, None)
+        session.wipe()
+
+    def _expire_sessions(self, peer: _Peer, now: float) -> None:
+        for name in ("current", "previous", "pending"):
+            s: Session | None = getattr(peer, name)
+            if s is not None and not s.is_usable(now):
+                self._drop_session(s)
+                setattr(peer, name, None)
+
+    @staticmethod
+    def _is_idle(peer: _Peer) -> bool:
+        return not (
+            peer.current or peer.previous or peer.pending or peer.handshake or peer.unacked
+        )
+
+    def _peer_deadline(self, peer: _Peer) -> float | None:
+        times: list[float] = []
+        if peer.handshake is not None:
+            times.append(min(peer.handshake.next_retry,
+                             peer.handshake.started_at + self.config.handshake_timeout_s))
+        for out in peer.unacked.values():
+            times.append(out.deadline)
+            if peer.current is not None:
+                times.append(out.next_send)
+        for s in (peer.current, peer.previous, peer.pending):
+            if s is not None:
+                times.append(s.created_at + REJECT_AFTER_TIME)
+        return min(times) if times else None
+
+    def _new_index(self) -> int:
+        while True:
+            index = int.from_bytes(self._rng.random_bytes(4), "big")
+            if index not in self._by_index and index not in self._handshakes:
+                return index
+
+
+def _pack(frames: list[Frame]) -> list[bytes]:
+    """Group frames into payloads that each fit one datagram; [] frames -> one empty payload."""
+    payloads: list[bytes] = []
+    batch: list[Frame] = []
+    size = 0
+    for frame in frames:
+        n = frame_size(frame)
+        if batch and size + n > MAX_PAYLOAD:
+            payloads.append(push_frames(batch))
+            batch, size = [], 0
+        batch.append(frame)
+        size += n
+    payloads.append(push_frames(batch))
+    return payloads

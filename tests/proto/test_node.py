@@ -1,0 +1,247 @@
+"""Node: handshakes, sessions and reliable messages between two sans-I/O nodes (protocol.md §4-§6)."""
+
+import pytest
+from harness import ADDR_A, ADDR_B, make_identity, make_pair, of_type
+
+from peerline.adapters.rng import SeededRng
+from peerline.errors import LocalProtocolError
+from peerline.proto.events import (
+    HandshakeCompleted,
+    MessageDelivered,
+    MessageFailed,
+    MessageReceived,
+    PeerEndpointChanged,
+)
+from peerline.proto.node import Node, NodeConfig
+from peerline.wire.packet import RESPONSE_SIZE, TRANSPORT_MIN_SIZE
+from peerline.wire.spec import REJECT_AFTER_TIME, TYPE_TRANSPORT
+
+
+def test_message_is_delivered_both_ways_after_one_handshake() -> None:
+    w = make_pair()
+    w.a.send_message(w.b.identity.public_key, "hello b", now=0.0)
+    w.transfer(now=0.0)
+    w.b.send_message(w.a.identity.public_key, "hello a", now=0.1)
+    w.transfer(now=0.1)
+    assert [e.text for e in of_type(w.events_b, MessageReceived)] == ["hello b"]
+    assert [e.text for e in of_type(w.events_a, MessageReceived)] == ["hello a"]
+    assert len(of_type(w.events_a, MessageDelivered)) == 1
+    assert len(of_type(w.events_b, MessageDelivered)) == 1
+    assert w.a.counters.handshakes_completed == w.b.counters.handshakes_completed == 1
+
+
+def test_both_sides_show_the_same_sas() -> None:
+    w = make_pair()
+    w.a.connect(w.b.identity.public_key, now=0.0)
+    w.transfer(now=0.0)
+    (ha,) = of_type(w.events_a, HandshakeCompleted)
+    (hb,) = of_type(w.events_b, HandshakeCompleted)
+    assert ha.sas == hb.sas and ha.initiator and not hb.initiator
+    assert len(ha.sas.replace(" ", "")) == 6
+
+
+def test_response_is_smaller_than_initiation_so_no_amplification() -> None:
+    w = make_pair()
+    w.a.connect(w.b.identity.public_key, now=0.0)
+    w.transfer(now=0.0)
+    init, resp = w.sent[0][1], w.sent[1][1]
+    assert len(resp) == RESPONSE_SIZE < len(init)
+
+
+def test_transport_overhead_is_30_bytes() -> None:
+    w = make_pair()
+    w.a.connect(w.b.identity.public_key, now=0.0)
+    w.transfer(now=0.0)
+    keepalive = w.sent[2][1]  # key confirmation after the handshake
+    assert keepalive[0] == TYPE_TRANSPORT and len(keepalive) == TRANSPORT_MIN_SIZE == 30
+
+
+def test_tampered_transport_packet_is_dropped_and_counted() -> None:
+    w = make_pair()
+    w.a.send_message(w.b.identity.public_key, "first", now=0.0)
+    w.transfer(now=0.0)
+    w.a.send_message(w.b.identity.public_key, "second", now=1.0)
+    (data, dst), = w.a.datagrams_to_send(now=1.0)
+    for i in (3, 20, len(data) - 1):  # header (AD), ciphertext, tag
+        forged = bytearray(data)
+        forged[i] ^= 0x01
+        w.b.receive_datagram(bytes(forged), ADDR_A, now=1.0)
+    w.drain_events()
+    assert w.b.counters.dropped_auth == 2  # byte 3 changes the index: unknown session
+    assert w.b.counters.dropped_unknown_session == 1
+    assert [e.text for e in of_type(w.events_b, MessageReceived)] == ["first"]
+
+
+def test_replayed_transport_packet_is_dropped_and_counted() -> None:
+    w = make_pair()
+    w.a.send_message(w.b.identity.public_key, "once", now=0.0)
+    w.transfer(now=0.0)
+    data = next(d for who, d in w.sent if who == "a" and d[0] == TYPE_TRANSPORT and len(d) > 30)
+    w.b.receive_datagram(data, ADDR_A, now=0.5)
+    w.b.receive_datagram(data, ADDR_A, now=0.6)
+    w.drain_events()
+    assert w.b.counters.dropped_replay == 2
+    assert len(of_type(w.events_b, MessageReceived)) == 1
+
+
+def test_duplicate_message_after_lost_ack_is_acked_but_not_shown_twice() -> None:
+    w = make_pair()
+    w.a.send_message(w.b.identity.public_key, "once", now=0.0)
+    # initiation, response, a's data packet, b's ack: drop the ack
+    w.transfer(now=0.0, drop=[3])
+    assert not of_type(w.events_a, MessageDelivered)
+    w.run_timers(until=5.0)
+    assert len(of_type(w.events_b, MessageReceived)) == 1
+    assert len(of_type(w.events_a, MessageDelivered)) == 1
+    assert w.b.counters.messages_duplicate == 1
+
+
+def test_lost_initiation_is_retried_with_a_fresh_ephemeral_key() -> None:
+    w = make_pair()
+    w.a.send_message(w.b.identity.public_key, "x", now=0.0)
+    w.transfer(now=0.0, drop=[0])
+    w.run_timers(until=3.0)
+    inits = [d for who, d in w.sent if who == "a" and d[0] == 0x50]
+    assert len(inits) == 2 and inits[0][6:38] != inits[1][6:38]
+    assert len(of_type(w.events_b, MessageReceived)) == 1
+
+
+def test_unreachable_peer_fails_messages_after_handshake_timeout() -> None:
+    cfg = NodeConfig(handshake_timeout_s=10.0)
+    w = make_pair(cfg)
+    w.a.send_message(w.b.identity.public_key, "void", now=0.0)
+    w.a.datagrams_to_send(now=0.0)  # lost
+    now = 0.0
+    while (t := w.a.get_timer()) is not None and t <= 20.0:
+        now = t
+        w.a.handle_timer(now=now)
+        w.a.datagrams_to_send(now=now)  # all lost
+    failed = [e for e in iter(w.a.next_event, None) if isinstance(e, MessageFailed)]
+    assert len(failed) == 1 and failed[0].reason == "unreachable"
+    assert 10.0 <= now < 12.0
+
+
+def test_rekey_by_message_count_keeps_messages_flowing() -> None:
+    cfg = NodeConfig(rekey_after_messages=5)
+    w = make_pair(cfg, cfg)
+    for i in range(20):
+        w.a.send_message(w.b.identity.public_key, f"m{i}", now=float(i))
+        w.transfer(now=float(i))
+    assert [e.text for e in of_type(w.events_b, MessageReceived)] == [f"m{i}" for i in range(20)]
+    assert w.a.counters.rekeys >= 3
+    assert w.a.counters.handshakes_completed >= 4
+
+
+def test_rekey_by_time_starts_a_new_handshake() -> None:
+    cfg = NodeConfig(rekey_after_time_s=30.0)
+    w = make_pair(cfg, cfg)
+    w.a.send_message(w.b.identity.public_key, "early", now=0.0)
+    w.transfer(now=0.0)
+    w.a.send_message(w.b.identity.public_key, "late", now=31.0)
+    w.transfer(now=31.0)
+    assert w.a.counters.rekeys == 1
+    assert len(of_type(w.events_a, HandshakeCompleted)) == 2
+    assert [e.text for e in of_type(w.events_b, MessageReceived)] == ["early", "late"]
+
+
+def test_idle_session_is_wiped_after_reject_after_time() -> None:
+    w = make_pair()
+    w.a.connect(w.b.identity.public_key, now=0.0)
+    w.transfer(now=0.0)
+    assert w.a.sessions(now=1.0)
+    w.run_timers(until=REJECT_AFTER_TIME + 1)
+    assert w.a.sessions(now=REJECT_AFTER_TIME + 1) == []
+    assert w.a.get_timer() is None and w.b.get_timer() is None
+
+
+def test_unknown_caller_is_accepted_and_answered_by_key() -> None:
+    a = Node(identity=make_identity(1), rng=SeededRng(1))
+    b = Node(identity=make_identity(2), rng=SeededRng(2))
+    a.add_peer(b.identity.public_key, ADDR_B)
+    from harness import Wire
+
+    w = Wire(a=a, b=b)
+    a.send_message(b.identity.public_key, "hi stranger", now=0.0)
+    w.transfer(now=0.0)
+    (msg,) = of_type(w.events_b, MessageReceived)
+    assert msg.peer_key == a.identity.public_key
+    b.send_message(a.identity.public_key, "hi back", now=1.0)
+    w.transfer(now=1.0)
+    assert [e.text for e in of_type(w.events_a, MessageReceived)] == ["hi back"]
+
+
+def test_initiation_to_a_different_responder_key_is_dropped() -> None:
+    a = Node(identity=make_identity(1), rng=SeededRng(1))
+    wrong = Node(identity=make_identity(3), rng=SeededRng(3))
+    a.add_peer(make_identity(2).public_key, ADDR_B)  # a believes b's key lives at ADDR_B
+    a.connect(make_identity(2).public_key, now=0.0)
+    ((data, _),) = a.datagrams_to_send(now=0.0)
+    wrong.receive_datagram(data, ADDR_A, now=0.0)
+    assert wrong.counters.dropped_handshake == 1
+    assert wrong.datagrams_to_send(now=0.0) == []
+
+
+def test_forged_response_does_not_spoil_the_real_handshake() -> None:
+    w = make_pair()
+    w.a.connect(w.b.identity.public_key, now=0.0)
+    ((init, _),) = w.a.datagrams_to_send(now=0.0)
+    w.b.receive_datagram(init, ADDR_A, now=0.0)
+    ((resp, _),) = w.b.datagrams_to_send(now=0.0)
+    forged = bytearray(resp)
+    forged[20] ^= 0xFF  # inside the responder's ephemeral key
+    w.a.receive_datagram(bytes(forged), ADDR_B, now=0.0)
+    assert w.a.counters.dropped_handshake == 1
+    w.a.receive_datagram(resp, ADDR_B, now=0.0)
+    assert w.a.counters.handshakes_completed == 1
+
+
+def test_replayed_initiation_does_not_displace_the_working_session() -> None:
+    w = make_pair()
+    w.a.connect(w.b.identity.public_key, now=0.0)
+    w.transfer(now=0.0)
+    init = w.sent[0][1]
+    w.b.receive_datagram(init, ("203.0.113.66", 9), now=1.0)  # attacker replays it
+    w.b.datagrams_to_send(now=1.0)
+    w.b.send_message(w.a.identity.public_key, "still here", now=2.0)
+    w.transfer(now=2.0)
+    assert [e.text for e in of_type(w.events_a, MessageReceived)] == ["still here"]
+    assert w.b.peer_endpoint(w.a.identity.public_key) == ADDR_A
+
+
+def test_authenticated_packet_from_new_address_moves_the_path() -> None:
+    w = make_pair()
+    w.a.send_message(w.b.identity.public_key, "one", now=0.0)
+    w.transfer(now=0.0)
+    new_addr = ("192.0.2.77", 5000)
+    w.a.send_message(w.b.identity.public_key, "two", now=1.0)
+    ((data, _),) = w.a.datagrams_to_send(now=1.0)
+    w.b.receive_datagram(data, new_addr, now=1.0)
+    w.drain_events()
+    (moved,) = of_type(w.events_b, PeerEndpointChanged)
+    assert moved.addr == new_addr
+    assert all(dst == new_addr for _, dst in w.b.datagrams_to_send(now=1.0))
+
+
+def test_simultaneous_first_messages_glare_converges() -> None:
+    w = make_pair()
+    w.a.send_message(w.b.identity.public_key, "from a", now=0.0)
+    w.b.send_message(w.a.identity.public_key, "from b", now=0.0)
+    w.transfer(now=0.0)
+    w.run_timers(until=10.0)
+    assert [e.text for e in of_type(w.events_b, MessageReceived)] == ["from a"]
+    assert [e.text for e in of_type(w.events_a, MessageReceived)] == ["from b"]
+    assert len(of_type(w.events_a, MessageDelivered)) == 1
+
+
+def test_send_message_to_unknown_peer_is_a_local_error() -> None:
+    w = make_pair()
+    with pytest.raises(LocalProtocolError):
+        w.a.send_message(make_identity(9).public_key, "x", now=0.0)
+    with pytest.raises(ValueError):
+        w.a.send_message(w.b.identity.public_key, "x" * 1001, now=0.0)
+
+
+def test_adding_self_as_peer_is_refused() -> None:
+    w = make_pair()
+    with pytest.raises(LocalProtocolError):
+        w.a.add_peer(w.a.identity.public_key, ADDR_A)
