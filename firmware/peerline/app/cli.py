@@ -1,0 +1,312 @@
+"""The ``peerline`` command: set up a phone, run it, and talk to a running one.
+
+Exit codes: 0 success, 1 the command failed, 2 bad usage or configuration, 3 no phone running.
+"""
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import socket
+import sys
+from pathlib import Path
+from typing import Any
+
+from peerline import __version__
+from peerline.adapters.rng import OsRng
+from peerline.app.control_client import ControlError, NotRunning, call
+from peerline.app.daemon import Paths, Phone, serve
+from peerline.errors import ConfigError, InvalidNumber, StoreError
+from peerline.proto.identity import Identity, derive_number, format_number, parse_number
+from peerline.store.config import CONFIG_FILE_NAME, DEFAULT_CONFIG_TEXT, Config, load_config
+from peerline.store.db import Database
+from peerline.store.keyfile import KEY_FILE_NAME, read_identity, write_identity
+
+EXIT_FAILED, EXIT_USAGE, EXIT_NOT_RUNNING = 1, 2, 3
+SUPPORTED_HW = ("none",)
+SUPPORTED_AUDIO = ("null",)
+
+
+def default_data_dir() -> Path:
+    env = os.environ.get("PEERLINE_DATA")
+    if env:
+        return Path(env)
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "peerline"
+
+
+def _out(args: argparse.Namespace, value: Any, human: str) -> None:
+    print(json.dumps(value, indent=2) if getattr(args, "json", False) else human)
+
+
+class _Fail(Exception):
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+# -- local commands ---------------------------------------------------------------------------
+def _ensure_data_dir(path: Path) -> None:
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    data: Path = args.data
+    _ensure_data_dir(data)
+    identity = Identity.generate(OsRng())
+    write_identity(data / KEY_FILE_NAME, identity)  # refuses to overwrite
+    config_path = data / CONFIG_FILE_NAME
+    if not config_path.exists():
+        config_path.write_text(DEFAULT_CONFIG_TEXT)
+        config_path.chmod(0o600)
+    number = derive_number(identity.public_key)
+    _out(
+        args,
+        {"number": number, "public_key": identity.public_key.hex(), "data": str(data)},
+        f"New phone in {data}\n  number {format_number(number)}\n"
+        f"  key    {identity.public_key.hex()}",
+    )
+    return 0
+
+
+def cmd_id(args: argparse.Namespace) -> int:
+    identity = read_identity(args.data / KEY_FILE_NAME)
+    number = derive_number(identity.public_key)
+    _out(
+        args,
+        {"number": number, "public_key": identity.public_key.hex()},
+        f"{format_number(number)}  {identity.public_key.hex()}",
+    )
+    return 0
+
+
+def _load_run_config(args: argparse.Namespace) -> Config:
+    path = args.config or (args.data / CONFIG_FILE_NAME)
+    if args.config is not None and not args.config.exists():
+        raise ConfigError(f"{args.config}: no such file")
+    config = load_config(path)
+    overrides: dict[str, object] = {}
+    if args.port is not None:
+        overrides["network.port"] = args.port
+    if args.hw is not None:
+        overrides["hardware.kind"] = args.hw
+    if args.audio is not None:
+        overrides["audio.backend"] = args.audio
+    if overrides:
+        config = config.override(overrides, source="command line")
+    if config.hardware.kind not in SUPPORTED_HW:
+        raise ConfigError(
+            f"hardware.kind: {config.hardware.kind!r} is not supported by this firmware yet "
+            f"(supported: {', '.join(SUPPORTED_HW)})"
+        )
+    if config.audio.kind not in SUPPORTED_AUDIO:
+        raise ConfigError(
+            f"audio.backend: {config.audio.backend!r} is not supported by this firmware yet "
+            f"(supported: {', '.join(SUPPORTED_AUDIO)})"
+        )
+    return config
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    config = _load_run_config(args)
+    logging.basicConfig(
+        level=config.log.level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    data: Path = args.data
+    _ensure_data_dir(data)
+    key_path = data / KEY_FILE_NAME
+    if not key_path.exists():
+        write_identity(key_path, Identity.generate(OsRng()))
+        logging.getLogger("peerline").info("first start: created a new identity in %s", key_path)
+    identity = read_identity(key_path)
+    paths = Paths(data)
+    with Database.open(paths.database) as db:
+        phone = Phone(paths=paths, config=config, identity=identity, db=db)
+
+        def ready(p: Phone) -> None:
+            st = p.status()
+            listen = ", ".join(
+                f"[{h}]:{port}" if ":" in h else f"{h}:{port}" for h, port in st["listen"]
+            )
+            print(
+                f"Peerline {__version__}\n"
+                f"  number   {st['number_display']}\n"
+                f"  key      {st['public_key']}\n"
+                f"  listen   udp {listen}\n"
+                f"  control  {paths.control_socket}\n"
+                f"  peers    {st['peers']} known\n"
+                f"ready",
+                flush=True,
+            )
+
+        try:
+            asyncio.run(serve(phone, on_ready=ready))
+        except OSError as exc:
+            raise _Fail(EXIT_FAILED, f"cannot start the phone: {exc}") from None
+    return 0
+
+
+# -- commands for a running phone ---------------------------------------------------------------
+def _call(args: argparse.Namespace, cmd: str, cargs: dict[str, Any] | None = None,
+          timeout: float = 30.0) -> Any:
+    return call(Paths(args.data).control_socket, cmd, cargs, timeout=timeout)
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    st = _call(args, "status")
+    if args.json:
+        print(json.dumps(st, indent=2))
+        return 0
+    print(f"{st['name']}  {st['number_display']}  (up {st['uptime_s']:.0f} s)")
+    print(f"  listen   {st['listen']}")
+    print(f"  peers    {st['peers']} known, {len(st['sessions'])} secure sessions")
+    for s in st["sessions"]:
+        print(f"    {s['peer_key'][:16]}…  {s['endpoint']}  SAS {s['sas']}")
+    dropped = {k: v for k, v in st["counters"].items() if k.startswith("dropped") and v}
+    if dropped:
+        print(f"  dropped  {dropped}")
+    return 0
+
+
+def _host_port(text: str) -> tuple[str, int]:
+    host, sep, port_text = text.rpartition(":")
+    if not sep or not port_text.isdigit():
+        raise _Fail(EXIT_USAGE, f"address must be HOST:PORT or [IPv6]:PORT, got {text!r}")
+    host = host.strip("[]")
+    try:
+        infos = socket.getaddrinfo(host, int(port_text), type=socket.SOCK_DGRAM)
+    except (socket.gaierror, UnicodeError) as exc:
+        raise _Fail(EXIT_USAGE, f"cannot resolve {host!r}: {exc}") from None
+    return str(infos[0][4][0]), int(port_text)
+
+
+def cmd_peer_add(args: argparse.Namespace) -> int:
+    host, port = _host_port(args.address)
+    res = _call(
+        args,
+        "peer.add",
+        {"number": args.number, "public_key": args.public_key, "host": host, "port": port},
+    )
+    _out(args, res, f"added {format_number(res['number'])} at {res['host']}:{res['port']}")
+    return 0
+
+
+def cmd_peer_list(args: argparse.Namespace) -> int:
+    rows = _call(args, "peer.list")
+    _out(
+        args,
+        rows,
+        "\n".join(f"{format_number(r['number'])}  {r['host']}:{r['port']}  {r['public_key']}"
+                  for r in rows) or "no peers",
+    )
+    return 0
+
+
+def cmd_msg_send(args: argparse.Namespace) -> int:
+    cargs: dict[str, Any] = {"number": args.number, "text": args.text, "wait_s": args.wait}
+    if args.key:
+        cargs["public_key"] = args.key
+    res = _call(args, "msg.send", cargs, timeout=args.wait + 10)
+    _out(args, res, f"{res['status']} ({res['id']})")
+    return EXIT_FAILED if res["status"] == "failed" else 0
+
+
+def cmd_msg_list(args: argparse.Namespace) -> int:
+    rows = _call(args, "msg.list", {"limit": args.limit})
+    lines = [
+        f"{'<-' if m['direction'] == 'in' else '->'} {format_number(m['number'])}  "
+        f"[{m['status']}]  {m['text']}"
+        for m in rows
+    ]
+    _out(args, rows, "\n".join(lines) or "no messages")
+    return 0
+
+
+# -- argument parsing ---------------------------------------------------------------------------
+def _number_arg(text: str) -> str:
+    try:
+        return parse_number(text)
+    except InvalidNumber as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--data", type=Path, default=default_data_dir(),
+        help="the phone's data directory (default: $PEERLINE_DATA or ~/.local/share/peerline)",
+    )
+    common.add_argument("--json", action="store_true", help="print JSON")
+
+    parser = argparse.ArgumentParser(prog="peerline", description="Peerline desk phone")
+    parser.add_argument("--version", action="version", version=f"peerline {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("init", parents=[common], help="create a phone identity in --data")
+    p.set_defaults(func=cmd_init)
+    p = sub.add_parser("id", parents=[common], help="print this phone's number and key")
+    p.set_defaults(func=cmd_id)
+
+    p = sub.add_parser("run", parents=[common], help="run the phone")
+    p.add_argument("--port", type=int, help="UDP port (0 = any free port)")
+    p.add_argument("--hw", help="hardware: none (emulator and pi come with the handset)")
+    p.add_argument("--audio", help="audio backend: null")
+    p.add_argument("--config", type=Path, help=f"config file (default: DATA/{CONFIG_FILE_NAME})")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("status", parents=[common], help="show a running phone's status")
+    p.set_defaults(func=cmd_status)
+
+    peer = sub.add_parser("peer", help="manually known peers").add_subparsers(
+        dest="peer_command", required=True, metavar="ACTION")
+    p = peer.add_parser("add", parents=[common], help="add a peer: NUMBER PUBKEY HOST:PORT")
+    p.add_argument("number", type=_number_arg)
+    p.add_argument("public_key")
+    p.add_argument("address", help="HOST:PORT or [IPv6]:PORT")
+    p.set_defaults(func=cmd_peer_add)
+    p = peer.add_parser("list", parents=[common], help="list known peers")
+    p.set_defaults(func=cmd_peer_list)
+
+    msg = sub.add_parser("msg", help="text messages").add_subparsers(
+        dest="msg_command", required=True, metavar="ACTION")
+    p = msg.add_parser("send", parents=[common], help="send a text message: NUMBER TEXT")
+    p.add_argument("number", type=_number_arg)
+    p.add_argument("text")
+    p.add_argument("--key", help="choose the key when several phones share NUMBER")
+    p.add_argument("--wait", type=float, default=10.0,
+                   help="seconds to wait for delivery (0: return at once)")
+    p.set_defaults(func=cmd_msg_send)
+    p = msg.add_parser("list", parents=[common], help="list messages")
+    p.add_argument("--limit", type=int, default=100)
+    p.set_defaults(func=cmd_msg_list)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except ConfigError as exc:
+        print(f"peerline: configuration error:\n{exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except StoreError as exc:
+        print(f"peerline: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except NotRunning as exc:
+        print(f"peerline: {exc}", file=sys.stderr)
+        return EXIT_NOT_RUNNING
+    except ControlError as exc:
+        print(f"peerline: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except _Fail as exc:
+        print(f"peerline: {exc}", file=sys.stderr)
+        return exc.code
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
