@@ -1,0 +1,438 @@
+"""The phone's settings: a TOML file, checked strictly, as a frozen tree of dataclasses.
+
+A phone that starts with a mistyped setting does something its owner did not ask for, so every
+problem is an error that names the file, the dotted key and what is wrong::
+
+    peerline.toml: network.port: must be an integer 0..65535, got "abc"
+
+All problems in a file are reported at once, one per line. Nothing half-valid is ever returned:
+the section dataclasses check themselves when built, so an invalid ``Config`` cannot exist.
+Command-line options go through ``Config.override``, which checks them the same way.
+"""
+
+import dataclasses
+import ipaddress
+import json
+import re
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, Literal, get_args
+
+from peerline.errors import ConfigError
+
+__all__ = [
+    "CONFIG_FILE_NAME",
+    "DEFAULT_CONFIG_TEXT",
+    "AudioConfig",
+    "AudioKind",
+    "Config",
+    "HardwareConfig",
+    "HardwareKind",
+    "LogConfig",
+    "LogLevel",
+    "NetworkConfig",
+    "PhoneConfig",
+    "load_config",
+]
+
+CONFIG_FILE_NAME = "peerline.toml"
+"""The file's name inside the data directory."""
+
+HardwareKind = Literal["none", "emulator", "pi"]
+LogLevel = Literal["debug", "info", "warning", "error"]
+
+_MAX_FILE_BYTES = 1 << 20
+"""A real config is a few hundred bytes; a bigger file is a mistake, not something to parse."""
+_NAME_MAX = 32
+
+
+class _Bad(Exception):
+    """A value failed its check; the message is the problem, without file or key."""
+
+
+_Check = Callable[[object], object]
+"""Returns the value, normalised (an int where a float is wanted becomes a float), or raises."""
+
+
+# -- describing what was found -----------------------------------------------------------------
+def _show(value: object) -> str:
+    """A value as the user wrote it in TOML, short and with control characters escaped."""
+    if isinstance(value, str):
+        text = json.dumps(value, ensure_ascii=False)
+        return text if len(text) <= 40 else text[:36] + '..."'
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        text = repr(value)
+        return text if len(text) <= 40 else text[:37] + "..."
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, dict):
+        return "a table"
+    return f"a {type(value).__name__}"  # TOML dates and times
+
+
+_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
+
+
+def _key(*parts: str) -> str:
+    """A dotted key as TOML would spell it, quoting parts that are not bare keys."""
+    return ".".join(p if _BARE_KEY.fullmatch(p) else json.dumps(p) for p in parts)
+
+
+# -- checks ------------------------------------------------------------------------------------
+def _integer(lo: int, hi: int) -> _Check:
+    def check(value: object) -> object:
+        if type(value) is not int or not lo <= value <= hi:
+            raise _Bad(f"must be an integer {lo}..{hi}, got {_show(value)}")
+        return value
+
+    return check
+
+
+def _number(lo: float, hi: float) -> _Check:
+    def check(value: object) -> object:
+        # bool is an int subclass, and true is not a duration; nan and inf fail the range.
+        if isinstance(value, bool) or not isinstance(value, int | float) or not lo <= value <= hi:
+            raise _Bad(f"must be a number {lo:g}..{hi:g}, got {_show(value)}")
+        return float(value)
+
+    return check
+
+
+def _choice(options: tuple[str, ...]) -> _Check:
+    def check(value: object) -> object:
+        if not (isinstance(value, str) and value in options):
+            listed = ", ".join(json.dumps(o) for o in options)
+            raise _Bad(f"must be one of {listed}, got {_show(value)}")
+        return value
+
+    return check
+
+
+def _address(version: Literal[4, 6]) -> _Check:
+    parse = ipaddress.IPv4Address if version == 4 else ipaddress.IPv6Address
+
+    def check(value: object) -> object:
+        if not isinstance(value, str):
+            raise _Bad(f'must be an IPv{version} address or "" to disable, got {_show(value)}')
+        if value:
+            try:
+                parse(value)
+            except ValueError:
+                raise _Bad(
+                    f'must be an IPv{version} address or "" to disable, got {_show(value)}'
+                ) from None
+        return value
+
+    return check
+
+
+def _phone_name(value: object) -> object:
+    if not isinstance(value, str) or not 1 <= len(value) <= _NAME_MAX or not value.isprintable():
+        raise _Bad(f"must be 1..{_NAME_MAX} printable characters, got {_show(value)}")
+    return value
+
+
+_AUDIO_FORMS = '"null", "alsa:<device>" or "file:<in.wav>,<out.wav>"'
+AudioKind = Literal["null", "alsa", "file"]
+
+
+def _audio_backend(value: object) -> object:
+    if isinstance(value, str) and value.isprintable() and _parse_audio(value) is not None:
+        return value
+    raise _Bad(f"must be {_AUDIO_FORMS}, got {_show(value)}")
+
+
+def _parse_audio(value: str) -> tuple[AudioKind, tuple[str, ...]] | None:
+    """("null", ()), ("alsa", (device,)) or ("file", (in, out)); None if malformed."""
+    if value == "null":
+        return ("null", ())
+    kind, sep, rest = value.partition(":")
+    if not sep or not rest or rest != rest.strip():
+        return None
+    if kind == "alsa" and not any(c.isspace() for c in rest):
+        return ("alsa", (rest,))
+    if kind == "file":
+        parts = rest.split(",")
+        if len(parts) == 2 and all(parts) and all(p == p.strip() for p in parts):
+            return ("file", (parts[0], parts[1]))
+    return None
+
+
+# -- the schema --------------------------------------------------------------------------------
+_SCHEMA: dict[str, dict[str, _Check]] = {
+    "network": {
+        "port": _integer(0, 65535),
+        "bind4": _address(4),
+        "bind6": _address(6),
+        "keepalive_s": _number(1, 25),
+    },
+    "phone": {"name": _phone_name},
+    "hardware": {"kind": _choice(get_args(HardwareKind))},
+    "audio": {"backend": _audio_backend},
+    "log": {"level": _choice(get_args(LogLevel))},
+}
+
+
+def _validate_section(obj: object, section: str) -> None:
+    """Check and normalise every field of a section dataclass as it is built."""
+    for name, check in _SCHEMA[section].items():
+        try:
+            value = check(getattr(obj, name))
+        except _Bad as exc:
+            raise ConfigError(f"{_key(section, name)}: {exc}") from None
+        object.__setattr__(obj, name, value)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NetworkConfig:
+    """The one UDP socket (per address family) that carries overlay, signalling and media."""
+
+    SECTION: ClassVar[str] = "network"
+    port: int = 4720
+    """UDP port; 0 lets the OS pick a free one (for several phones on one machine)."""
+    bind4: str = "0.0.0.0"  # noqa: S104 - a phone must be reachable from its LAN
+    """IPv4 address to bind, or "" for no IPv4 socket."""
+    bind6: str = "::"
+    """IPv6 address to bind, or "" for no IPv6 socket."""
+    keepalive_s: float = 15.0
+    """Seconds between NAT keepalives; many NATs forget idle UDP mappings after 30 s."""
+
+    def __post_init__(self) -> None:
+        _validate_section(self, self.SECTION)
+        if not self.bind4 and not self.bind6:
+            raise ConfigError(
+                f"{_key(self.SECTION)}: bind4 and bind6 are both empty; enable at least one"
+            )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PhoneConfig:
+    """What the owner sees."""
+
+    SECTION: ClassVar[str] = "phone"
+    name: str = "Peerline"
+    """Shown on the idle screen and offered to peers."""
+
+    def __post_init__(self) -> None:
+        _validate_section(self, self.SECTION)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HardwareConfig:
+    """Which keypad, hook switch and display to drive (``peerline run --hw``)."""
+
+    SECTION: ClassVar[str] = "hardware"
+    kind: HardwareKind = "none"
+    """"pi" for GPIO and I2C, "emulator" for an on-screen phone, "none" for headless use."""
+
+    def __post_init__(self) -> None:
+        _validate_section(self, self.SECTION)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AudioConfig:
+    """Where call audio comes from and goes to (``peerline run --audio``)."""
+
+    SECTION: ClassVar[str] = "audio"
+    backend: str = "null"
+    """"null" (silence), "alsa:<device>" or "file:<in.wav>,<out.wav>"."""
+
+    def __post_init__(self) -> None:
+        _validate_section(self, self.SECTION)
+
+    @property
+    def kind(self) -> AudioKind:
+        """The backend's kind, so the app can pick an adapter without parsing the string."""
+        return self._parsed()[0]
+
+    @property
+    def alsa_device(self) -> str | None:
+        """The ALSA PCM name for "alsa:<device>", else None."""
+        kind, args = self._parsed()
+        return args[0] if kind == "alsa" else None
+
+    @property
+    def file_paths(self) -> tuple[Path, Path] | None:
+        """(input, output) WAV paths for "file:<in.wav>,<out.wav>", else None."""
+        kind, args = self._parsed()
+        return (Path(args[0]), Path(args[1])) if kind == "file" else None
+
+    def _parsed(self) -> tuple[AudioKind, tuple[str, ...]]:
+        parsed = _parse_audio(self.backend)
+        assert parsed is not None  # checked in __post_init__
+        return parsed
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LogConfig:
+    """How much the daemon logs."""
+
+    SECTION: ClassVar[str] = "log"
+    level: LogLevel = "info"
+    """One of "debug", "info", "warning", "error"."""
+
+    def __post_init__(self) -> None:
+        _validate_section(self, self.SECTION)
+
+
+_Section = NetworkConfig | PhoneConfig | HardwareConfig | AudioConfig | LogConfig
+_SECTION_TYPES: dict[str, type[_Section]] = {
+    "network": NetworkConfig,
+    "phone": PhoneConfig,
+    "hardware": HardwareConfig,
+    "audio": AudioConfig,
+    "log": LogConfig,
+}
+assert set(_SECTION_TYPES) == set(_SCHEMA)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Config:
+    """Every setting, one attribute per TOML section; ``Config()`` is the defaults."""
+
+    network: NetworkConfig = field(default_factory=NetworkConfig)
+    phone: PhoneConfig = field(default_factory=PhoneConfig)
+    hardware: HardwareConfig = field(default_factory=HardwareConfig)
+    audio: AudioConfig = field(default_factory=AudioConfig)
+    log: LogConfig = field(default_factory=LogConfig)
+
+    def __post_init__(self) -> None:
+        for name, cls in _SECTION_TYPES.items():
+            if type(getattr(self, name)) is not cls:
+                raise ConfigError(f"{name}: must be a {cls.__name__}")
+
+    def override(self, values: Mapping[str, object], *, source: str = "override") -> "Config":
+        """A copy with dotted keys replaced, checked like the file: ``{"network.port": 5000}``.
+
+        For command-line options, which win over the file. Values must already have their
+        TOML types (``--port`` parsed to int). ``source`` starts any error message, e.g.
+        ``"command line"``. Raises ``ConfigError`` naming the key and the problem.
+        """
+        tree: dict[str, dict[str, object]] = {
+            name: dataclasses.asdict(getattr(self, name)) for name in _SECTION_TYPES
+        }
+        problems: list[str] = []
+        for dotted, value in values.items():
+            section, dot, key = dotted.partition(".")
+            check = _SCHEMA.get(section, {}).get(key) if dot else None
+            if check is None:
+                problems.append(f"{source}: {dotted}: unknown key")
+                continue
+            try:
+                tree[section][key] = check(value)
+            except _Bad as exc:
+                problems.append(f"{source}: {_key(section, key)}: {exc}")
+        if problems:
+            raise ConfigError("\n".join(problems))
+        return _build(tree, source)
+
+
+# -- loading -----------------------------------------------------------------------------------
+def load_config(path: Path | None) -> Config:
+    """Read the config file at ``path``; a missing file (or None) means every default.
+
+    Raises ``ConfigError`` if the file cannot be read, is not TOML, or has an unknown section
+    or key or a bad value; the message names the file, the dotted key and the problem.
+    """
+    if path is None:
+        return Config()
+    try:
+        with path.open("rb") as f:
+            data = f.read(_MAX_FILE_BYTES + 1)
+    except FileNotFoundError:
+        return Config()
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from exc
+    if len(data) > _MAX_FILE_BYTES:
+        raise ConfigError(f"{path}: larger than {_MAX_FILE_BYTES} bytes; not a config file")
+    return _parse(data, str(path))
+
+
+def _parse(data: bytes, source: str) -> Config:
+    try:
+        text = data.decode("utf-8-sig")  # tolerate the BOM some editors write
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{source}: not UTF-8 text (byte {exc.start}): {exc.reason}") from None
+    try:
+        tree = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{source}: not valid TOML: {exc}") from None
+    except ValueError as exc:  # an integer literal beyond int_max_str_digits
+        raise ConfigError(f"{source}: not valid TOML: {exc}") from None
+    except RecursionError:
+        raise ConfigError(f"{source}: not valid TOML: arrays or tables nested too deeply") from None
+    return _build(tree, source)
+
+
+def _build(tree: Mapping[str, object], source: str) -> Config:
+    """Check a parsed TOML document against the schema and build the ``Config``."""
+    problems: list[str] = []
+    sections: dict[str, dict[str, Any]] = {}
+    for section, table in tree.items():
+        if section not in _SCHEMA:
+            known = ", ".join(sorted(_SCHEMA))
+            problems.append(f"{source}: {_key(section)}: unknown section (known: {known})")
+            continue
+        if not isinstance(table, dict):
+            problems.append(f"{source}: {_key(section)}: must be a table, got {_show(table)}")
+            continue
+        values: dict[str, Any] = {}
+        for key, value in table.items():
+            check = _SCHEMA[section].get(key)
+            if check is None:
+                known = ", ".join(sorted(_SCHEMA[section]))
+                problems.append(f"{source}: {_key(section, key)}: unknown key (known: {known})")
+                continue
+            try:
+                values[key] = check(value)
+            except _Bad as exc:
+                problems.append(f"{source}: {_key(section, key)}: {exc}")
+        sections[section] = values
+    if problems:
+        raise ConfigError("\n".join(problems))
+    try:
+        return Config(
+            network=NetworkConfig(**sections.get("network", {})),
+            phone=PhoneConfig(**sections.get("phone", {})),
+            hardware=HardwareConfig(**sections.get("hardware", {})),
+            audio=AudioConfig(**sections.get("audio", {})),
+            log=LogConfig(**sections.get("log", {})),
+        )
+    except ConfigError as exc:  # a rule across keys, such as bind4 and bind6 both empty
+        raise ConfigError(f"{source}: {exc}") from None
+
+
+DEFAULT_CONFIG_TEXT = """\
+# Peerline configuration. Every key is shown with its default value; delete a line to keep
+# the default, or change it. Unknown keys are errors, so a typo is caught at startup.
+# Command-line options (--port, --hw, --audio) override what is set here.
+
+[network]
+# UDP port for everything (overlay, calls, messages). 0 lets the system pick a free port.
+port = 4720
+# Addresses to listen on: an IPv4 / IPv6 literal, or "" to turn that family off.
+bind4 = "0.0.0.0"
+bind6 = "::"
+# Seconds between NAT keepalives, 1 to 25. Many routers forget idle UDP after 30 s.
+keepalive_s = 15.0
+
+[phone]
+# Shown on the idle screen; 1 to 32 printable characters.
+name = "Peerline"
+
+[hardware]
+# "pi" (GPIO keypad, hook switch, I2C display), "emulator", or "none" (headless).
+kind = "none"
+
+[audio]
+# "null" (silence), "alsa:<device>" (e.g. "alsa:default"), or "file:<in.wav>,<out.wav>".
+backend = "null"
+
+[log]
+# "debug", "info", "warning" or "error".
+level = "info"
+"""

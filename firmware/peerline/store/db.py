@@ -1,0 +1,501 @@
+"""The phone's durable state in one SQLite file: peers and messages (contacts, history later).
+
+Power loss on a Pi is common, so the database runs in WAL mode with ``synchronous=FULL``: once a
+write method returns, the row survives a power cut. Every write method is one transaction, taken
+with ``BEGIN IMMEDIATE`` so a second process (a CLI reader) can never deadlock an upgrade to a
+write lock. The file holds private data (who the owner talks to), so it and its ``-wal``/``-shm``
+companions are mode 0600.
+
+Used from one thread only (the asyncio loop thread); sqlite3's same-thread check enforces it.
+Timestamps (``now``, ``created_at``) are wall-clock seconds (``time.time()``), not the loop's
+monotonic clock: they must still mean something after a reboot.
+
+Bad arguments raise ``ValueError`` before the database is touched. Anything SQLite refuses (a
+corrupt or foreign file, a newer schema, a full disk, a lock held too long) raises ``StoreError``
+naming the file and the cause.
+"""
+
+import math
+import os
+import sqlite3
+import stat
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Literal, Self, cast, get_args
+
+from peerline.errors import StoreError
+
+__all__ = [
+    "KEY_LEN",
+    "MESSAGE_ID_LEN",
+    "NUMBER_LEN",
+    "SCHEMA_VERSION",
+    "Database",
+    "Direction",
+    "MessageRow",
+    "MessageStatus",
+    "PeerRow",
+]
+
+Direction = Literal["in", "out"]
+MessageStatus = Literal["queued", "sent", "delivered", "failed", "received"]
+
+_DIRECTIONS: frozenset[str] = frozenset(get_args(Direction))
+_STATUSES: frozenset[str] = frozenset(get_args(MessageStatus))
+
+KEY_LEN = 32
+"""Bytes in a public key (Ed25519)."""
+MESSAGE_ID_LEN = 16
+"""Bytes in a message id; the sender picks it at random, so retransmissions reuse it."""
+NUMBER_LEN = 12
+"""Digits in a dialable number."""
+_MAX_HOST_LEN = 255
+_FILE_MODE = 0o600
+_BUSY_TIMEOUT_MS = 2000
+
+# Each entry moves the schema from version i to i + 1 inside one transaction. Append only:
+# never edit a migration that has shipped, because phones in the field have already run it.
+_MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    (
+        """CREATE TABLE peers (
+            public_key BLOB PRIMARY KEY CHECK (length(public_key) = 32),
+            number     TEXT NOT NULL CHECK (length(number) = 12),
+            host       TEXT NOT NULL,
+            port       INTEGER NOT NULL CHECK (port BETWEEN 1 AND 65535),
+            added_at   REAL NOT NULL,
+            last_seen  REAL
+        )""",
+        # Not unique: different keys may derive to the same number, and every one is kept.
+        "CREATE INDEX peers_number ON peers (number)",
+        # No foreign key to peers: a message may come from a phone that is not in the table.
+        """CREATE TABLE messages (
+            id          BLOB PRIMARY KEY CHECK (length(id) = 16),
+            direction   TEXT NOT NULL CHECK (direction IN ('in', 'out')),
+            peer_key    BLOB NOT NULL CHECK (length(peer_key) = 32),
+            peer_number TEXT NOT NULL,
+            body        TEXT NOT NULL,
+            created_at  REAL NOT NULL,
+            status      TEXT NOT NULL
+                CHECK (status IN ('queued', 'sent', 'delivered', 'failed', 'received'))
+        )""",
+        "CREATE INDEX messages_created_at ON messages (created_at)",
+    ),
+)
+
+SCHEMA_VERSION = len(_MIGRATIONS)
+"""The ``PRAGMA user_version`` this code writes; a file with a larger one is refused."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PeerRow:
+    """A phone we know an address for (the on-disk peer cache used to bootstrap the overlay)."""
+
+    public_key: bytes
+    number: str
+    host: str
+    port: int
+    added_at: float
+    last_seen: float | None
+    """None until ``touch_peer`` records that the peer was actually heard from."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MessageRow:
+    """One text message, sent or received."""
+
+    id: bytes
+    direction: Direction
+    peer_key: bytes
+    peer_number: str
+    body: str
+    created_at: float
+    status: MessageStatus
+
+
+class Database:
+    """An open Peerline database. Make one with ``Database.open(path)``; close it when done.
+
+    Usable as a context manager (``with Database.open(path) as db: ...``), which closes it.
+    """
+
+    __slots__ = ("_conn", "_path")
+
+    def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
+        """Private: use ``Database.open``, which sets the pragmas and migrates the schema."""
+        self._conn = conn
+        self._path = path
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    @classmethod
+    def open(cls, path: Path) -> "Database":
+        """Open or create the database at ``path`` and bring its schema up to date.
+
+        Raises ``StoreError`` if the file cannot be created, is not a SQLite database, is
+        corrupt, or was written by a newer Peerline (it is never downgraded).
+        """
+        path = Path(path)
+        try:
+            _create_private(path)
+        except OSError as exc:
+            raise StoreError(f"{path}: cannot create database: {exc}") from exc
+        try:
+            conn = sqlite3.connect(path, timeout=_BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise StoreError(f"{path}: cannot open database: {exc}") from exc
+        try:
+            _configure(conn, path)
+            _migrate(conn, path)
+            _restrict_files(path)
+        except sqlite3.Error as exc:
+            conn.close()
+            raise StoreError(f"{path}: cannot open database: {exc}") from exc
+        except BaseException:
+            conn.close()
+            raise
+        return cls(conn, path)
+
+    def close(self) -> None:
+        """Close the connection; committed data is already durable. Calling it twice is fine."""
+        self._conn.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    @property
+    def path(self) -> Path:
+        """The database file, for messages and ``status``."""
+        return self._path
+
+    # -- peers -------------------------------------------------------------------------------
+    def upsert_peer(
+        self, public_key: bytes, number: str, host: str, port: int, *, now: float
+    ) -> None:
+        """Record a peer and its address; ``added_at`` and ``last_seen`` of a known peer stay."""
+        _check_key(public_key, "public_key")
+        _check_number(number, "number")
+        _check_host(host)
+        _check_port(port)
+        _check_time(now, "now")
+        with self._write("upsert peer"):
+            self._conn.execute(
+                "INSERT INTO peers (public_key, number, host, port, added_at, last_seen)"
+                " VALUES (?, ?, ?, ?, ?, NULL)"
+                " ON CONFLICT (public_key) DO UPDATE SET"
+                " number = excluded.number, host = excluded.host, port = excluded.port",
+                (public_key, number, host, port, float(now)),
+            )
+
+    def touch_peer(self, public_key: bytes, host: str, port: int, *, now: float) -> bool:
+        """Note that a known peer was heard from at ``host``:``port``; False if it is unknown."""
+        _check_key(public_key, "public_key")
+        _check_host(host)
+        _check_port(port)
+        _check_time(now, "now")
+        with self._write("touch peer"):
+            cur = self._conn.execute(
+                "UPDATE peers SET host = ?, port = ?, last_seen = ? WHERE public_key = ?",
+                (host, port, float(now), public_key),
+            )
+        return cur.rowcount > 0
+
+    def peers(self) -> list[PeerRow]:
+        """Every known peer, oldest first."""
+        rows = self._read(
+            "list peers",
+            "SELECT public_key, number, host, port, added_at, last_seen FROM peers"
+            " ORDER BY added_at, public_key",
+            (),
+        )
+        return [_peer_row(r) for r in rows]
+
+    def peer_by_key(self, public_key: bytes) -> PeerRow | None:
+        """The peer with this key, or None."""
+        _check_key(public_key, "public_key")
+        rows = self._read(
+            "look up peer",
+            "SELECT public_key, number, host, port, added_at, last_seen FROM peers"
+            " WHERE public_key = ?",
+            (public_key,),
+        )
+        return _peer_row(rows[0]) if rows else None
+
+    def peers_by_number(self, number: str) -> list[PeerRow]:
+        """Every peer whose key derives to ``number``; more than one is a collision to show."""
+        _check_number(number, "number")
+        rows = self._read(
+            "look up number",
+            "SELECT public_key, number, host, port, added_at, last_seen FROM peers"
+            " WHERE number = ? ORDER BY added_at, public_key",
+            (number,),
+        )
+        return [_peer_row(r) for r in rows]
+
+    # -- messages ----------------------------------------------------------------------------
+    def add_message(
+        self,
+        *,
+        message_id: bytes,
+        direction: Direction,
+        peer_key: bytes,
+        peer_number: str,
+        body: str,
+        created_at: float,
+        status: MessageStatus,
+    ) -> bool:
+        """Store a message; False (and nothing changes) if its id is already stored.
+
+        This is how a message retransmitted by its sender is shown once: store it, and
+        show or acknowledge it as new only when this returns True.
+        """
+        _check_bytes(message_id, MESSAGE_ID_LEN, "message_id")
+        if not (isinstance(direction, str) and direction in _DIRECTIONS):
+            raise ValueError(f"direction must be one of {sorted(_DIRECTIONS)}, got {direction!r}")
+        _check_key(peer_key, "peer_key")
+        _check_number(peer_number, "peer_number")
+        _check_text(body, "body")
+        _check_time(created_at, "created_at")
+        _check_status(status)
+        with self._write("add message"):
+            cur = self._conn.execute(
+                "INSERT INTO messages"
+                " (id, direction, peer_key, peer_number, body, created_at, status)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (id) DO NOTHING",
+                (message_id, direction, peer_key, peer_number, body, float(created_at), status),
+            )
+        return cur.rowcount > 0
+
+    def set_message_status(self, message_id: bytes, status: MessageStatus) -> bool:
+        """Change a message's status; False if no message has this id."""
+        _check_bytes(message_id, MESSAGE_ID_LEN, "message_id")
+        _check_status(status)
+        with self._write("set message status"):
+            cur = self._conn.execute(
+                "UPDATE messages SET status = ? WHERE id = ?", (status, message_id)
+            )
+        return cur.rowcount > 0
+
+    def messages(self, limit: int = 100) -> list[MessageRow]:
+        """The newest ``limit`` messages, oldest first (newest last, as a chat screen shows them).
+
+        Messages with equal ``created_at`` keep the order in which they were stored.
+        """
+        if type(limit) is not int or limit < 0:
+            raise ValueError(f"limit must be a non-negative integer, got {limit!r}")
+        rows = self._read(
+            "list messages",
+            "SELECT id, direction, peer_key, peer_number, body, created_at, status FROM messages"
+            " ORDER BY created_at DESC, rowid DESC LIMIT ?",
+            (limit,),
+        )
+        return [_message_row(r) for r in reversed(rows)]
+
+    def message(self, message_id: bytes) -> MessageRow | None:
+        """The message with this id, or None."""
+        _check_bytes(message_id, MESSAGE_ID_LEN, "message_id")
+        rows = self._read(
+            "look up message",
+            "SELECT id, direction, peer_key, peer_number, body, created_at, status FROM messages"
+            " WHERE id = ?",
+            (message_id,),
+        )
+        return _message_row(rows[0]) if rows else None
+
+    # -- plumbing ----------------------------------------------------------------------------
+    @contextmanager
+    def _write(self, what: str) -> Iterator[None]:
+        """One atomic write: everything in the block commits together or not at all."""
+        try:
+            with _transaction(self._conn):
+                yield
+        except sqlite3.Error as exc:
+            raise StoreError(f"{self._path}: cannot {what}: {exc}") from exc
+
+    def _read(self, what: str, sql: str, params: tuple[object, ...]) -> list[tuple[object, ...]]:
+        try:
+            return cast(list[tuple[object, ...]], self._conn.execute(sql, params).fetchall())
+        except sqlite3.Error as exc:
+            raise StoreError(f"{self._path}: cannot {what}: {exc}") from exc
+
+
+# -- opening -----------------------------------------------------------------------------------
+def _create_private(path: Path) -> None:
+    """Create an empty file with mode 0600, so the database is never briefly world-readable.
+
+    An empty file is a valid empty SQLite database. The directory is synced so that the new
+    entry itself survives a power cut.
+    """
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, _FILE_MODE)
+    except FileExistsError:
+        return
+    os.close(fd)
+    dir_fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def _configure(conn: sqlite3.Connection, path: Path) -> None:
+    """Set the durability pragmas; reading the journal mode also proves the file is SQLite."""
+    (mode,) = conn.execute("PRAGMA journal_mode = WAL").fetchone()
+    if str(mode).lower() != "wal":
+        raise StoreError(f"{path}: cannot enable WAL journal mode (got {mode!r})")
+    conn.execute("PRAGMA synchronous = FULL")
+    conn.execute("PRAGMA foreign_keys = ON")
+    conn.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
+
+
+def _user_version(conn: sqlite3.Connection) -> int:
+    (version,) = conn.execute("PRAGMA user_version").fetchone()
+    return int(version)
+
+
+def _check_not_newer(version: int, path: Path) -> None:
+    if version > SCHEMA_VERSION:
+        raise StoreError(
+            f"{path}: schema version {version} is newer than this Peerline supports"
+            f" ({SCHEMA_VERSION}); refusing to open it rather than downgrade"
+        )
+
+
+def _migrate(conn: sqlite3.Connection, path: Path) -> None:
+    """Apply each missing migration in its own transaction, bumping ``user_version`` with it.
+
+    The version is read again inside each transaction, so two processes opening the same
+    new file at once cannot both apply a migration.
+    """
+    _check_not_newer(_user_version(conn), path)
+    while True:
+        with _transaction(conn):
+            version = _user_version(conn)
+            _check_not_newer(version, path)
+            if version == SCHEMA_VERSION:
+                return
+            for statement in _MIGRATIONS[version]:
+                conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {version + 1}")
+
+
+def _restrict_files(path: Path) -> None:
+    """Make the database and its ``-wal``/``-shm`` files 0600 (SQLite copies the mode, but an
+    existing file made by hand may be wider)."""
+    for p in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        try:
+            st = p.stat()
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            raise StoreError(f"{p}: cannot check permissions: {exc}") from exc
+        if stat.S_IMODE(st.st_mode) != _FILE_MODE:
+            try:
+                p.chmod(_FILE_MODE)
+            except OSError as exc:
+                raise StoreError(f"{p}: cannot make it private (mode 0600): {exc}") from exc
+
+
+@contextmanager
+def _transaction(conn: sqlite3.Connection) -> Iterator[None]:
+    """BEGIN IMMEDIATE ... COMMIT, or ROLLBACK if the block raises.
+
+    The connection is in autocommit mode (``isolation_level=None``) so that DDL in migrations
+    is transactional too; Python 3.11's implicit transactions would commit before it.
+    """
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+        conn.execute("COMMIT")
+    except BaseException:
+        # A failed COMMIT (disk full, I/O error) can leave the transaction open; end it so the
+        # next write can begin.
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+
+
+# -- rows --------------------------------------------------------------------------------------
+def _peer_row(r: tuple[object, ...]) -> PeerRow:
+    public_key, number, host, port, added_at, last_seen = r
+    return PeerRow(
+        public_key=cast(bytes, public_key),
+        number=cast(str, number),
+        host=cast(str, host),
+        port=cast(int, port),
+        added_at=cast(float, added_at),
+        last_seen=cast("float | None", last_seen),
+    )
+
+
+def _message_row(r: tuple[object, ...]) -> MessageRow:
+    message_id, direction, peer_key, peer_number, body, created_at, status = r
+    return MessageRow(
+        id=cast(bytes, message_id),
+        direction=cast(Direction, direction),
+        peer_key=cast(bytes, peer_key),
+        peer_number=cast(str, peer_number),
+        body=cast(str, body),
+        created_at=cast(float, created_at),
+        status=cast(MessageStatus, status),
+    )
+
+
+# -- argument checks (before the database is touched) ------------------------------------------
+def _check_bytes(value: object, length: int, name: str) -> None:
+    if type(value) is not bytes:
+        raise ValueError(f"{name} must be bytes, got {type(value).__name__}")
+    if len(value) != length:
+        raise ValueError(f"{name} must be {length} bytes, got {len(value)}")
+
+
+def _check_key(value: object, name: str) -> None:
+    _check_bytes(value, KEY_LEN, name)
+
+
+def _check_number(value: object, name: str) -> None:
+    if not (
+        isinstance(value, str) and len(value) == NUMBER_LEN and value.isascii() and value.isdigit()
+    ):
+        raise ValueError(f"{name} must be {NUMBER_LEN} ASCII digits, got {value!r}")
+
+
+def _check_text(value: object, name: str) -> None:
+    if not isinstance(value, str):
+        raise ValueError(f"{name} must be str, got {type(value).__name__}")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValueError(f"{name} is not valid Unicode text: {exc}") from exc
+
+
+def _check_host(value: object) -> None:
+    _check_text(value, "host")
+    assert isinstance(value, str)
+    if not 0 < len(value) <= _MAX_HOST_LEN or "\x00" in value:
+        raise ValueError(f"host must be 1..{_MAX_HOST_LEN} characters without NUL, got {value!r}")
+
+
+def _check_port(value: object) -> None:
+    if type(value) is not int or not 1 <= value <= 65535:
+        raise ValueError(f"port must be an integer 1..65535, got {value!r}")
+
+
+def _check_time(value: object, name: str) -> None:
+    if type(value) not in (int, float) or not math.isfinite(cast(float, value)):
+        raise ValueError(f"{name} must be a finite number of seconds, got {value!r}")
+
+
+def _check_status(value: object) -> None:
+    if not (isinstance(value, str) and value in _STATUSES):
+        raise ValueError(f"status must be one of {sorted(_STATUSES)}, got {value!r}")
