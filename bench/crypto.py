@@ -17,7 +17,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from crypto_number import bench_number
-
 from peerline.proto.identity import Identity
 from peerline.proto.noise.handshake import IKHandshake, Role
 from peerline.proto.noise.session import Session
@@ -27,19 +26,29 @@ from peerline.wire.spec import PROLOGUE
 
 def one_handshake(a: Identity, b: Identity) -> tuple[Session, Session]:
     prologue = PROLOGUE + initiation_header(7)
-    init = IKHandshake(role=Role.INITIATOR, static_private=a.x25519_private,
-                       ephemeral_private=os.urandom(32), prologue=prologue,
-                       remote_static=b.x25519_public)
-    resp = IKHandshake(role=Role.RESPONDER, static_private=b.x25519_private,
-                       ephemeral_private=os.urandom(32), prologue=prologue)
+    init = IKHandshake(
+        role=Role.INITIATOR,
+        static_private=a.x25519_private,
+        ephemeral_private=os.urandom(32),
+        prologue=prologue,
+        remote_static=b.x25519_public,
+    )
+    resp = IKHandshake(
+        role=Role.RESPONDER,
+        static_private=b.x25519_private,
+        ephemeral_private=os.urandom(32),
+        prologue=prologue,
+    )
     m1 = init.write_initiation(a.public_key)
     resp.read_initiation(m1)
     m2 = resp.write_response(b"")
     init.read_response(m2)
-    si = Session(keys=init.transport_keys(), local_index=7, remote_index=9, initiator=True,
-                 created_at=0.0)
-    sr = Session(keys=resp.transport_keys(), local_index=9, remote_index=7, initiator=False,
-                 created_at=0.0)
+    si = Session(
+        keys=init.transport_keys(), local_index=7, remote_index=9, initiator=True, created_at=0.0
+    )
+    sr = Session(
+        keys=resp.transport_keys(), local_index=9, remote_index=7, initiator=False, created_at=0.0
+    )
     return si, sr
 
 

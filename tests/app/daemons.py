@@ -19,10 +19,15 @@ bind6 = ""
 """
 
 
-def cli(data: Path, *args: str, check: bool = True, timeout: float = 30) -> subprocess.CompletedProcess[str]:
+def cli(
+    data: Path, *args: str, check: bool = True, timeout: float = 30
+) -> subprocess.CompletedProcess[str]:
     proc = subprocess.run(
         [sys.executable, "-m", "peerline", *args, "--data", str(data)],
-        capture_output=True, text=True, timeout=timeout, check=False,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
     )
     if check and proc.returncode != 0:
         raise AssertionError(f"peerline {' '.join(args)} failed ({proc.returncode}): {proc.stderr}")
@@ -69,7 +74,10 @@ def start_daemon(data: Path, *extra: str) -> Daemon:
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     proc = subprocess.Popen(
         [sys.executable, "-m", "peerline", "run", "--data", str(data), *extra],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
     )
     assert proc.stdout is not None
     lines: list[str] = []
@@ -85,5 +93,10 @@ def start_daemon(data: Path, *extra: str) -> Daemon:
     text = "".join(lines)
     match = re.search(r"listen\s+udp 127\.0\.0\.1:(\d+)", text)
     assert match, text
-    return Daemon(data=data, proc=proc, number=ident["number"],
-                  public_key=ident["public_key"], port=int(match.group(1)))
+    return Daemon(
+        data=data,
+        proc=proc,
+        number=ident["number"],
+        public_key=ident["public_key"],
+        port=int(match.group(1)),
+    )

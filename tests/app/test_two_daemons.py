@@ -32,7 +32,9 @@ def wait_for(pred, timeout: float = 10.0) -> bool:  # type: ignore[no-untyped-de
     return False
 
 
-def test_two_daemons_exchange_messages_both_ways_and_exit_cleanly(pair: tuple[Daemon, Daemon]) -> None:
+def test_two_daemons_exchange_messages_both_ways_and_exit_cleanly(
+    pair: tuple[Daemon, Daemon],
+) -> None:
     a, b = pair
     cli(a.data, "peer", "add", b.number, b.public_key, b.addr)
     cli(b.data, "peer", "add", a.number, a.public_key, a.addr)
@@ -42,10 +44,14 @@ def test_two_daemons_exchange_messages_both_ways_and_exit_cleanly(pair: tuple[Da
 
     msgs_b = cli_json(b.data, "msg", "list")
     assert [(m["direction"], m["text"], m["number"]) for m in msgs_b] == [
-        ("in", "hello from a", a.number), ("out", "hello from b", a.number)]
+        ("in", "hello from a", a.number),
+        ("out", "hello from b", a.number),
+    ]
     msgs_a = cli_json(a.data, "msg", "list")
     assert [(m["direction"], m["text"], m["status"]) for m in msgs_a] == [
-        ("out", "hello from a", "delivered"), ("in", "hello from b", "received")]
+        ("out", "hello from a", "delivered"),
+        ("in", "hello from b", "received"),
+    ]
 
     st_a, st_b = a.status(), b.status()
     assert st_a["number"] == a.number
@@ -59,7 +65,9 @@ def test_two_daemons_exchange_messages_both_ways_and_exit_cleanly(pair: tuple[Da
     assert not (a.data / "control.sock").exists()
 
 
-def test_peer_add_refuses_a_key_that_does_not_derive_to_the_number(pair: tuple[Daemon, Daemon]) -> None:
+def test_peer_add_refuses_a_key_that_does_not_derive_to_the_number(
+    pair: tuple[Daemon, Daemon],
+) -> None:
     a, b = pair
     proc = cli(a.data, "peer", "add", a.number, b.public_key, b.addr, check=False)
     assert proc.returncode == 1 and "does not derive" in proc.stderr
@@ -68,7 +76,10 @@ def test_peer_add_refuses_a_key_that_does_not_derive_to_the_number(pair: tuple[D
 
 def test_id_prints_number_and_key(tmp_path: Path) -> None:
     ident = cli_json(tmp_path, "init")
-    assert cli_json(tmp_path, "id") == {"number": ident["number"], "public_key": ident["public_key"]}
+    assert cli_json(tmp_path, "id") == {
+        "number": ident["number"],
+        "public_key": ident["public_key"],
+    }
     again = cli(tmp_path, "init", check=False)
     assert again.returncode == 1 and "refusing to overwrite" in again.stderr
     assert (tmp_path / "identity.key").stat().st_mode & 0o777 == 0o600
@@ -140,7 +151,9 @@ def test_replayed_and_tampered_packets_are_dropped_and_counted(pair: tuple[Daemo
         tampered[-1] ^= 0x80
         relay.sock.sendto(bytes(tampered), ("127.0.0.1", b.port))
         relay.sock.sendto(b"\x53\x01garbage", ("127.0.0.1", b.port))
-        assert wait_for(lambda: b.status()["counters"]["dropped_malformed"] > before["dropped_malformed"])
+        assert wait_for(
+            lambda: b.status()["counters"]["dropped_malformed"] > before["dropped_malformed"]
+        )
         after = b.status()["counters"]
         assert after["dropped_replay"] == before["dropped_replay"] + 1
         assert after["dropped_auth"] == before["dropped_auth"] + 1

@@ -1,8 +1,8 @@
-"""Node: handshakes, sessions and reliable messages between two sans-I/O nodes (protocol.md §4-§6)."""
+"""Node: handshakes, sessions and reliable messages between two nodes (protocol.md §4-§6)."""
 
 import pytest
-from harness import ADDR_A, ADDR_B, make_identity, make_pair, of_type
 
+from harness import ADDR_A, ADDR_B, make_identity, make_pair, of_type
 from peerline.adapters.rng import SeededRng
 from peerline.errors import LocalProtocolError
 from peerline.proto.events import (
@@ -61,7 +61,7 @@ def test_tampered_transport_packet_is_dropped_and_counted() -> None:
     w.a.send_message(w.b.identity.public_key, "first", now=0.0)
     w.transfer(now=0.0)
     w.a.send_message(w.b.identity.public_key, "second", now=1.0)
-    (data, dst), = w.a.datagrams_to_send(now=1.0)
+    ((data, _dst),) = w.a.datagrams_to_send(now=1.0)
     for i in (3, 20, len(data) - 1):  # header (AD), ciphertext, tag
         forged = bytearray(data)
         forged[i] ^= 0x01

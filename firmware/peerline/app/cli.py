@@ -150,8 +150,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 # -- commands for a running phone ---------------------------------------------------------------
-def _call(args: argparse.Namespace, cmd: str, cargs: dict[str, Any] | None = None,
-          timeout: float = 30.0) -> Any:
+def _call(
+    args: argparse.Namespace, cmd: str, cargs: dict[str, Any] | None = None, timeout: float = 30.0
+) -> Any:
     return call(Paths(args.data).control_socket, cmd, cargs, timeout=timeout)
 
 
@@ -199,8 +200,11 @@ def cmd_peer_list(args: argparse.Namespace) -> int:
     _out(
         args,
         rows,
-        "\n".join(f"{format_number(r['number'])}  {r['host']}:{r['port']}  {r['public_key']}"
-                  for r in rows) or "no peers",
+        "\n".join(
+            f"{format_number(r['number'])}  {r['host']}:{r['port']}  {r['public_key']}"
+            for r in rows
+        )
+        or "no peers",
     )
     return 0
 
@@ -236,7 +240,9 @@ def _number_arg(text: str) -> str:
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
-        "--data", type=Path, default=default_data_dir(),
+        "--data",
+        type=Path,
+        default=default_data_dir(),
         help="the phone's data directory (default: $PEERLINE_DATA or ~/.local/share/peerline)",
     )
     common.add_argument("--json", action="store_true", help="print JSON")
@@ -261,7 +267,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_status)
 
     peer = sub.add_parser("peer", help="manually known peers").add_subparsers(
-        dest="peer_command", required=True, metavar="ACTION")
+        dest="peer_command", required=True, metavar="ACTION"
+    )
     p = peer.add_parser("add", parents=[common], help="add a peer: NUMBER PUBKEY HOST:PORT")
     p.add_argument("number", type=_number_arg)
     p.add_argument("public_key")
@@ -271,13 +278,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_peer_list)
 
     msg = sub.add_parser("msg", help="text messages").add_subparsers(
-        dest="msg_command", required=True, metavar="ACTION")
+        dest="msg_command", required=True, metavar="ACTION"
+    )
     p = msg.add_parser("send", parents=[common], help="send a text message: NUMBER TEXT")
     p.add_argument("number", type=_number_arg)
     p.add_argument("text")
     p.add_argument("--key", help="choose the key when several phones share NUMBER")
-    p.add_argument("--wait", type=float, default=10.0,
-                   help="seconds to wait for delivery (0: return at once)")
+    p.add_argument(
+        "--wait", type=float, default=10.0, help="seconds to wait for delivery (0: return at once)"
+    )
     p.set_defaults(func=cmd_msg_send)
     p = msg.add_parser("list", parents=[common], help="list messages")
     p.add_argument("--limit", type=int, default=100)

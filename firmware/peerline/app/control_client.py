@@ -24,8 +24,9 @@ class ControlError(PeerlineError, RuntimeError):
         self.message = message
 
 
-def call(socket_path: Path, cmd: str, args: dict[str, Any] | None = None, *,
-         timeout: float = 30.0) -> Any:
+def call(
+    socket_path: Path, cmd: str, args: dict[str, Any] | None = None, *, timeout: float = 30.0
+) -> Any:
     """Send one command and return its result; raises ``NotRunning`` or ``ControlError``."""
     request = {"id": next(_ids), "cmd": cmd, "args": args or {}}
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)

@@ -139,9 +139,7 @@ class Phone:
                 self._pending_derivations += 1
                 self._spawn(self._store_after_derivation(event))
         elif isinstance(event, MessageDelivered | MessageFailed):
-            status: MessageStatus = (
-                "delivered" if isinstance(event, MessageDelivered) else "failed"
-            )
+            status: MessageStatus = "delivered" if isinstance(event, MessageDelivered) else "failed"
             self.db.set_message_status(event.message_id, status)
             fut = self._waiters.pop(event.message_id, None)
             if fut is not None and not fut.done():

@@ -88,9 +88,7 @@ class UdpDriver:
         except OSError:
             sock.close()
             raise
-        transport, _ = await self._loop.create_datagram_endpoint(
-            lambda: _Socket(self), sock=sock
-        )
+        transport, _ = await self._loop.create_datagram_endpoint(lambda: _Socket(self), sock=sock)
         self._transports[family] = transport
         name = sock.getsockname()
         self.local_addrs.append((name[0], name[1]))

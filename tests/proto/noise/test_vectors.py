@@ -63,7 +63,10 @@ def test_responder_rejects_initiation_for_another_static_key() -> None:
         remote_static=h(IK["init_remote_static"]),
     )
     wrong = IKHandshake(
-        role=Role.RESPONDER, static_private=bytes(range(32)), ephemeral_private=bytes(32), prologue=b""
+        role=Role.RESPONDER,
+        static_private=bytes(range(32)),
+        ephemeral_private=bytes(32),
+        prologue=b"",
     )
     from peerline.errors import CryptoError
 
