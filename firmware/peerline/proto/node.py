@@ -576,15 +576,17 @@ class Node:
 
     @staticmethod
     def _is_idle(peer: _Peer) -> bool:
-        return not (
-            peer.current or peer.previous or peer.pending or peer.handshake or peer.unacked
-        )
+        return not (peer.current or peer.previous or peer.pending or peer.handshake or peer.unacked)
 
     def _peer_deadline(self, peer: _Peer) -> float | None:
         times: list[float] = []
         if peer.handshake is not None:
-            times.append(min(peer.handshake.next_retry,
-                             peer.handshake.started_at + self.config.handshake_timeout_s))
+            times.append(
+                min(
+                    peer.handshake.next_retry,
+                    peer.handshake.started_at + self.config.handshake_timeout_s,
+                )
+            )
         for out in peer.unacked.values():
             times.append(out.deadline)
             if peer.current is not None:
