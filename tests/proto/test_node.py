@@ -128,7 +128,7 @@ def test_rekey_by_message_count_keeps_messages_flowing() -> None:
         w.a.send_message(w.b.identity.public_key, f"m{i}", now=float(i))
         w.transfer(now=float(i))
     assert [e.text for e in of_type(w.events_b, MessageReceived)] == [f"m{i}" for i in range(20)]
-    assert w.a.counters.rekeys >= 3
+    assert w.a.counters.rekeys + w.b.counters.rekeys >= 3  # whichever side's counter crosses first
     assert w.a.counters.handshakes_completed >= 4
 
 
@@ -245,3 +245,26 @@ def test_adding_self_as_peer_is_refused() -> None:
     w = make_pair()
     with pytest.raises(LocalProtocolError):
         w.a.add_peer(w.a.identity.public_key, ADDR_A)
+
+
+def test_idle_session_sends_keepalives_until_it_expires_and_never_rekeys_for_them() -> None:
+    cfg = NodeConfig(keepalive_s=10.0)
+    w = make_pair(cfg, cfg)
+    w.a.connect(w.b.identity.public_key, now=0.0)
+    w.transfer(now=0.0)
+    w.run_timers(until=REJECT_AFTER_TIME + 5)
+    # each side keeps its session alive every 10 s until the 180 s lifetime ends
+    assert 15 <= w.a.counters.keepalives_sent <= 18
+    assert 15 <= w.b.counters.keepalives_sent <= 18
+    assert w.a.counters.rekeys == w.b.counters.rekeys == 0
+    assert w.a.sessions(now=REJECT_AFTER_TIME + 5) == []
+    assert w.a.get_timer() is None
+
+
+def test_keepalive_is_not_sent_while_traffic_flows() -> None:
+    cfg = NodeConfig(keepalive_s=10.0)
+    w = make_pair(cfg, cfg)
+    for i in range(6):
+        w.a.send_message(w.b.identity.public_key, f"m{i}", now=float(i * 5))
+        w.transfer(now=float(i * 5))
+    assert w.a.counters.keepalives_sent == 0

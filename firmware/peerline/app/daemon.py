@@ -79,7 +79,11 @@ class Phone:
         self.identity = identity
         self.db = db
         self.number = derive_number(identity.public_key)
-        self.node = Node(identity=identity, rng=OsRng(), config=node_config)
+        self.node = Node(
+            identity=identity,
+            rng=OsRng(),
+            config=node_config or NodeConfig(keepalive_s=config.network.keepalive_s),
+        )
         self.started_at = time.time()
         self._numbers: dict[bytes, str] = {identity.public_key: self.number}
         self._pending_derivations = 0

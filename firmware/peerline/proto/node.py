@@ -75,6 +75,8 @@ class NodeConfig:
     message_retry_max_s: float = 8.0
     message_timeout_s: float = 60.0
     "A message not acknowledged by then is reported failed."
+    keepalive_s: float = 15.0
+    "An idle live session sends an empty packet this often, holding NAT mappings open."
     rekey_after_time_s: float = REKEY_AFTER_TIME
     rekey_after_messages: int = REKEY_AFTER_MESSAGES
     max_peers: int = 4096
@@ -83,6 +85,8 @@ class NodeConfig:
     "Per peer: unacknowledged outgoing messages before ``send_message`` refuses more."
 
     def __post_init__(self) -> None:
+        if self.keepalive_s <= 0:
+            raise ValueError("keepalive_s must be positive")
         if not 0 < self.rekey_after_time_s <= REKEY_AFTER_TIME:
             raise ValueError("rekey_after_time_s must be in (0, REKEY_AFTER_TIME]")
         if not 0 < self.rekey_after_messages <= REKEY_AFTER_MESSAGES:
@@ -116,6 +120,7 @@ class NodeCounters:
     handshakes_initiated: int = 0
     handshakes_completed: int = 0
     rekeys: int = 0
+    keepalives_sent: int = 0
     messages_sent: int = 0
     messages_received: int = 0
     messages_duplicate: int = 0
@@ -159,6 +164,8 @@ class _Peer:
     unacked: dict[bytes, _Outgoing] = field(default_factory=dict)
     acks_due: list[MessageAckFrame] = field(default_factory=list)
     recent_ids: OrderedDict[bytes, None] = field(default_factory=OrderedDict)
+    last_sent: float = float("-inf")
+    "When a transport packet was last sealed for this peer (keepalive clock)."
     pinned: bool = False
     "Added by the user (``add_peer``); unknown callers' peers are forgotten when idle."
     confirm_needed: bool = False
@@ -473,9 +480,6 @@ class Node:
             if due and peer.handshake is None and peer.endpoint is not None:
                 self._start_handshake(peer, now)
             return
-        if self._needs_rekey(session, now) and peer.handshake is None:
-            self.counters.rekeys += 1
-            self._start_handshake(peer, now)
         frames: list[Frame] = list(peer.acks_due)
         peer.acks_due.clear()
         for out in due:
@@ -485,9 +489,16 @@ class Node:
             frames.append(out.frame)
             out.next_send = now + out.interval
             out.interval = min(out.interval * 2, self.config.message_retry_max_s)
+        # Only real traffic rekeys: an idle session keeps alive until it expires, then goes.
+        if frames and self._needs_rekey(session, now) and peer.handshake is None:
+            self.counters.rekeys += 1
+            self._start_handshake(peer, now)
         if not frames and not peer.confirm_needed:
-            return
+            if now < peer.last_sent + self.config.keepalive_s:
+                return
+            self.counters.keepalives_sent += 1
         peer.confirm_needed = False
+        peer.last_sent = now
         assert peer.endpoint is not None
         for payload in _pack(frames):
             self._out.append((session.seal(payload), peer.endpoint))
@@ -594,6 +605,9 @@ class Node:
         for s in (peer.current, peer.previous, peer.pending):
             if s is not None:
                 times.append(s.created_at + REJECT_AFTER_TIME)
+        cur = peer.current
+        if cur is not None and cur.confirmed and peer.endpoint is not None:
+            times.append(peer.last_sent + self.config.keepalive_s)
         return min(times) if times else None
 
     def _new_index(self) -> int:
