@@ -143,12 +143,6 @@ def test_handler_exception_text_is_not_leaked() -> None:
     assert "exploded" not in body["error"]["message"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=RecursionError,
-    reason="BUG: ControlServer._answer lets RecursionError escape for deeply nested JSON "
-    "(json.loads raises RecursionError, not ValueError); the request is far under 64 KiB",
-)
 @pytest.mark.parametrize(
     "line", [b"[" * 30_000 + b"\n", b"[" * 30_000 + b"]" * 30_000 + b"\n"], ids=["open", "closed"]
 )
@@ -158,12 +152,6 @@ def test_deeply_nested_json_gets_an_error_answer(line: bytes) -> None:
     assert body["ok"] is False
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=ValueError,
-    reason="BUG (minor): json.loads accepts NaN/Infinity, and the request id is echoed back "
-    "as a bare NaN token, so the answer is not RFC 8259 JSON",
-)
 @pytest.mark.parametrize("token", [b"NaN", b"Infinity", b"-Infinity"])
 def test_answers_are_strict_json_even_for_nonstandard_ids(token: bytes) -> None:
     parse_answer(answer(b'{"id": ' + token + b', "cmd": "nope"}\n'), strict=True)
@@ -200,7 +188,7 @@ line_endings = st.sampled_from([b"\n", b"", b"\r\n", b" \t\n"])
 @settings(max_examples=300)
 @given(st.binary(max_size=2000))
 def test_random_bytes_get_one_json_line(line: bytes) -> None:
-    body = parse_answer(answer(line), strict=False)  # strictness: see the NaN xfail above
+    body = parse_answer(answer(line), strict=True)
     if body["ok"] is False:
         assert body["error"]["code"] in ERROR_CODES
 
@@ -348,12 +336,6 @@ def test_stale_socket_file_is_replaced(tmp_path: Path) -> None:
     run_with_server(path, body)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="BUG: a deeply nested JSON request kills the client's connection without an answer "
-    "(RecursionError escapes ControlServer._answer into _serve)",
-)
 def test_connection_survives_a_deeply_nested_request(tmp_path: Path) -> None:
     path = tmp_path / "control.sock"
     payload = b"[" * 30_000 + b"\n" + b'{"id": 1, "cmd": "echo"}\n'

@@ -89,14 +89,17 @@ class ControlServer:
                 await writer.drain()
         except (ConnectionError, asyncio.CancelledError):
             return
+        except Exception:  # a bug in one client's handling must never take the phone down
+            log.exception("control connection failed")
+            return
         finally:
             self._clients.discard(task)
             writer.close()
 
     async def _answer(self, line: bytes) -> bytes:
         try:
-            request = json.loads(line)
-        except (ValueError, UnicodeDecodeError):
+            request = json.loads(line, parse_constant=_reject_constant)
+        except (ValueError, UnicodeDecodeError, RecursionError):
             return _error(None, "bad_json", "request is not valid JSON")
         if not isinstance(request, dict):
             return _error(None, "bad_request", "request must be a JSON object")
@@ -115,6 +118,11 @@ class ControlServer:
             log.exception("control command %s failed", cmd)
             return _error(rid, "internal", f"{cmd} failed; see the phone's log")
         return (json.dumps({"id": rid, "ok": True, "result": result}) + "\n").encode()
+
+
+def _reject_constant(name: str) -> Any:
+    """NaN and Infinity are not JSON; Python's parser would accept them."""
+    raise ValueError(f"{name} is not valid JSON")
 
 
 def _error(rid: Any, code: str, message: str) -> bytes:
