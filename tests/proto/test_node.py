@@ -177,7 +177,7 @@ def test_initiation_to_a_different_responder_key_is_dropped() -> None:
     a.connect(make_identity(2).public_key, now=0.0)
     ((data, _),) = a.datagrams_to_send(now=0.0)
     wrong.receive_datagram(data, ADDR_A, now=0.0)
-    assert wrong.counters.dropped_handshake == 1
+    assert wrong.counters.dropped_mac1 == 1  # rejected by one keyed hash, before any DH
     assert wrong.datagrams_to_send(now=0.0) == []
 
 
@@ -268,3 +268,81 @@ def test_keepalive_is_not_sent_while_traffic_flows() -> None:
         w.a.send_message(w.b.identity.public_key, f"m{i}", now=float(i * 5))
         w.transfer(now=float(i * 5))
     assert w.a.counters.keepalives_sent == 0
+
+
+def test_responder_under_load_answers_with_a_cookie_and_accepts_the_retry_with_mac2() -> None:
+    """protocol.md §4.5: beyond handshakes_per_s, an initiation needs a valid mac2."""
+    busy = NodeConfig(handshakes_per_s=0.01)  # one initiation, then under load for a long while
+    w = make_pair(None, busy)
+    third = Node(identity=make_identity(3), rng=SeededRng(3))
+    third.add_peer(w.b.identity.public_key, ADDR_B)
+    w.a.connect(w.b.identity.public_key, now=0.0)
+    w.transfer(now=0.0)  # uses b's one token
+    addr_c = ("203.0.113.9", 4720)
+    third.connect(w.b.identity.public_key, now=1.0)
+    ((init, _),) = third.datagrams_to_send(now=1.0)
+    w.b.receive_datagram(init, addr_c, now=1.0)
+    ((reply, dst),) = w.b.datagrams_to_send(now=1.0)
+    assert dst == addr_c and reply[0] == 0x52 and len(reply) == 62 < len(init) == 166
+    assert w.b.counters.cookie_replies_sent == 1
+    third.receive_datagram(reply, ADDR_B, now=1.0)
+    assert third.counters.cookies_received == 1
+    t = third.get_timer()
+    assert t is not None
+    third.handle_timer(now=t)
+    ((retry, _),) = third.datagrams_to_send(now=t)
+    assert retry[150:166] != bytes(16)  # mac2 is set now
+    w.b.receive_datagram(retry, addr_c, now=t)
+    ((resp, _),) = w.b.datagrams_to_send(now=t)
+    assert resp[0] == 0x51
+    third.receive_datagram(resp, ADDR_B, now=t)
+    assert third.counters.handshakes_completed == 1
+
+
+def test_mac2_from_a_spoofed_address_does_not_pass_under_load() -> None:
+    busy = NodeConfig(handshakes_per_s=0.01)
+    w = make_pair(None, busy)
+    w.a.connect(w.b.identity.public_key, now=0.0)
+    w.transfer(now=0.0)
+    victim, attacker = ("203.0.113.9", 4720), ("203.0.113.66", 4720)
+    third = Node(identity=make_identity(3), rng=SeededRng(3))
+    third.add_peer(w.b.identity.public_key, ADDR_B)
+    third.connect(w.b.identity.public_key, now=1.0)
+    ((init, _),) = third.datagrams_to_send(now=1.0)
+    w.b.receive_datagram(init, attacker, now=1.0)
+    ((reply, _),) = w.b.datagrams_to_send(now=1.0)
+    third.receive_datagram(reply, ADDR_B, now=1.0)
+    t = third.get_timer()
+    assert t is not None
+    third.handle_timer(now=t)
+    ((retry, _),) = third.datagrams_to_send(now=t)
+    w.b.receive_datagram(retry, victim, now=t)  # cookie was made for the attacker's address
+    ((again, _),) = w.b.datagrams_to_send(now=t)
+    assert again[0] == 0x52 and w.b.counters.cookie_replies_sent == 2
+
+
+def test_forged_cookie_reply_is_dropped() -> None:
+    w = make_pair()
+    w.a.connect(w.b.identity.public_key, now=0.0)
+    ((init, _),) = w.a.datagrams_to_send(now=0.0)
+    index = init[2:6]
+    forged = bytes((0x52, 1)) + index + bytes(24) + bytes(32)
+    w.a.receive_datagram(forged, ADDR_B, now=0.1)
+    assert w.a.counters.dropped_auth == 1 and w.a.counters.cookies_received == 0
+
+
+def test_response_index_is_authenticated() -> None:
+    """The responder's index travels encrypted: changing bytes in the response fails the tag."""
+    w = make_pair()
+    w.a.connect(w.b.identity.public_key, now=0.0)
+    ((init, _),) = w.a.datagrams_to_send(now=0.0)
+    w.b.receive_datagram(init, ADDR_A, now=0.0)
+    ((resp, _),) = w.b.datagrams_to_send(now=0.0)
+    for i in range(6, len(resp)):
+        forged = bytearray(resp)
+        forged[i] ^= 0x01
+        w.a.receive_datagram(bytes(forged), ADDR_B, now=0.0)
+    assert w.a.counters.handshakes_completed == 0
+    assert w.a.counters.dropped_handshake == len(resp) - 6
+    w.a.receive_datagram(resp, ADDR_B, now=0.0)
+    assert w.a.counters.handshakes_completed == 1

@@ -30,6 +30,15 @@ from peerline.proto.events import (
     PeerEndpointChanged,
 )
 from peerline.proto.identity import Identity, x25519_public_from_ed25519
+from peerline.proto.noise.cookie import (
+    COOKIE_SECRET_LIFETIME,
+    COOKIE_USE_MARGIN,
+    CookieChecker,
+    cookie_key,
+    mac,
+    mac1_key,
+    open_cookie,
+)
 from peerline.proto.noise.handshake import IKHandshake, Role
 from peerline.proto.noise.session import Session
 from peerline.types import Addr
@@ -43,12 +52,15 @@ from peerline.wire.frames import (
     push_frames,
 )
 from peerline.wire.packet import (
+    MAC_SIZE,
+    CookieReply,
     HandshakeInitiation,
     HandshakeResponse,
     TransportPacket,
     initiation_header,
     is_stun,
     pull_packet,
+    push_cookie_reply,
     push_initiation,
     push_response,
 )
@@ -79,6 +91,8 @@ class NodeConfig:
     "An idle live session sends an empty packet this often, holding NAT mappings open."
     rekey_after_time_s: float = REKEY_AFTER_TIME
     rekey_after_messages: int = REKEY_AFTER_MESSAGES
+    handshakes_per_s: float = 20.0
+    "Initiations answered per second before the responder asks for cookies (under load)."
     max_peers: int = 4096
     "Memory bound: sessions from unknown callers are refused beyond this many peers."
     max_queued_messages: int = 256
@@ -113,6 +127,11 @@ class NodeCounters:
     "Authentic counter already seen, or older than the replay window."
     dropped_handshake: int = 0
     "Handshake messages that failed to decrypt or named a key that does not match."
+    dropped_mac1: int = 0
+    "Initiations whose mac1 is wrong: not meant for this phone's key (dropped cheaply)."
+    cookie_replies_sent: int = 0
+    "Initiations answered with a cookie instead of a handshake (under load)."
+    cookies_received: int = 0
     dropped_peer_limit: int = 0
     dropped_bad_frames: int = 0
     "Authenticated payloads whose frames did not parse."
@@ -149,6 +168,8 @@ class _Handshake:
     "When the first attempt of this series began (for the give-up timeout)."
     next_retry: float
     attempts: int
+    mac1: bytes
+    "mac1 of the initiation in flight: a cookie reply must be bound to it."
 
 
 @dataclass(slots=True, eq=False)
@@ -164,6 +185,9 @@ class _Peer:
     unacked: dict[bytes, _Outgoing] = field(default_factory=dict)
     acks_due: list[MessageAckFrame] = field(default_factory=list)
     recent_ids: OrderedDict[bytes, None] = field(default_factory=OrderedDict)
+    cookie: bytes = b""
+    "Cookie from this peer's last cookie reply (empty: none), for mac2."
+    cookie_at: float = float("-inf")
     last_sent: float = float("-inf")
     "When a transport packet was last sealed for this peer (keepalive clock)."
     pinned: bool = False
@@ -190,6 +214,9 @@ class Node:
         self._handshakes: dict[int, _Peer] = {}
         self._out: list[tuple[bytes, Addr]] = []
         self._events: deque[Event] = deque()
+        self._cookies = CookieChecker(identity.x25519_public, rng)
+        self._handshake_tokens = max(1.0, self.config.handshakes_per_s)
+        self._tokens_at = float("-inf")
 
     # -- API --------------------------------------------------------------------------------
     def add_peer(self, public_key: bytes, addr: Addr | None) -> None:
@@ -282,8 +309,10 @@ class Node:
             self._on_transport(packet, addr, now)
         elif isinstance(packet, HandshakeInitiation):
             self._on_initiation(packet, addr, now)
-        else:
+        elif isinstance(packet, HandshakeResponse):
             self._on_response(packet, addr, now)
+        else:
+            self._on_cookie_reply(packet, now)
 
     def datagrams_to_send(self, *, now: float) -> list[tuple[bytes, Addr]]:
         out, self._out = self._out, []
@@ -390,8 +419,33 @@ class Node:
             MessageReceived(peer_key=peer.public_key, message_id=frame.message_id, text=frame.text)
         )
 
+    def _under_load(self, now: float) -> bool:
+        """Token bucket over initiations: True once more than ``handshakes_per_s`` arrive."""
+        rate = self.config.handshakes_per_s
+        if now > self._tokens_at:
+            elapsed = now - self._tokens_at
+            self._handshake_tokens = min(max(1.0, rate), self._handshake_tokens + elapsed * rate)
+            self._tokens_at = now
+        if self._handshake_tokens >= 1.0:
+            self._handshake_tokens -= 1.0
+            return False
+        return True
+
     def _on_initiation(self, packet: HandshakeInitiation, addr: Addr, now: float) -> None:
         c = self.counters
+        if not self._cookies.mac1_ok(packet.mac1_input, packet.mac1):
+            c.dropped_mac1 += 1
+            return
+        if self._under_load(now) and not self._cookies.mac2_ok(
+            packet.mac2_input, packet.mac2, addr, now=now
+        ):
+            nonce, sealed = self._cookies.sealed_cookie(addr, packet.mac1, now=now)
+            reply = CookieReply(
+                receiver_index=packet.sender_index, nonce=nonce, sealed_cookie=sealed
+            )
+            self._out.append((push_cookie_reply(reply), addr))
+            c.cookie_replies_sent += 1
+            return
         hs = IKHandshake(
             role=Role.RESPONDER,
             static_private=self.identity.x25519_private,
@@ -418,7 +472,7 @@ class Node:
             peer = _Peer(public_key=peer_key, x25519_public=hs.remote_static, endpoint=None)
             self._peers[peer_key] = peer
         local_index = self._new_index()
-        noise = hs.write_response(b"")
+        noise = hs.write_response(local_index.to_bytes(4, "big"))
         session = Session(
             keys=hs.transport_keys(),
             local_index=local_index,
@@ -430,9 +484,7 @@ class Node:
             self._drop_session(peer.pending)
         peer.pending = session
         self._by_index[local_index] = (peer, session)
-        response = HandshakeResponse(
-            sender_index=local_index, receiver_index=packet.sender_index, noise=noise
-        )
+        response = HandshakeResponse(receiver_index=packet.sender_index, noise=noise)
         self._out.append((push_response(response), addr))
 
     def _on_response(self, packet: HandshakeResponse, addr: Addr, now: float) -> None:
@@ -444,8 +496,8 @@ class Node:
         hs = peer.handshake
         try:
             payload = hs.state.read_response(packet.noise)
-            if payload:
-                raise DecodeError("response payload must be empty")
+            if len(payload) != 4:
+                raise DecodeError("response payload must be the responder's 4-byte index")
         except (CryptoError, DecodeError):
             c.dropped_handshake += 1  # the handshake is untouched: the real response may follow
             return
@@ -453,7 +505,7 @@ class Node:
         session = Session(
             keys=hs.state.transport_keys(),
             local_index=hs.local_index,
-            remote_index=packet.sender_index,
+            remote_index=int.from_bytes(payload, "big"),
             initiator=True,
             created_at=now,
         )
@@ -470,6 +522,25 @@ class Node:
         for out in peer.unacked.values():
             out.next_send = now
         self._flush(peer, now)
+
+    def _on_cookie_reply(self, packet: CookieReply, now: float) -> None:
+        c = self.counters
+        peer = self._handshakes.get(packet.receiver_index)
+        if peer is None or peer.handshake is None:
+            c.dropped_unknown_session += 1
+            return
+        try:
+            cookie = open_cookie(
+                cookie_key(peer.x25519_public),
+                packet.nonce,
+                packet.sealed_cookie,
+                peer.handshake.mac1,
+            )
+        except CryptoError:
+            c.dropped_auth += 1
+            return
+        c.cookies_received += 1
+        peer.cookie, peer.cookie_at = cookie, now  # used by the next (timer-driven) attempt
 
     # -- sending -----------------------------------------------------------------------------
     def _flush(self, peer: _Peer, now: float) -> None:
@@ -536,6 +607,11 @@ class Node:
             remote_static=peer.x25519_public,
         )
         noise = state.write_initiation(self.identity.public_key)
+        mac1 = mac(mac1_key(peer.x25519_public), initiation_header(index) + noise)
+        if peer.cookie and now - peer.cookie_at < COOKIE_SECRET_LIFETIME - COOKIE_USE_MARGIN:
+            mac2 = mac(peer.cookie, initiation_header(index) + noise + mac1)
+        else:
+            mac2 = bytes(MAC_SIZE)
         attempts = old.attempts + 1 if (old is not None and retry) else 1
         interval = min(
             self.config.handshake_retry_s * 2 ** (attempts - 1), self.config.handshake_retry_max_s
@@ -547,9 +623,10 @@ class Node:
             started_at=old.started_at if (old is not None and retry) else now,
             next_retry=now + interval * jitter,
             attempts=attempts,
+            mac1=mac1,
         )
         self._handshakes[index] = peer
-        packet = HandshakeInitiation(sender_index=index, noise=noise)
+        packet = HandshakeInitiation(sender_index=index, noise=noise, mac1=mac1, mac2=mac2)
         self._out.append((push_initiation(packet), peer.endpoint))
 
     def _abandon_handshake(self, peer: _Peer) -> None:

@@ -19,7 +19,7 @@ MAX_DATAGRAM: Final = 1232
 STUN_FIRST_BYTE_MAX: Final = 3
 TYPE_HANDSHAKE_INITIATION: Final = 0x50
 TYPE_HANDSHAKE_RESPONSE: Final = 0x51
-TYPE_COOKIE_REPLY: Final = 0x52  # reserved for the DoS cookie
+TYPE_COOKIE_REPLY: Final = 0x52
 TYPE_TRANSPORT: Final = 0x53
 TYPE_OVERLAY: Final = 0x54  # reserved for the DHT
 
