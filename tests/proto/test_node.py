@@ -346,3 +346,30 @@ def test_response_index_is_authenticated() -> None:
     assert w.a.counters.dropped_handshake == len(resp) - 6
     w.a.receive_datagram(resp, ADDR_B, now=0.0)
     assert w.a.counters.handshakes_completed == 1
+
+
+def test_unconfirmed_responder_sessions_expire_quickly_and_free_the_peer_table() -> None:
+    """Anyone who knows a phone's key can make valid initiations; they must not pile up."""
+    target = Node(
+        identity=make_identity(2),
+        rng=SeededRng(2),
+        config=NodeConfig(max_peers=10, handshakes_per_s=1000.0, confirm_timeout_s=15.0),
+    )
+
+    def stranger_initiation(seed: int) -> bytes:
+        s = Node(identity=make_identity(100 + seed), rng=SeededRng(seed))
+        s.add_peer(target.identity.public_key, ADDR_B)
+        s.connect(target.identity.public_key, now=0.0)
+        ((init, _),) = s.datagrams_to_send(now=0.0)
+        return init
+
+    for i in range(20):
+        target.receive_datagram(stranger_initiation(i), ("203.0.113.7", 1000 + i), now=0.0)
+    assert len(target.datagrams_to_send(now=0.0)) == 10
+    assert target.counters.dropped_peer_limit == 10
+    t = target.get_timer()
+    assert t == pytest.approx(15.0)
+    target.handle_timer(now=t)
+    assert target.get_timer() is None  # nothing held any more
+    target.receive_datagram(stranger_initiation(50), ("203.0.113.7", 999), now=16.0)
+    assert len(target.datagrams_to_send(now=16.0)) == 1

@@ -93,6 +93,9 @@ class NodeConfig:
     rekey_after_messages: int = REKEY_AFTER_MESSAGES
     handshakes_per_s: float = 20.0
     "Initiations answered per second before the responder asks for cookies (under load)."
+    confirm_timeout_s: float = 15.0
+    "An unconfirmed responder session is dropped after this long (a real initiator confirms"
+    " within one round trip; this bounds what forged initiations can hold)."
     max_peers: int = 4096
     "Memory bound: sessions from unknown callers are refused beyond this many peers."
     max_queued_messages: int = 256
@@ -658,9 +661,14 @@ class Node:
     def _expire_sessions(self, peer: _Peer, now: float) -> None:
         for name in ("current", "previous", "pending"):
             s: Session | None = getattr(peer, name)
-            if s is not None and not s.is_usable(now):
+            if s is not None and (not s.is_usable(now) or now >= self._session_end(s)):
                 self._drop_session(s)
                 setattr(peer, name, None)
+
+    def _session_end(self, s: Session) -> float:
+        if s.confirmed:
+            return s.created_at + REJECT_AFTER_TIME
+        return s.created_at + min(self.config.confirm_timeout_s, REJECT_AFTER_TIME)
 
     @staticmethod
     def _is_idle(peer: _Peer) -> bool:
@@ -681,7 +689,7 @@ class Node:
                 times.append(out.next_send)
         for s in (peer.current, peer.previous, peer.pending):
             if s is not None:
-                times.append(s.created_at + REJECT_AFTER_TIME)
+                times.append(self._session_end(s))
         cur = peer.current
         if cur is not None and cur.confirmed and peer.endpoint is not None:
             times.append(peer.last_sent + self.config.keepalive_s)
