@@ -2,7 +2,7 @@
 
 Losing or overwriting it changes the phone's number and breaks every contact's pinned key, so
 the writer refuses to replace an existing file and the reader refuses a file others can read.
-Format (text, so an operator recognises it): ``docs/protocol-identity.md`` §5.
+Format (text, so an operator recognises it): ``docs/protocol.md`` §2.5.
 """
 
 import contextlib

@@ -2,7 +2,7 @@
 
 One seed is the whole identity, so the key file holds 32 secret bytes and nothing can drift out
 of step: Ed25519 signs records, and the X25519 pair (libsodium's birational map, RFC 7748 §4.1
-and RFC 8032 §5.1.5) is the Noise static key. See ``docs/protocol-identity.md`` §1 and §2.
+and RFC 8032 §5.1.5) is the Noise static key. See ``docs/protocol.md`` §2.1 and §2.2.
 """
 
 import hmac

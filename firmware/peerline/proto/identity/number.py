@@ -3,7 +3,7 @@
 A record for a number is valid only if its key derives to that number, and the memory-hard
 derivation makes grinding a chosen number cost thousands of CPU-years. Numbers still collide
 (about a million phones), so callers keep every valid record for a number and never pick one
-silently. Every value here is part of the protocol: ``docs/protocol-identity.md`` §3.
+silently. Every value here is part of the protocol: ``docs/protocol.md`` §2.3.
 """
 
 from typing import Final

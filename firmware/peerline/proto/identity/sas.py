@@ -2,7 +2,7 @@
 
 Both phones compute it from the final Noise handshake hash ``h``; a man in the middle runs two
 handshakes with different ``h``, so reading the six digits aloud exposes him except with chance
-1 in 10**6. See ``docs/protocol-identity.md`` §4.
+1 in 10**6. See ``docs/protocol.md`` §2.4.
 """
 
 import hashlib
