@@ -1,4 +1,4 @@
-"""The identity key file: 0600, never overwritten, read strictly (protocol-identity.md §5)."""
+"""The identity key file: 0600, never overwritten, read strictly (protocol.md §2.5)."""
 
 import os
 import pathlib

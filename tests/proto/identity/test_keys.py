@@ -1,4 +1,4 @@
-"""Identity keys: Ed25519 signing and the derived X25519 pair (docs/protocol-identity.md §1, §2)."""
+"""Identity keys: Ed25519 signing and the derived X25519 pair (docs/protocol.md §2.1, §2.2)."""
 
 import copy
 import hashlib

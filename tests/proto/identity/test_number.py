@@ -1,4 +1,4 @@
-"""The 12-digit dialable number derived with argon2id (docs/protocol-identity.md §3).
+"""The 12-digit dialable number derived with argon2id (docs/protocol.md §2.3).
 
 Each derivation costs about 0.1 s by design, so only a handful of tests derive.
 """

@@ -1,4 +1,4 @@
-"""The short authentication string read aloud during a call (docs/protocol-identity.md §4)."""
+"""The short authentication string read aloud during a call (docs/protocol.md §2.4)."""
 
 import hashlib
 import re
