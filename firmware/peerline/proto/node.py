@@ -69,6 +69,21 @@ from peerline.wire.spec import PROLOGUE, REJECT_AFTER_TIME, REKEY_AFTER_MESSAGES
 RESPONDER_REKEY_GRACE = 10.0
 """A responder rekeys only this long after the initiator should have (avoids both rekeying)."""
 
+MAX_PENDING_SESSIONS = 4
+"""Per peer, unconfirmed responder sessions kept at once (a replayed or duplicated initiation
+adds one; it never displaces the session the real initiator is about to confirm)."""
+
+GLARE_WINDOW = 10.0
+"""Two sessions made this close together in opposite directions are a glare (both phones
+called at once); both phones keep the one initiated by the smaller public key."""
+
+SILENCE_RETRIES = 3
+"""A message sent this many times with nothing authentic heard back since its first send means
+the peer lost its session (e.g. it restarted): start a fresh handshake."""
+
+INITIATIONS_PER_ADDRESS_PER_S = 5.0
+"""Under load, initiations with a valid cookie are still limited per source address."""
+
 RECENT_IDS = 1024
 """Per peer, message ids remembered to suppress duplicate deliveries after retransmission."""
 
@@ -135,6 +150,8 @@ class NodeCounters:
     cookie_replies_sent: int = 0
     "Initiations answered with a cookie instead of a handshake (under load)."
     cookies_received: int = 0
+    dropped_rate_limited: int = 0
+    "Initiations with a valid cookie over the per-address limit while under load."
     dropped_peer_limit: int = 0
     dropped_bad_frames: int = 0
     "Authenticated payloads whose frames did not parse."
@@ -161,6 +178,7 @@ class _Outgoing:
     next_send: float
     interval: float
     sends: int = 0
+    first_sent: float = float("inf")
 
 
 @dataclass(slots=True)
@@ -182,8 +200,11 @@ class _Peer:
     endpoint: Addr | None
     current: Session | None = None
     previous: Session | None = None
-    pending: Session | None = None
-    "Responder session not yet confirmed by a packet from the initiator."
+    pending: list[Session] = field(default_factory=list)
+    "Responder sessions not yet confirmed by a packet from the initiator (newest last)."
+    sas: str | None = None
+    "SAS of this connection: set by its first session, kept across rekeys (which are"
+    " authenticated by the same static keys), reset when every session has expired."
     handshake: _Handshake | None = None
     unacked: dict[bytes, _Outgoing] = field(default_factory=dict)
     acks_due: list[MessageAckFrame] = field(default_factory=list)
@@ -193,6 +214,8 @@ class _Peer:
     cookie_at: float = float("-inf")
     last_sent: float = float("-inf")
     "When a transport packet was last sealed for this peer (keepalive clock)."
+    last_received: float = float("-inf")
+    "When an authentic transport packet last arrived from this peer."
     pinned: bool = False
     "Added by the user (``add_peer``); unknown callers' peers are forgotten when idle."
     confirm_needed: bool = False
@@ -220,6 +243,8 @@ class Node:
         self._cookies = CookieChecker(identity.x25519_public, rng)
         self._handshake_tokens = max(1.0, self.config.handshakes_per_s)
         self._tokens_at = float("-inf")
+        self._per_address: OrderedDict[str, tuple[float, float]] = OrderedDict()
+        "Source host -> (tokens, updated_at): limits cookie-holding initiators under load."
 
     # -- API --------------------------------------------------------------------------------
     def add_peer(self, public_key: bytes, addr: Addr | None) -> None:
@@ -285,7 +310,7 @@ class Node:
                     "peer_key": peer.public_key.hex(),
                     "endpoint": list(peer.endpoint) if peer.endpoint else None,
                     "initiator": s.initiator,
-                    "sas": s.sas,
+                    "sas": peer.sas,
                     "age_s": round(s.age(now), 3),
                     "sent": s.send_counter,
                     "received_highest": s.replay.highest,
@@ -376,15 +401,16 @@ class Node:
         except CryptoError:
             c.dropped_auth += 1
             return
+        peer.last_received = now
         if not session.confirmed:
             session.confirmed = True
-            self._install(peer, session)
-            if peer.pending is session:
-                peer.pending = None
+            if session in peer.pending:
+                peer.pending.remove(session)
+            self._install(peer, session, now)
             c.handshakes_completed += 1
             self._events.append(
                 HandshakeCompleted(
-                    peer_key=peer.public_key, initiator=False, sas=session.sas, addr=addr
+                    peer_key=peer.public_key, initiator=False, sas=peer.sas or "", addr=addr
                 )
             )
         if peer.endpoint != addr:
@@ -434,14 +460,28 @@ class Node:
             return False
         return True
 
+    def _address_allowed(self, host: str, now: float) -> bool:
+        """Per-address token bucket (bounded LRU) for initiations that carry a valid cookie."""
+        rate = INITIATIONS_PER_ADDRESS_PER_S
+        tokens, at = self._per_address.pop(host, (rate, now))
+        tokens = min(rate, tokens + (now - at) * rate)
+        allowed = tokens >= 1.0
+        self._per_address[host] = (tokens - 1.0 if allowed else tokens, now)
+        if len(self._per_address) > self.config.max_peers:
+            self._per_address.popitem(last=False)
+        return allowed
+
     def _on_initiation(self, packet: HandshakeInitiation, addr: Addr, now: float) -> None:
         c = self.counters
         if not self._cookies.mac1_ok(packet.mac1_input, packet.mac1):
             c.dropped_mac1 += 1
             return
-        if self._under_load(now) and not self._cookies.mac2_ok(
-            packet.mac2_input, packet.mac2, addr, now=now
-        ):
+        under_load = self._under_load(now)
+        if under_load and self._cookies.mac2_ok(packet.mac2_input, packet.mac2, addr, now=now):
+            if not self._address_allowed(addr[0], now):
+                c.dropped_rate_limited += 1
+                return
+        elif under_load:
             nonce, sealed = self._cookies.sealed_cookie(addr, packet.mac1, now=now)
             reply = CookieReply(
                 receiver_index=packet.sender_index, nonce=nonce, sealed_cookie=sealed
@@ -483,9 +523,9 @@ class Node:
             initiator=False,
             created_at=now,
         )
-        if peer.pending is not None:
-            self._drop_session(peer.pending)
-        peer.pending = session
+        peer.pending.append(session)
+        if len(peer.pending) > MAX_PENDING_SESSIONS:
+            self._drop_session(peer.pending.pop(0))
         self._by_index[local_index] = (peer, session)
         response = HandshakeResponse(receiver_index=packet.sender_index, noise=noise)
         self._out.append((push_response(response), addr))
@@ -513,13 +553,15 @@ class Node:
             created_at=now,
         )
         self._by_index[hs.local_index] = (peer, session)
-        self._install(peer, session)
+        self._install(peer, session, now)
         c.handshakes_completed += 1
         if peer.endpoint != addr:
             peer.endpoint = addr
             self._events.append(PeerEndpointChanged(peer_key=peer.public_key, addr=addr))
         self._events.append(
-            HandshakeCompleted(peer_key=peer.public_key, initiator=True, sas=session.sas, addr=addr)
+            HandshakeCompleted(
+                peer_key=peer.public_key, initiator=True, sas=peer.sas or "", addr=addr
+            )
         )
         peer.confirm_needed = True
         for out in peer.unacked.values():
@@ -556,9 +598,14 @@ class Node:
             return
         frames: list[Frame] = list(peer.acks_due)
         peer.acks_due.clear()
+        silent = any(o.sends >= SILENCE_RETRIES and peer.last_received < o.first_sent for o in due)
+        if silent and peer.handshake is None:
+            self._start_handshake(peer, now)  # the peer lost our session; keep trying on it too
         for out in due:
             if out.sends:
                 self.counters.message_retransmissions += 1
+            else:
+                out.first_sent = now
             out.sends += 1
             frames.append(out.frame)
             out.next_send = now + out.interval
@@ -646,24 +693,56 @@ class Node:
             )
 
     # -- sessions ----------------------------------------------------------------------------
-    def _install(self, peer: _Peer, session: Session) -> None:
-        """Make ``session`` current; the old current stays for stragglers until it expires."""
-        if peer.previous is not None and peer.previous is not peer.current:
+    def _install(self, peer: _Peer, session: Session, now: float) -> None:
+        """Make ``session`` current; the old current stays for stragglers until it expires.
+
+        Glare (both phones initiated at once) yields two fresh sessions in opposite
+        directions; both phones then keep, as current, the one initiated by the smaller key,
+        so they send on the same session and show the same SAS.
+        """
+        cur = peer.current
+        glare = (
+            cur is not None
+            and cur is not session
+            and cur.initiator != session.initiator
+            and abs(session.created_at - cur.created_at) < GLARE_WINDOW
+        )
+        if (
+            glare
+            and cur is not None
+            and self._initiator_key(peer, cur) < self._initiator_key(peer, session)
+        ):
+            if peer.previous is not None and peer.previous is not cur:
+                self._drop_session(peer.previous)
+            peer.previous = session  # usable for receiving; cur stays current
+            return
+        if peer.previous is not None and peer.previous is not cur:
             self._drop_session(peer.previous)
-        if peer.current is not session:
-            peer.previous = peer.current
+        if cur is not session:
+            peer.previous = cur
         peer.current = session
+        if peer.sas is None or glare:
+            peer.sas = session.sas
+
+    def _initiator_key(self, peer: _Peer, session: Session) -> bytes:
+        return self.identity.public_key if session.initiator else peer.public_key
 
     def _drop_session(self, session: Session) -> None:
         self._by_index.pop(session.local_index, None)
         session.wipe()
 
     def _expire_sessions(self, peer: _Peer, now: float) -> None:
-        for name in ("current", "previous", "pending"):
+        for name in ("current", "previous"):
             s: Session | None = getattr(peer, name)
             if s is not None and (not s.is_usable(now) or now >= self._session_end(s)):
                 self._drop_session(s)
                 setattr(peer, name, None)
+        for s in list(peer.pending):
+            if not s.is_usable(now) or now >= self._session_end(s):
+                self._drop_session(s)
+                peer.pending.remove(s)
+        if peer.current is None and peer.previous is None:
+            peer.sas = None  # the connection is over; the next one gets a new SAS
 
     def _session_end(self, s: Session) -> float:
         if s.confirmed:
@@ -687,7 +766,7 @@ class Node:
             times.append(out.deadline)
             if peer.current is not None:
                 times.append(out.next_send)
-        for s in (peer.current, peer.previous, peer.pending):
+        for s in (peer.current, peer.previous, *peer.pending):
             if s is not None:
                 times.append(self._session_end(s))
         cur = peer.current
