@@ -161,3 +161,24 @@ def test_replayed_and_tampered_packets_are_dropped_and_counted(pair: tuple[Daemo
         assert texts == ["authentic"]
     finally:
         relay.close()
+
+
+def test_second_phone_on_the_same_data_dir_refuses_to_start(pair: tuple[Daemon, Daemon]) -> None:
+    a, _ = pair
+    proc = cli(a.data, "run", check=False, timeout=20)
+    assert proc.returncode == 1 and "already running" in proc.stderr
+    assert a.status()["number"] == a.number  # the first phone is untouched
+
+
+def test_message_from_a_never_seen_phone_is_stored_and_its_number_filled_in(
+    pair: tuple[Daemon, Daemon],
+) -> None:
+    a, b = pair
+    cli(a.data, "peer", "add", b.number, b.public_key, b.addr)  # b does not know a
+    assert cli_json(a.data, "msg", "send", b.number, "who am i")["status"] == "delivered"
+
+    def has_number() -> bool:
+        msgs = cli_json(b.data, "msg", "list")
+        return len(msgs) == 1 and msgs[0]["number"] == a.number
+
+    assert wait_for(has_number)

@@ -373,3 +373,86 @@ def test_unconfirmed_responder_sessions_expire_quickly_and_free_the_peer_table()
     assert target.get_timer() is None  # nothing held any more
     target.receive_datagram(stranger_initiation(50), ("203.0.113.7", 999), now=16.0)
     assert len(target.datagrams_to_send(now=16.0)) == 1
+
+
+def test_duplicated_initiation_before_confirmation_does_not_cut_off_the_new_session() -> None:
+    w = make_pair()
+    w.a.send_message(w.b.identity.public_key, "first", now=0.0)
+    ((init, _),) = w.a.datagrams_to_send(now=0.0)
+    w.b.receive_datagram(init, ADDR_A, now=0.0)
+    ((resp, _),) = w.b.datagrams_to_send(now=0.0)
+    w.b.receive_datagram(init, ADDR_A, now=0.01)  # the network duplicated the initiation
+    w.b.datagrams_to_send(now=0.01)  # its response goes nowhere useful
+    w.a.receive_datagram(resp, ADDR_B, now=0.02)
+    w.transfer(now=0.02)
+    assert [e.text for e in of_type(w.events_b, MessageReceived)] == ["first"]
+    assert len(of_type(w.events_a, MessageDelivered)) == 1
+
+
+def test_peer_that_restarted_gets_a_fresh_handshake_and_the_message_arrives() -> None:
+    w = make_pair()
+    w.a.send_message(w.b.identity.public_key, "before", now=0.0)
+    w.transfer(now=0.0)
+    from harness import Wire
+
+    # b restarts: same identity, no sessions; a still holds its old session
+    b2 = Node(identity=make_identity(2), rng=SeededRng(77))
+    b2.add_peer(w.a.identity.public_key, ADDR_A)
+    w2 = Wire(a=w.a, b=b2)
+    w.a.send_message(b2.identity.public_key, "after restart", now=10.0)
+    w2.transfer(now=10.0)
+    w2.run_timers(until=30.0, now=10.0)
+    assert [e.text for e in of_type(w2.events_b, MessageReceived)] == ["after restart"]
+    delivered_at = w.a.counters.messages_delivered
+    assert delivered_at == 2 and w.a.counters.messages_failed == 0
+
+
+def test_glare_leaves_both_phones_on_one_session_with_one_sas() -> None:
+    for seed in range(5):
+        w = make_pair(seed=seed)
+        w.a.connect(w.b.identity.public_key, now=0.0)
+        w.b.connect(w.a.identity.public_key, now=0.0)
+        w.transfer(now=0.0)
+        w.run_timers(until=5.0)
+        (sa,) = w.a.sessions(now=5.0)
+        (sb,) = w.b.sessions(now=5.0)
+        assert sa["sas"] == sb["sas"]
+        assert sa["initiator"] != sb["initiator"]  # the same session, seen from both ends
+
+
+def test_sas_stays_the_same_across_rekeys_of_one_connection() -> None:
+    cfg = NodeConfig(rekey_after_messages=3)
+    w = make_pair(cfg, cfg)
+    w.a.send_message(w.b.identity.public_key, "m0", now=0.0)
+    w.transfer(now=0.0)
+    (first,) = w.a.sessions(now=0.0)
+    for i in range(1, 10):
+        w.a.send_message(w.b.identity.public_key, f"m{i}", now=float(i))
+        w.transfer(now=float(i))
+    assert w.a.counters.handshakes_completed >= 3
+    (later,) = w.a.sessions(now=10.0)
+    (other,) = w.b.sessions(now=10.0)
+    assert later["sas"] == first["sas"] == other["sas"]
+
+
+def test_cookie_holder_is_still_rate_limited_per_address_under_load() -> None:
+    busy = NodeConfig(handshakes_per_s=0.01)
+    w = make_pair(None, busy)
+    w.a.connect(w.b.identity.public_key, now=0.0)
+    w.transfer(now=0.0)
+    src = ("203.0.113.9", 4720)
+    third = Node(identity=make_identity(3), rng=SeededRng(3))
+    third.add_peer(w.b.identity.public_key, ADDR_B)
+    third.connect(w.b.identity.public_key, now=1.0)
+    ((init, _),) = third.datagrams_to_send(now=1.0)
+    w.b.receive_datagram(init, src, now=1.0)
+    ((reply, _),) = w.b.datagrams_to_send(now=1.0)
+    third.receive_datagram(reply, ADDR_B, now=1.0)
+    t = third.get_timer()
+    assert t is not None
+    third.handle_timer(now=t)
+    ((with_cookie, _),) = third.datagrams_to_send(now=t)
+    for _ in range(20):  # an attacker at a real address replays its cookie-holding initiation
+        w.b.receive_datagram(with_cookie, src, now=t)
+    assert 1 <= len(w.b.datagrams_to_send(now=t)) <= 5
+    assert w.b.counters.dropped_rate_limited >= 15

@@ -5,13 +5,14 @@ Exit codes: 0 success, 1 the command failed, 2 bad usage or configuration, 3 no 
 
 import argparse
 import asyncio
+import fcntl
 import json
 import logging
 import os
 import socket
 import sys
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from peerline import __version__
 from peerline.adapters.rng import OsRng
@@ -117,6 +118,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     )
     data: Path = args.data
     _ensure_data_dir(data)
+    lock = _lock_data_dir(data)  # held until the process exits
     key_path = data / KEY_FILE_NAME
     if not key_path.exists():
         write_identity(key_path, Identity.generate(OsRng()))
@@ -146,7 +148,20 @@ def cmd_run(args: argparse.Namespace) -> int:
             asyncio.run(serve(phone, on_ready=ready))
         except OSError as exc:
             raise _Fail(EXIT_FAILED, f"cannot start the phone: {exc}") from None
+    lock.close()
     return 0
+
+
+def _lock_data_dir(data: Path) -> "IO[bytes]":
+    """One phone per data directory: a second ``run`` on it exits instead of stealing it."""
+    fd = os.open(data / "run.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    f = os.fdopen(fd, "r+b")
+    try:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        f.close()
+        raise _Fail(EXIT_FAILED, f"another phone is already running on {data}") from None
+    return f
 
 
 # -- commands for a running phone ---------------------------------------------------------------
@@ -221,7 +236,8 @@ def cmd_msg_send(args: argparse.Namespace) -> int:
 def cmd_msg_list(args: argparse.Namespace) -> int:
     rows = _call(args, "msg.list", {"limit": args.limit})
     lines = [
-        f"{'<-' if m['direction'] == 'in' else '->'} {format_number(m['number'])}  "
+        f"{'<-' if m['direction'] == 'in' else '->'} "
+        f"{format_number(m['number']) if m['number'] else m['peer_key'][:16] + '…'}  "
         f"[{m['status']}]  {m['text']}"
         for m in rows
     ]

@@ -6,6 +6,7 @@ the SQLite store and the control socket.
 """
 
 import asyncio
+import concurrent.futures
 import contextlib
 import ipaddress
 import logging
@@ -31,7 +32,6 @@ from peerline.proto.identity import (
     derive_number,
     format_number,
     parse_number,
-    verify_number,
 )
 from peerline.proto.node import Node, NodeConfig
 from peerline.runtime.control import CommandError, ControlServer
@@ -44,8 +44,9 @@ log = logging.getLogger("peerline")
 
 CONTROL_SOCKET_NAME = "control.sock"
 DATABASE_NAME = "peerline.db"
-MAX_PENDING_DERIVATIONS = 64
-"""Messages from never-seen keys waiting for their number; beyond this they are dropped."""
+MAX_PENDING_DERIVATIONS = 1024
+"""Never-seen keys waiting for their number. Beyond this their messages are still stored (the
+number is filled in later, when the key is seen again) but no derivation is queued."""
 MAX_WAIT_S = 120.0
 
 
@@ -86,8 +87,10 @@ class Phone:
         )
         self.started_at = time.time()
         self._numbers: dict[bytes, str] = {identity.public_key: self.number}
-        self._pending_derivations = 0
-        self.dropped_busy = 0
+        self._deriving: set[bytes] = set()
+        self.numbers_deferred = 0
+        # One worker: each derivation holds 64 MiB, and a Pi Zero 2 W has 512 MB in all.
+        self._kdf = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="number-kdf")
         self._waiters: dict[bytes, asyncio.Future[str]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._driver: UdpDriver | None = None
@@ -116,6 +119,7 @@ class Phone:
             task.cancel()
         for fut in self._waiters.values():
             fut.cancel()
+        self._kdf.shutdown(wait=False, cancel_futures=True)
 
     @property
     def local_addrs(self) -> list[Addr]:
@@ -133,15 +137,11 @@ class Phone:
     # -- events from the node -----------------------------------------------------------------
     def _on_event(self, event: object) -> None:
         if isinstance(event, MessageReceived):
+            # Stored at once: the node has acknowledged it, so it must never be lost.
             number = self._numbers.get(event.peer_key)
-            if number is not None:
-                self._store_incoming(event, number)
-            elif self._pending_derivations >= MAX_PENDING_DERIVATIONS:
-                self.dropped_busy += 1
-                log.warning("dropping a message from an unknown key: too many pending")
-            else:
-                self._pending_derivations += 1
-                self._spawn(self._store_after_derivation(event))
+            self._store_incoming(event, number)
+            if number is None:
+                self._learn_number(event.peer_key)
         elif isinstance(event, MessageDelivered | MessageFailed):
             status: MessageStatus = "delivered" if isinstance(event, MessageDelivered) else "failed"
             self.db.set_message_status(event.message_id, status)
@@ -165,7 +165,28 @@ class Phone:
         number = self._numbers.get(key)
         return format_number(number) if number else f"key {key.hex()[:16]}…"
 
-    def _store_incoming(self, event: MessageReceived, number: str) -> None:
+    def _learn_number(self, key: bytes) -> None:
+        """Derive a never-seen key's number in the worker, then fill it in on its messages."""
+        if key in self._deriving:
+            return
+        if len(self._deriving) >= MAX_PENDING_DERIVATIONS:
+            self.numbers_deferred += 1
+            return
+        self._deriving.add(key)
+        self._spawn(self._derive_and_fill(key))
+
+    async def _derive_and_fill(self, key: bytes) -> None:
+        try:
+            number = await self._derive(key)
+            self._numbers[key] = number
+            self.db.set_message_numbers(key, number)
+        finally:
+            self._deriving.discard(key)
+
+    async def _derive(self, key: bytes) -> str:
+        return await asyncio.get_running_loop().run_in_executor(self._kdf, derive_number, key)
+
+    def _store_incoming(self, event: MessageReceived, number: str | None) -> None:
         fresh = self.db.add_message(
             message_id=event.message_id,
             direction="in",
@@ -176,16 +197,7 @@ class Phone:
             status="received",
         )
         if fresh:
-            log.info("message %s from %s", event.message_id.hex()[:8], format_number(number))
-
-    async def _store_after_derivation(self, event: MessageReceived) -> None:
-        try:
-            loop = asyncio.get_running_loop()
-            number = await loop.run_in_executor(None, derive_number, event.peer_key)
-            self._numbers[event.peer_key] = number
-            self._store_incoming(event, number)
-        finally:
-            self._pending_derivations -= 1
+            log.info("message %s from %s", event.message_id.hex()[:8], self._label(event.peer_key))
 
     # -- control API --------------------------------------------------------------------------
     def _handlers(self) -> dict[str, Callable[[dict[str, Any]], Any]]:
@@ -207,7 +219,7 @@ class Phone:
     def status(self) -> dict[str, Any]:
         now = asyncio.get_running_loop().time()
         counters = self.node.counters.as_dict()
-        counters["dropped_busy"] = self.dropped_busy
+        counters["numbers_deferred"] = self.numbers_deferred
         if self._driver is not None:
             counters["socket_errors"] = self._driver.socket_errors
         return {
@@ -234,8 +246,7 @@ class Phone:
         host, port = _parse_host_port(args.get("host"), args.get("port"))
         if key == self.identity.public_key:
             raise CommandError("bad_key", "that is this phone's own key")
-        loop = asyncio.get_running_loop()
-        if not await loop.run_in_executor(None, verify_number, number, key):
+        if await self._derive(key) != number:
             raise CommandError(
                 "number_mismatch",
                 f"key does not derive to {format_number(number)}: refusing a forged pairing",

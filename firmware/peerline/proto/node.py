@@ -214,6 +214,8 @@ class _Peer:
     cookie_at: float = float("-inf")
     last_sent: float = float("-inf")
     "When a transport packet was last sealed for this peer (keepalive clock)."
+    sas_from: Session | None = None
+    "The session whose handshake gave ``sas``."
     last_received: float = float("-inf")
     "When an authentic transport packet last arrived from this peer."
     pinned: bool = False
@@ -721,8 +723,10 @@ class Node:
         if cur is not session:
             peer.previous = cur
         peer.current = session
-        if peer.sas is None or glare:
-            peer.sas = session.sas
+        # A new connection takes its SAS from its first session; if that session loses a glare
+        # to this one, this one's SAS replaces it (on both phones). Rekeys keep the SAS.
+        if peer.sas is None or (glare and peer.sas_from is cur):
+            peer.sas, peer.sas_from = session.sas, session
 
     def _initiator_key(self, peer: _Peer, session: Session) -> bytes:
         return self.identity.public_key if session.initiator else peer.public_key
@@ -742,7 +746,7 @@ class Node:
                 self._drop_session(s)
                 peer.pending.remove(s)
         if peer.current is None and peer.previous is None:
-            peer.sas = None  # the connection is over; the next one gets a new SAS
+            peer.sas = peer.sas_from = None  # the connection is over; the next one gets a new SAS
 
     def _session_end(self, s: Session) -> float:
         if s.confirmed:

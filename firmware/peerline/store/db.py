@@ -75,13 +75,14 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
             id          BLOB PRIMARY KEY CHECK (length(id) = 16),
             direction   TEXT NOT NULL CHECK (direction IN ('in', 'out')),
             peer_key    BLOB NOT NULL CHECK (length(peer_key) = 32),
-            peer_number TEXT NOT NULL,
+            peer_number TEXT CHECK (peer_number IS NULL OR length(peer_number) = 12),
             body        TEXT NOT NULL,
             created_at  REAL NOT NULL,
             status      TEXT NOT NULL
                 CHECK (status IN ('queued', 'sent', 'delivered', 'failed', 'received'))
         )""",
         "CREATE INDEX messages_created_at ON messages (created_at)",
+        "CREATE INDEX messages_peer_key ON messages (peer_key)",
     ),
 )
 
@@ -109,7 +110,8 @@ class MessageRow:
     id: bytes
     direction: Direction
     peer_key: bytes
-    peer_number: str
+    peer_number: str | None
+    """None while the sender's number is still being derived from its key."""
     body: str
     created_at: float
     status: MessageStatus
@@ -248,7 +250,7 @@ class Database:
         message_id: bytes,
         direction: Direction,
         peer_key: bytes,
-        peer_number: str,
+        peer_number: str | None,
         body: str,
         created_at: float,
         status: MessageStatus,
@@ -262,7 +264,8 @@ class Database:
         if not (isinstance(direction, str) and direction in _DIRECTIONS):
             raise ValueError(f"direction must be one of {sorted(_DIRECTIONS)}, got {direction!r}")
         _check_key(peer_key, "peer_key")
-        _check_number(peer_number, "peer_number")
+        if peer_number is not None:
+            _check_number(peer_number, "peer_number")
         _check_text(body, "body")
         _check_time(created_at, "created_at")
         _check_status(status)
@@ -275,6 +278,17 @@ class Database:
                 (message_id, direction, peer_key, peer_number, body, float(created_at), status),
             )
         return cur.rowcount > 0
+
+    def set_message_numbers(self, peer_key: bytes, number: str) -> int:
+        """Fill in ``number`` on messages from ``peer_key`` stored before it was known."""
+        _check_key(peer_key, "peer_key")
+        _check_number(number, "number")
+        with self._write("set message numbers"):
+            cur = self._conn.execute(
+                "UPDATE messages SET peer_number = ? WHERE peer_key = ? AND peer_number IS NULL",
+                (number, peer_key),
+            )
+        return cur.rowcount
 
     def set_message_status(self, message_id: bytes, status: MessageStatus) -> bool:
         """Change a message's status; False if no message has this id."""
@@ -444,7 +458,7 @@ def _message_row(r: tuple[object, ...]) -> MessageRow:
         id=cast(bytes, message_id),
         direction=cast(Direction, direction),
         peer_key=cast(bytes, peer_key),
-        peer_number=cast(str, peer_number),
+        peer_number=cast("str | None", peer_number),
         body=cast(str, body),
         created_at=cast(float, created_at),
         status=cast(MessageStatus, status),

@@ -1,6 +1,6 @@
 """The 12-digit dialable number derived with argon2id (docs/protocol.md §2.3).
 
-Each derivation costs about 0.1 s by design, so only a handful of tests derive.
+Each derivation costs about 68 ms by design, so only a handful of tests derive.
 """
 
 import re

@@ -26,7 +26,7 @@ NUMBER_MEMLIMIT: Final = 64 * 1024 * 1024
 
 One pass over 64 MiB (RFC 9106 §4 favours memory over passes): about 68 ms median here on a
 2-core x86_64, single-threaded, which keeps a check near the ~0.5-0.7 s the brief allows on a
-512 MB Raspberry Pi Zero 2 W while grinding a chosen number costs about 2,100 CPU-years.
+512 MB Raspberry Pi Zero 2 W while grinding a chosen number costs about 2,150 CPU-years.
 """
 
 NUMBER_HASH_BYTES: Final = 16
@@ -55,7 +55,7 @@ __all__ = [
 
 
 def derive_number(public_key: bytes) -> str:
-    """The canonical number (12 ASCII digits) of an Ed25519 public key; ~0.1 s of argon2id.
+    """The canonical number (12 ASCII digits) of an Ed25519 public key (~68 ms of argon2id).
 
     Raises InvalidKey unless ``public_key`` is 32 bytes. Then: ``format_number`` to show it.
     """

@@ -16,7 +16,7 @@ is the only illegal-transition path.
 """
 
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from nacl.bindings import crypto_scalarmult, crypto_scalarmult_base
 
@@ -85,8 +85,8 @@ def x25519_public(private: bytes) -> bytes:
 class TransportKeys:
     """The result of a finished handshake, from this side's point of view."""
 
-    send_key: bytes
-    recv_key: bytes
+    send_key: bytes = field(repr=False)
+    recv_key: bytes = field(repr=False)
     handshake_hash: bytes
     remote_static: bytes
 
