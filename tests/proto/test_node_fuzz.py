@@ -22,6 +22,7 @@ import pytest
 from hypothesis import HealthCheck, currently_in_test_context, event, given, settings
 from hypothesis import strategies as st
 
+from fuzzing import changed_mutations
 from harness import ADDR_A, ADDR_B, Wire, make_pair, of_type
 from peerline.proto.events import Event, MessageFailed, MessageReceived
 from peerline.proto.node import Node, NodeConfig, NodeCounters
@@ -232,23 +233,6 @@ def fixed(size: int) -> st.SearchStrategy[bytes]:
     return st.binary(min_size=size, max_size=size)
 
 
-@st.composite
-def mutations(draw: st.DrawFn, original: bytes) -> bytes:
-    """Flip, insert and delete a few random bytes; never returns ``original`` itself."""
-    data = bytearray(original)
-    while bytes(data) == original:
-        for _ in range(draw(st.integers(1, 4))):
-            op = draw(st.sampled_from(("flip", "flip", "insert", "delete")))
-            if op == "flip" and data:
-                i = draw(st.integers(0, len(data) - 1))
-                data[i] ^= draw(st.integers(1, 255))
-            elif op == "insert":
-                i = draw(st.integers(0, len(data)))
-                data[i:i] = draw(st.binary(min_size=1, max_size=8))
-            elif data:
-                i = draw(st.integers(0, len(data) - 1))
-                del data[i : i + draw(st.integers(1, 8))]
-    return bytes(data)
 
 
 @st.composite
@@ -271,7 +255,7 @@ phases = st.sampled_from(PHASES)
 targets = st.sampled_from("ab")
 mutated_genuine = (
     st.sampled_from([*CAPTURED, GENUINE_COOKIE_REPLY])
-    .flatmap(mutations)
+    .flatmap(changed_mutations)
     .filter(lambda d: not replays_genuine_initiation(d))
 )
 header = st.sampled_from(

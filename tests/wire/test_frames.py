@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from fuzzing import mutations
 from peerline.errors import DecodeError
 from peerline.wire.buffer import Buffer
 from peerline.wire.frames import (
@@ -267,22 +268,6 @@ def test_random_frame_headers_decode_or_raise_decode_error(
     check_total(b"".join(bytes([t]) + n.to_bytes(2, "big") + body for t, n, body in items))
 
 
-@st.composite
-def mutations(draw: st.DrawFn, original: bytes) -> bytes:
-    """Flip, insert and delete a few random bytes."""
-    data = bytearray(original)
-    for _ in range(draw(st.integers(1, 4))):
-        op = draw(st.sampled_from(("flip", "insert", "delete")))
-        if op == "flip" and data:
-            i = draw(st.integers(0, len(data) - 1))
-            data[i] ^= draw(st.integers(1, 255))
-        elif op == "insert":
-            i = draw(st.integers(0, len(data)))
-            data[i:i] = draw(st.binary(min_size=1, max_size=8))
-        elif data:
-            i = draw(st.integers(0, len(data) - 1))
-            del data[i : i + draw(st.integers(1, 8))]
-    return bytes(data)
 
 
 @given(st.lists(frames_st, min_size=1, max_size=4).map(push_frames).flatmap(mutations))

@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from fuzzing import mutations
 from peerline.errors import DecodeError
 from peerline.wire.packet import (
     COOKIE_NONCE_SIZE,
@@ -465,22 +466,6 @@ def test_random_bodies_behind_a_plausible_header(kind: int, version: int, body: 
     check_total(bytes([kind, version]) + body)
 
 
-@st.composite
-def mutations(draw: st.DrawFn, original: bytes) -> bytes:
-    """Flip, insert and delete a few random bytes."""
-    data = bytearray(original)
-    for _ in range(draw(st.integers(1, 4))):
-        op = draw(st.sampled_from(("flip", "insert", "delete")))
-        if op == "flip" and data:
-            i = draw(st.integers(0, len(data) - 1))
-            data[i] ^= draw(st.integers(1, 255))
-        elif op == "insert":
-            i = draw(st.integers(0, len(data)))
-            data[i:i] = draw(st.binary(min_size=1, max_size=8))
-        elif data:
-            i = draw(st.integers(0, len(data) - 1))
-            del data[i : i + draw(st.integers(1, 8))]
-    return bytes(data)
 
 
 @given(packets.map(push).flatmap(mutations))
