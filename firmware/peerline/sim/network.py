@@ -104,6 +104,20 @@ class Network:
         self.stats = NetworkStats()
         self._links: dict[tuple[str, str], LinkProfile] = {}
         self._partitions: list[tuple[frozenset[str], frozenset[str]]] = []
+        self._access: dict[str, float] = {}
+
+    def set_access_delay(self, host: str, delay_s: float) -> None:
+        """Add ``delay_s`` to every datagram from or to ``host``: its access link (DSL, Wi-Fi).
+
+        With a delay per host, thousands of hosts get varied pairwise round-trip times
+        (``2 * (a + b)`` plus the profile's latency) without a profile per pair.
+        """
+        if not (math.isfinite(delay_s) and delay_s >= 0):
+            raise ValueError(f"access delay must be a finite number >= 0, not {delay_s!r}")
+        if delay_s:
+            self._access[host] = delay_s
+        else:
+            self._access.pop(host, None)
 
     def set_link(
         self, a_host: str, b_host: str, profile: LinkProfile, *, symmetric: bool = True
@@ -175,6 +189,8 @@ class Network:
         if profile.loss and rng.random() < profile.loss:
             stats.dropped_loss += 1
             return Outcome.LOSS, ()
+        if self._access:
+            now += self._access.get(src_host, 0.0) + self._access.get(dst_host, 0.0)
         first = now + _delay(profile, rng)
         if profile.duplicate and rng.random() < profile.duplicate:
             stats.duplicated += 1

@@ -1,0 +1,1 @@
+"""The overlay: a Kademlia-style DHT of signed records, keyed by dialable number."""

@@ -1,0 +1,49 @@
+"""Events the overlay hands out through ``next_event()``."""
+
+from dataclasses import dataclass
+
+from peerline.types import Addr
+from peerline.wire.record import Record
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OverlayEvent:
+    """Base of every overlay event."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LookupCompleted(OverlayEvent):
+    lookup_id: int
+    number: str
+    records: tuple[Record, ...]
+    "Verified records, newest per key; more than one key means a number conflict."
+    hops: int
+    "Path length to the node that returned the first record."
+    elapsed_s: float
+    queries: int
+    "Queries sent (some may have gone unanswered)."
+    replies: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LookupFailed(OverlayEvent):
+    lookup_id: int
+    number: str
+    reason: str
+    elapsed_s: float
+    queries: int
+    "Queries sent (some may have gone unanswered)."
+    replies: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RecordPublished(OverlayEvent):
+    seq: int
+    storers: int
+    "How many of the closest nodes acknowledged the record."
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReflexiveAddressChanged(OverlayEvent):
+    addr: Addr
+    "How overlay peers see this phone (its NAT mapping when behind one)."

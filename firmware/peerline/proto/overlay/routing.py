@@ -1,0 +1,177 @@
+"""The routing table: k-buckets by XOR distance, with replacement caches and liveness.
+
+Bucket ``i`` holds contacts whose distance from us has its highest set bit at ``i``. A bucket
+keeps at most ``k`` contacts, least recently seen first; newcomers to a full bucket wait in its
+replacement cache and move in when a contact fails. Only contacts that proved their key (an
+authenticated message from them) enter, so the table cannot be filled with ids nobody holds.
+At most ``per_subnet`` contacts of one bucket may share an IPv4 /24 or IPv6 /48, so one network
+cannot take over a bucket by itself (loopback and private ranges are exempt: a LAN office).
+"""
+
+import functools
+import ipaddress
+from dataclasses import dataclass
+
+from peerline.types import Addr
+from peerline.wire.overlay import Contact
+
+from .ids import ID_BITS, as_int
+
+MAX_FAILURES = 2
+"""Consecutive unanswered queries after which a contact leaves its bucket."""
+
+
+@dataclass(slots=True)
+class Entry:
+    contact: Contact
+    id: int
+    last_seen: float
+    failures: int = 0
+    srtt: float | None = None
+    "Smoothed round-trip time in seconds (RFC 6298 style), once measured."
+    pinging: bool = False
+
+    def note_rtt(self, sample: float) -> None:
+        self.srtt = sample if self.srtt is None else 0.875 * self.srtt + 0.125 * sample
+
+
+@functools.lru_cache(maxsize=16384)
+def subnet_of(host: str) -> str | None:
+    """The /24 or /48 a host belongs to, or None for loopback and private addresses."""
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return None
+    if ip.is_loopback or ip.is_private or ip.is_link_local:
+        return None
+    prefix = 24 if ip.version == 4 else 48
+    return str(ipaddress.ip_network(f"{host}/{prefix}", strict=False))
+
+
+class RoutingTable:
+    __slots__ = ("_buckets", "_by_id", "_replacements", "k", "own", "per_subnet", "touched")
+
+    def __init__(self, own_id: bytes, *, k: int, per_subnet: int = 2) -> None:
+        self.own = as_int(own_id)
+        self.k = k
+        self.per_subnet = per_subnet
+        self._buckets: list[list[Entry]] = [[] for _ in range(ID_BITS)]
+        self._replacements: list[list[Entry]] = [[] for _ in range(ID_BITS)]
+        self._by_id: dict[int, Entry] = {}
+        self.touched = [0.0] * ID_BITS
+        "When a lookup last went through each bucket; untouched buckets get refreshed."
+
+    def __len__(self) -> int:
+        return len(self._by_id)
+
+    def __contains__(self, ident: int) -> bool:
+        return ident in self._by_id
+
+    def get(self, ident: int) -> Entry | None:
+        return self._by_id.get(ident)
+
+    def bucket_index(self, ident: int) -> int:
+        return (ident ^ self.own).bit_length() - 1
+
+    def entries(self) -> list[Entry]:
+        return list(self._by_id.values())
+
+    def nonempty_buckets(self) -> list[int]:
+        return [i for i, b in enumerate(self._buckets) if b]
+
+    def seen(self, contact: Contact, ident: int, now: float) -> Entry | None:
+        """Record an authenticated message from ``contact``; returns its entry if it is in a bucket.
+
+        A known contact is refreshed (and its address updated: it proved its key from there). A
+        new one joins its bucket if there is room, else the replacement cache.
+        """
+        if ident == self.own:
+            return None
+        entry = self._by_id.get(ident)
+        index = self.bucket_index(ident)
+        if entry is not None:
+            entry.last_seen = now
+            entry.failures = 0
+            if entry.contact.addr != contact.addr:
+                entry.contact = contact
+            bucket = self._buckets[index]
+            bucket.remove(entry)
+            bucket.append(entry)
+            return entry
+        bucket = self._buckets[index]
+        fresh = Entry(contact, ident, now)
+        if len(bucket) < self.k and self._subnet_allows(bucket, contact.addr):
+            bucket.append(fresh)
+            self._by_id[ident] = fresh
+            return fresh
+        cache = self._replacements[index]
+        for i, old in enumerate(cache):
+            if old.id == ident:
+                del cache[i]
+                break
+        cache.append(fresh)
+        if len(cache) > self.k:
+            del cache[0]
+        return None
+
+    def _subnet_allows(self, bucket: list[Entry], addr: Addr) -> bool:
+        net = subnet_of(addr[0])
+        if net is None:
+            return True
+        return sum(1 for e in bucket if subnet_of(e.contact.addr[0]) == net) < self.per_subnet
+
+    def failed(self, ident: int) -> bool:
+        """Count an unanswered query; returns True if the contact was removed."""
+        entry = self._by_id.get(ident)
+        if entry is None:
+            return False
+        entry.failures += 1
+        entry.pinging = False
+        index = self.bucket_index(ident)
+        cache = self._replacements[index]
+        if entry.failures < MAX_FAILURES and not cache:
+            return False
+        self._buckets[index].remove(entry)
+        del self._by_id[ident]
+        bucket = self._buckets[index]
+        while cache:
+            candidate = cache.pop()
+            if self._subnet_allows(bucket, candidate.contact.addr):
+                bucket.append(candidate)
+                self._by_id[candidate.id] = candidate
+                break
+        return True
+
+    def remove(self, ident: int) -> None:
+        entry = self._by_id.pop(ident, None)
+        if entry is not None:
+            self._buckets[self.bucket_index(ident)].remove(entry)
+
+    def closest(self, target: int, count: int) -> list[Entry]:
+        """The ``count`` known contacts nearest ``target``, nearest first."""
+        entries = self._by_id.values()
+        if len(entries) <= count:
+            return sorted(entries, key=lambda e: e.id ^ target)
+        # Buckets nearer the target's bucket hold the nearest contacts; start there and widen.
+        start = (target ^ self.own).bit_length() - 1
+        picked: list[Entry] = []
+        if start >= 0:
+            picked.extend(self._buckets[start])
+        for i in range(start - 1, -1, -1):
+            picked.extend(self._buckets[i])
+        if len(picked) < count:
+            for i in range(start + 1, ID_BITS):
+                picked.extend(self._buckets[i])
+                if len(picked) >= count:
+                    break
+        # The nearest `count` lie among the target's bucket, all nearer buckets and as many
+        # farther ones as needed; sorting that set by true distance gives the exact answer.
+        picked.sort(key=lambda e: e.id ^ target)
+        return picked[:count]
+
+    def stale(self, now: float, older_than: float, limit: int) -> list[Entry]:
+        """Up to ``limit`` contacts silent for ``older_than`` seconds, quietest first."""
+        cutoff = now - older_than
+        old = [e for e in self._by_id.values() if e.last_seen <= cutoff and not e.pinging]
+        old.sort(key=lambda e: e.last_seen)
+        return old[:limit]
