@@ -342,7 +342,7 @@ class Overlay:
         """
         self._joined = bool(len(self.table))
         self._publish_due = republish_at if self._record is not None else None
-        self.table.touched = [refreshed_at] * ID_BITS
+        self.table.touched_default = refreshed_at
         self._arm_maintenance(now)
 
     @property
@@ -500,7 +500,7 @@ class Overlay:
             return
         cutoff = now - self.config.refresh_s
         for index in range(nonempty[0], ID_BITS):
-            if self.table.touched[index] <= cutoff:
+            if self.table.last_touched(index) <= cutoff:
                 self.table.touched[index] = now
                 target = random_id_in_bucket(self.id, index, self.rng.random_bytes(20))
                 self._start_op(target, Kind.FIND_NODE, "refresh", now)

@@ -42,7 +42,9 @@ class SyncBinding:
 
     def number_of(self, public_key: bytes) -> str | None:
         number = self._cache.get(public_key)
-        if number is None:
+        if number is not None:
+            self._cache.move_to_end(public_key)
+        else:
             number = self._derive(public_key)
             self.derivations += 1
             self._cache[public_key] = number

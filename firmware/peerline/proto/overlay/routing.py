@@ -10,12 +10,13 @@ cannot take over a bucket by itself (loopback and private ranges are exempt: a L
 
 import functools
 import ipaddress
+from collections import defaultdict
 from dataclasses import dataclass
 
 from peerline.types import Addr
 from peerline.wire.overlay import Contact
 
-from .ids import ID_BITS, as_int
+from .ids import as_int
 
 MAX_FAILURES = 2
 """Consecutive unanswered queries after which a contact leaves its bucket."""
@@ -42,6 +43,8 @@ def subnet_of(host: str) -> str | None:
         ip = ipaddress.ip_address(host)
     except ValueError:
         return None
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        return subnet_of(str(ip.ipv4_mapped))
     if ip.is_loopback or ip.is_private or ip.is_link_local:
         return None
     prefix = 24 if ip.version == 4 else 48
@@ -49,17 +52,30 @@ def subnet_of(host: str) -> str | None:
 
 
 class RoutingTable:
-    __slots__ = ("_buckets", "_by_id", "_replacements", "k", "own", "per_subnet", "touched")
+    __slots__ = (
+        "_buckets",
+        "_by_id",
+        "_replacements",
+        "k",
+        "own",
+        "per_subnet",
+        "touched",
+        "touched_default",
+    )
 
     def __init__(self, own_id: bytes, *, k: int, per_subnet: int = 2) -> None:
         self.own = as_int(own_id)
         self.k = k
         self.per_subnet = per_subnet
-        self._buckets: list[list[Entry]] = [[] for _ in range(ID_BITS)]
-        self._replacements: list[list[Entry]] = [[] for _ in range(ID_BITS)]
+        # Buckets and caches by index, created on first use: a phone fills only about
+        # log2(network size) of the 160, and a simulation holds many phones.
+        self._buckets: defaultdict[int, list[Entry]] = defaultdict(list)
+        self._replacements: defaultdict[int, list[Entry]] = defaultdict(list)
         self._by_id: dict[int, Entry] = {}
-        self.touched = [0.0] * ID_BITS
+        self.touched: dict[int, float] = {}
         "When a lookup last went through each bucket; untouched buckets get refreshed."
+        self.touched_default = 0.0
+        "What ``last_touched`` says for a bucket no lookup has gone through yet."
 
     def __len__(self) -> int:
         return len(self._by_id)
@@ -76,8 +92,11 @@ class RoutingTable:
     def entries(self) -> list[Entry]:
         return list(self._by_id.values())
 
+    def last_touched(self, index: int) -> float:
+        return self.touched.get(index, self.touched_default)
+
     def nonempty_buckets(self) -> list[int]:
-        return [i for i, b in enumerate(self._buckets) if b]
+        return sorted(i for i, b in self._buckets.items() if b)
 
     def seen(self, contact: Contact, ident: int, now: float) -> Entry | None:
         """Record an authenticated message from ``contact``; returns its entry if it is in a bucket.
@@ -92,23 +111,34 @@ class RoutingTable:
         if entry is not None:
             entry.last_seen = now
             entry.failures = 0
-            if entry.contact.addr != contact.addr:
-                entry.contact = contact
             bucket = self._buckets[index]
             bucket.remove(entry)
+            if entry.contact.addr != contact.addr:
+                entry.contact = contact
+                if not self._subnet_allows(bucket, contact.addr):
+                    # It moved into a subnet that already has its share of this bucket: it
+                    # waits in the replacement cache like any newcomer from there.
+                    del self._by_id[ident]
+                    cache = self._replacements[index]
+                    cache.append(entry)
+                    if len(cache) > self.k:
+                        del cache[0]
+                    return None
             bucket.append(entry)
             return entry
         bucket = self._buckets[index]
         fresh = Entry(contact, ident, now)
+        cache = self._replacements.get(index)
+        if cache:  # one copy of a contact at most: drop an older cached one
+            for i, old in enumerate(cache):
+                if old.id == ident:
+                    del cache[i]
+                    break
         if len(bucket) < self.k and self._subnet_allows(bucket, contact.addr):
             bucket.append(fresh)
             self._by_id[ident] = fresh
             return fresh
         cache = self._replacements[index]
-        for i, old in enumerate(cache):
-            if old.id == ident:
-                del cache[i]
-                break
         cache.append(fresh)
         if len(cache) > self.k:
             del cache[0]
@@ -134,9 +164,11 @@ class RoutingTable:
         self._buckets[index].remove(entry)
         del self._by_id[ident]
         bucket = self._buckets[index]
-        while cache:
-            candidate = cache.pop()
+        cache[:] = [c for c in cache if c.id != ident]
+        for i in range(len(cache) - 1, -1, -1):  # the most recently seen first
+            candidate = cache[i]
             if self._subnet_allows(bucket, candidate.contact.addr):
+                del cache[i]
                 bucket.append(candidate)
                 self._by_id[candidate.id] = candidate
                 break
@@ -154,14 +186,17 @@ class RoutingTable:
             return sorted(entries, key=lambda e: e.id ^ target)
         # Buckets nearer the target's bucket hold the nearest contacts; start there and widen.
         start = (target ^ self.own).bit_length() - 1
+        buckets = self._buckets
         picked: list[Entry] = []
-        if start >= 0:
-            picked.extend(self._buckets[start])
-        for i in range(start - 1, -1, -1):
-            picked.extend(self._buckets[i])
+        farther: list[int] = []
+        for i, bucket in buckets.items():
+            if i <= start:
+                picked.extend(bucket)
+            else:
+                farther.append(i)
         if len(picked) < count:
-            for i in range(start + 1, ID_BITS):
-                picked.extend(self._buckets[i])
+            for i in sorted(farther):
+                picked.extend(buckets[i])
                 if len(picked) >= count:
                     break
         # The nearest `count` lie among the target's bucket, all nearer buckets and as many

@@ -48,7 +48,11 @@ class RecordStore:
                 return StoreStatus.STALE, held.record.seq
             if record.seq == held.record.seq and raw != held.raw:
                 return StoreStatus.STALE, held.record.seq  # one seq, two contents: keep the first
+            if source != held.source and self._per_source[source] >= self.per_source:
+                return StoreStatus.FULL, 0  # the new source pays for what it stores
             self._per_source[held.source] -= 1
+            if not self._per_source[held.source]:
+                del self._per_source[held.source]
             self._per_source[source] += 1
             held.record, held.raw, held.source = record, raw, source
             held.expires = now + record.ttl_s
