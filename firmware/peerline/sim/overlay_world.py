@@ -147,15 +147,20 @@ class OverlayWorld:
         k = self.config.k
         ids = sorted((as_int(node_id(p.overlay.public_key)), j) for j, p in enumerate(phones))
         keys = [x for x, _ in ids]
-        for phone in phones:
-            own = as_int(phone.overlay.id)
-            for bucket in range(ID_BITS - 1, -1, -1):
+        for position, (own, j) in enumerate(ids):
+            phone = phones[j]
+            # The nearest id shares the longest prefix and sits next to ours in sorted order:
+            # buckets below its bucket are empty.
+            neighbours = [keys[p] for p in (position - 1, position + 1) if 0 <= p < len(keys)]
+            lowest = min(((own ^ x).bit_length() - 1 for x in neighbours), default=0)
+            for bucket in range(ID_BITS - 1, lowest - 1, -1):
                 lo_id = ((own >> bucket) ^ 1) << bucket
                 lo = bisect.bisect_left(keys, lo_id)
                 hi = bisect.bisect_left(keys, lo_id + (1 << bucket))
                 if hi <= lo:
                     continue
-                picks = range(lo, hi) if hi - lo <= 2 * k else self.rng.sample(range(lo, hi), 2 * k)
+                # k for the bucket and a couple waiting in its replacement cache.
+                picks = range(lo, hi) if hi - lo <= k + 2 else self.rng.sample(range(lo, hi), k + 2)
                 for p in picks:
                     other = phones[ids[p][1]]
                     phone.overlay.table.seen(

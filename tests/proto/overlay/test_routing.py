@@ -178,7 +178,7 @@ def test_remove_forgets_a_contact() -> None:
 
 
 def test_note_rtt_smooths() -> None:
-    e = Entry(lan(1), 1, 0.0)
+    e = Entry(lan(1), 1, 0.0, None)
     e.note_rtt(0.8)
     assert e.srtt == 0.8
     e.note_rtt(0.0)

@@ -743,6 +743,8 @@ class Overlay:
 
     def _note_observed(self, reporter: int, addr: Addr) -> None:
         self._observed.append((reporter, addr))
+        if addr == self.reflexive:
+            return  # the common case: nothing can change
         votes: Counter[Addr] = Counter()
         seen: set[int] = set()
         for who, where in reversed(self._observed):

@@ -13,7 +13,6 @@ import ipaddress
 from collections import defaultdict
 from dataclasses import dataclass
 
-from peerline.types import Addr
 from peerline.wire.overlay import Contact
 
 from .ids import as_int
@@ -27,6 +26,8 @@ class Entry:
     contact: Contact
     id: int
     last_seen: float
+    subnet: str | None
+    "``subnet_of`` the contact's host, kept with it for the per-subnet limit."
     failures: int = 0
     srtt: float | None = None
     "Smoothed round-trip time in seconds (RFC 6298 style), once measured."
@@ -115,7 +116,8 @@ class RoutingTable:
             bucket.remove(entry)
             if entry.contact.addr != contact.addr:
                 entry.contact = contact
-                if not self._subnet_allows(bucket, contact.addr):
+                entry.subnet = subnet_of(contact.addr[0])
+                if not self._subnet_allows(bucket, entry.subnet):
                     # It moved into a subnet that already has its share of this bucket: it
                     # waits in the replacement cache like any newcomer from there.
                     del self._by_id[ident]
@@ -127,14 +129,14 @@ class RoutingTable:
             bucket.append(entry)
             return entry
         bucket = self._buckets[index]
-        fresh = Entry(contact, ident, now)
+        fresh = Entry(contact, ident, now, subnet_of(contact.addr[0]))
         cache = self._replacements.get(index)
         if cache:  # one copy of a contact at most: drop an older cached one
             for i, old in enumerate(cache):
                 if old.id == ident:
                     del cache[i]
                     break
-        if len(bucket) < self.k and self._subnet_allows(bucket, contact.addr):
+        if len(bucket) < self.k and self._subnet_allows(bucket, fresh.subnet):
             bucket.append(fresh)
             self._by_id[ident] = fresh
             return fresh
@@ -144,11 +146,14 @@ class RoutingTable:
             del cache[0]
         return None
 
-    def _subnet_allows(self, bucket: list[Entry], addr: Addr) -> bool:
-        net = subnet_of(addr[0])
-        if net is None:
+    def _subnet_allows(self, bucket: list[Entry], subnet: str | None) -> bool:
+        if subnet is None:
             return True
-        return sum(1 for e in bucket if subnet_of(e.contact.addr[0]) == net) < self.per_subnet
+        held = 0
+        for e in bucket:
+            if e.subnet == subnet:
+                held += 1
+        return held < self.per_subnet
 
     def failed(self, ident: int) -> bool:
         """Count an unanswered query; returns True if the contact was removed."""
@@ -167,7 +172,7 @@ class RoutingTable:
         cache[:] = [c for c in cache if c.id != ident]
         for i in range(len(cache) - 1, -1, -1):  # the most recently seen first
             candidate = cache[i]
-            if self._subnet_allows(bucket, candidate.contact.addr):
+            if self._subnet_allows(bucket, candidate.subnet):
                 del cache[i]
                 bucket.append(candidate)
                 self._by_id[candidate.id] = candidate

@@ -23,7 +23,15 @@ class _Held:
 
 
 class RecordStore:
-    __slots__ = ("_expiry", "_keys", "_per_source", "max_records", "per_number", "per_source")
+    __slots__ = (
+        "_count",
+        "_expiry",
+        "_keys",
+        "_per_source",
+        "max_records",
+        "per_number",
+        "per_source",
+    )
 
     def __init__(self, *, max_records: int, per_source: int, per_number: int) -> None:
         self.max_records = max_records
@@ -32,9 +40,10 @@ class RecordStore:
         self._keys: dict[bytes, dict[bytes, _Held]] = {}
         self._per_source: Counter[str] = Counter()
         self._expiry: list[tuple[float, bytes, bytes]] = []
+        self._count = 0
 
     def __len__(self) -> int:
-        return sum(len(v) for v in self._keys.values())
+        return self._count
 
     def put(
         self, key: bytes, record: Record, raw: bytes, source: str, now: float
@@ -64,6 +73,7 @@ class RecordStore:
             return StoreStatus.FULL, 0
         entry = _Held(record, raw, now + record.ttl_s, source)
         self._keys.setdefault(key, {})[record.public_key] = entry
+        self._count += 1
         self._per_source[source] += 1
         heapq.heappush(self._expiry, (entry.expires, key, record.public_key))
         return StoreStatus.STORED, 0
@@ -87,6 +97,7 @@ class RecordStore:
             if slot is None or held is None or held.expires > now:
                 continue  # refreshed since; a newer heap entry stands for it
             del slot[public_key]
+            self._count -= 1
             self._per_source[held.source] -= 1
             if not self._per_source[held.source]:
                 del self._per_source[held.source]
