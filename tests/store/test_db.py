@@ -154,6 +154,110 @@ def test_failed_migration_rolls_back_completely(
     assert "half" not in tables
 
 
+# Schema version 1 exactly as it shipped (before 45d41fd). Phones in the field ran it, so it
+# must never change; later changes are new migrations.
+SHIPPED_V1 = (
+    """CREATE TABLE peers (
+            public_key BLOB PRIMARY KEY CHECK (length(public_key) = 32),
+            number     TEXT NOT NULL CHECK (length(number) = 12),
+            host       TEXT NOT NULL,
+            port       INTEGER NOT NULL CHECK (port BETWEEN 1 AND 65535),
+            added_at   REAL NOT NULL,
+            last_seen  REAL
+        )""",
+    "CREATE INDEX peers_number ON peers (number)",
+    """CREATE TABLE messages (
+            id          BLOB PRIMARY KEY CHECK (length(id) = 16),
+            direction   TEXT NOT NULL CHECK (direction IN ('in', 'out')),
+            peer_key    BLOB NOT NULL CHECK (length(peer_key) = 32),
+            peer_number TEXT NOT NULL,
+            body        TEXT NOT NULL,
+            created_at  REAL NOT NULL,
+            status      TEXT NOT NULL
+                CHECK (status IN ('queued', 'sent', 'delivered', 'failed', 'received'))
+        )""",
+    "CREATE INDEX messages_created_at ON messages (created_at)",
+)
+
+
+def make_v1_database(path: Path) -> None:
+    """A file as a phone running schema version 1 left it, with three messages (two stored
+    at the same time, so only their insertion order tells them apart)."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        conn.execute("PRAGMA journal_mode = WAL")
+        for statement in SHIPPED_V1:
+            conn.execute(statement)
+        conn.execute("PRAGMA user_version = 1")
+        conn.execute(
+            "INSERT INTO peers VALUES (?, ?, '192.0.2.1', 4720, 1.0, NULL)", (key(1), NUMBER)
+        )
+        for i, created_at in ((3, 5.0), (1, 5.0), (2, 4.0)):
+            conn.execute(
+                "INSERT INTO messages VALUES (?, 'in', ?, ?, ?, ?, 'received')",
+                (mid(i), key(1), NUMBER, f"old {i}", created_at),
+            )
+    finally:
+        conn.close()
+
+
+def test_shipped_first_migration_is_unchanged() -> None:
+    """Migrations are append-only (design.md rule 12)."""
+    assert db_module._MIGRATIONS[0] == SHIPPED_V1
+
+
+def test_version_1_database_upgrades_keeps_its_rows_and_accepts_a_message_without_number(
+    db_path: Path,
+) -> None:
+    make_v1_database(db_path)
+    with Database.open(db_path) as db:
+        assert [(m.id, m.body, m.peer_number) for m in db.messages()] == [
+            (mid(2), "old 2", NUMBER),
+            (mid(3), "old 3", NUMBER),
+            (mid(1), "old 1", NUMBER),
+        ]
+        assert [p.public_key for p in db.peers()] == [key(1)]
+        assert db.add_message(
+            message_id=mid(4),
+            direction="in",
+            peer_key=key(2),
+            peer_number=None,
+            body="from a key not yet known",
+            created_at=6.0,
+            status="received",
+        )
+        assert db.set_message_numbers(key(2), OTHER_NUMBER) == 1
+        message = db.message(mid(4))
+        assert message is not None and message.peer_number == OTHER_NUMBER
+    assert user_version(db_path) == SCHEMA_VERSION == 2
+    conn = sqlite3.connect(db_path)
+    try:
+        indexes = {
+            r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")
+        }
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        (check,) = conn.execute("PRAGMA integrity_check").fetchone()
+    finally:
+        conn.close()
+    assert {"messages_created_at", "messages_peer_key", "peers_number"} <= indexes
+    assert tables == {"peers", "messages"}
+    assert check == "ok"
+
+
+def test_version_2_still_checks_a_number_it_is_given(db_path: Path) -> None:
+    make_v1_database(db_path)
+    Database.open(db_path).close()
+    conn = sqlite3.connect(db_path)
+    try:
+        with pytest.raises(sqlite3.IntegrityError):
+            conn.execute(
+                "INSERT INTO messages VALUES (?, 'in', ?, '123', 'x', 1.0, 'received')",
+                (mid(9), key(1)),
+            )
+    finally:
+        conn.close()
+
+
 def test_open_file_that_is_not_a_database_raises_store_error(db_path: Path) -> None:
     db_path.write_bytes(b"this is certainly not an SQLite database file\n" * 100)
     with pytest.raises(StoreError) as info:

@@ -75,12 +75,35 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
             id          BLOB PRIMARY KEY CHECK (length(id) = 16),
             direction   TEXT NOT NULL CHECK (direction IN ('in', 'out')),
             peer_key    BLOB NOT NULL CHECK (length(peer_key) = 32),
+            peer_number TEXT NOT NULL,
+            body        TEXT NOT NULL,
+            created_at  REAL NOT NULL,
+            status      TEXT NOT NULL
+                CHECK (status IN ('queued', 'sent', 'delivered', 'failed', 'received'))
+        )""",
+        "CREATE INDEX messages_created_at ON messages (created_at)",
+    ),
+    # 1 -> 2: messages.peer_number may be NULL (a message from a key whose number is still being
+    # derived), and messages get an index by peer_key (to fill that number in). SQLite cannot
+    # drop NOT NULL, so the table is rebuilt: rows keep their rowid, which orders messages
+    # stored at the same created_at. Dropping the old table drops its index; both are remade.
+    (
+        """CREATE TABLE messages_v2 (
+            id          BLOB PRIMARY KEY CHECK (length(id) = 16),
+            direction   TEXT NOT NULL CHECK (direction IN ('in', 'out')),
+            peer_key    BLOB NOT NULL CHECK (length(peer_key) = 32),
             peer_number TEXT CHECK (peer_number IS NULL OR length(peer_number) = 12),
             body        TEXT NOT NULL,
             created_at  REAL NOT NULL,
             status      TEXT NOT NULL
                 CHECK (status IN ('queued', 'sent', 'delivered', 'failed', 'received'))
         )""",
+        """INSERT INTO messages_v2
+            (rowid, id, direction, peer_key, peer_number, body, created_at, status)
+            SELECT rowid, id, direction, peer_key, peer_number, body, created_at, status
+            FROM messages""",
+        "DROP TABLE messages",
+        "ALTER TABLE messages_v2 RENAME TO messages",
         "CREATE INDEX messages_created_at ON messages (created_at)",
         "CREATE INDEX messages_peer_key ON messages (peer_key)",
     ),
