@@ -326,6 +326,9 @@ def main(argv: list[str] | None = None) -> int:
     except ControlError as exc:
         print(f"peerline: {exc}", file=sys.stderr)
         return EXIT_FAILED
+    except TimeoutError:
+        print("peerline: the phone did not answer in time; it may still finish", file=sys.stderr)
+        return EXIT_FAILED
     except _Fail as exc:
         print(f"peerline: {exc}", file=sys.stderr)
         return exc.code

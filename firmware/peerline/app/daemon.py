@@ -12,6 +12,7 @@ import ipaddress
 import logging
 import signal
 import time
+from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +20,7 @@ from typing import Any
 
 from peerline import __version__
 from peerline.adapters.rng import OsRng
-from peerline.errors import InvalidKey, InvalidNumber, LocalProtocolError
+from peerline.errors import InvalidKey, InvalidNumber, LocalProtocolError, StoreError
 from peerline.proto.events import (
     HandshakeCompleted,
     MessageDelivered,
@@ -46,7 +47,11 @@ CONTROL_SOCKET_NAME = "control.sock"
 DATABASE_NAME = "peerline.db"
 MAX_PENDING_DERIVATIONS = 1024
 """Never-seen keys waiting for their number. Beyond this their messages are still stored (the
-number is filled in later, when the key is seen again) but no derivation is queued."""
+number is filled in later, when the key is seen again or added with ``peer.add``) but no
+derivation is queued."""
+MAX_CACHED_NUMBERS = 4096
+"""Numbers remembered for keys that are not stored peers (least recently used out first), so a
+sender's later messages are labelled without deriving again. Stored peers are always kept."""
 MAX_WAIT_S = 120.0
 
 
@@ -61,6 +66,115 @@ class Paths:
     @property
     def database(self) -> Path:
         return self.data / DATABASE_NAME
+
+
+class NumberCache:
+    """Key -> dialable number, for labelling messages. Bounded (design rule 11).
+
+    ``pin`` keeps a number for good (this phone, stored peers: bounded by the peer table);
+    ``remember`` keeps one among at most ``capacity`` others, dropping the least recently
+    used. Every number in it was derived from its key here, or checked by ``peer.add``.
+    """
+
+    def __init__(self, capacity: int) -> None:
+        if capacity < 0:
+            raise ValueError("capacity must be >= 0")
+        self.capacity = capacity
+        self._pinned: dict[bytes, str] = {}
+        self._recent: OrderedDict[bytes, str] = OrderedDict()
+
+    def pin(self, key: bytes, number: str) -> None:
+        self._recent.pop(key, None)
+        self._pinned[key] = number
+
+    def remember(self, key: bytes, number: str) -> None:
+        if key in self._pinned:
+            return
+        self._recent[key] = number
+        self._recent.move_to_end(key)
+        while len(self._recent) > self.capacity:
+            self._recent.popitem(last=False)
+
+    def get(self, key: bytes) -> str | None:
+        number = self._pinned.get(key)
+        if number is None:
+            number = self._recent.get(key)
+            if number is not None:
+                self._recent.move_to_end(key)
+        return number
+
+    def __len__(self) -> int:
+        return len(self._pinned) + len(self._recent)
+
+
+class NumberWorker:
+    """Derives numbers (argon2id, 64 MiB each) on one thread, one at a time, urgent first.
+
+    ``peer.add`` asks with ``urgent=True`` and so waits at most for the derivation already
+    running, however many never-seen senders are queued behind it. Requests for a key already
+    queued share one derivation (an urgent request moves the key to the urgent queue). Call
+    from the event loop thread only. Then: ``close`` at shutdown.
+    """
+
+    def __init__(self, derive: Callable[[bytes], str] = derive_number) -> None:
+        self._derive = derive
+        # One thread: each derivation holds 64 MiB, and a Pi Zero 2 W has 512 MB in all.
+        self._executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="number-kdf")
+        self._urgent: deque[bytes] = deque()
+        self._background: deque[bytes] = deque()
+        self._futures: dict[bytes, asyncio.Future[str]] = {}
+        self._running: bytes | None = None
+
+    @property
+    def background_waiting(self) -> int:
+        """Keys queued without urgency and not yet started."""
+        return len(self._background)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._futures
+
+    def request(self, key: bytes, *, urgent: bool) -> "asyncio.Future[str]":
+        """A future for ``key``'s number. Await it through ``asyncio.shield``: it is shared."""
+        fut = self._futures.get(key)
+        if fut is None:
+            fut = asyncio.get_running_loop().create_future()
+            self._futures[key] = fut
+            (self._urgent if urgent else self._background).append(key)
+        elif urgent and key in self._background:
+            self._background.remove(key)
+            self._urgent.append(key)
+        self._start_next()
+        return fut
+
+    def _start_next(self) -> None:
+        if self._running is not None:
+            return
+        queue = self._urgent or self._background
+        if not queue:
+            return
+        key = self._running = queue.popleft()
+        job = asyncio.get_running_loop().run_in_executor(self._executor, self._derive, key)
+        job.add_done_callback(lambda done: self._finish(key, done))
+
+    def _finish(self, key: bytes, done: "asyncio.Future[str]") -> None:
+        self._running = None
+        fut = self._futures.pop(key, None)
+        if fut is not None and not fut.done():
+            if done.cancelled():
+                fut.cancel()
+            elif (exc := done.exception()) is not None:
+                fut.set_exception(exc)
+            else:
+                fut.set_result(done.result())
+        self._start_next()
+
+    def close(self) -> None:
+        for fut in self._futures.values():
+            fut.cancel()
+        self._futures.clear()
+        self._urgent.clear()
+        self._background.clear()
+        self._executor.shutdown(wait=False, cancel_futures=True)
 
 
 class Phone:
@@ -86,20 +200,18 @@ class Phone:
             config=node_config or NodeConfig(keepalive_s=config.network.keepalive_s),
         )
         self.started_at = time.time()
-        self._numbers: dict[bytes, str] = {identity.public_key: self.number}
-        self._deriving: set[bytes] = set()
+        self._numbers = NumberCache(MAX_CACHED_NUMBERS)
+        self._numbers.pin(identity.public_key, self.number)
         self.numbers_deferred = 0
-        # One worker: each derivation holds 64 MiB, and a Pi Zero 2 W has 512 MB in all.
-        self._kdf = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="number-kdf")
+        self._kdf = NumberWorker()
         self._waiters: dict[bytes, asyncio.Future[str]] = {}
-        self._tasks: set[asyncio.Task[Any]] = set()
         self._driver: UdpDriver | None = None
         self._control: ControlServer | None = None
 
     # -- lifecycle ----------------------------------------------------------------------------
     async def start(self) -> None:
         for row in self.db.peers():
-            self._numbers[row.public_key] = row.number
+            self._numbers.pin(row.public_key, row.number)
             try:
                 self.node.add_peer(row.public_key, (row.host, row.port))
             except (InvalidKey, LocalProtocolError) as exc:
@@ -115,11 +227,9 @@ class Phone:
             await self._control.close()
         if self._driver is not None:
             self._driver.close()
-        for task in list(self._tasks):
-            task.cancel()
         for fut in self._waiters.values():
             fut.cancel()
-        self._kdf.shutdown(wait=False, cancel_futures=True)
+        self._kdf.close()
 
     @property
     def local_addrs(self) -> list[Addr]:
@@ -128,11 +238,6 @@ class Phone:
     def _poke(self) -> None:
         if self._driver is not None:
             self._driver.poke()
-
-    def _spawn(self, coro: Any) -> None:
-        task = asyncio.get_running_loop().create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
 
     # -- events from the node -----------------------------------------------------------------
     def _on_event(self, event: object) -> None:
@@ -167,24 +272,26 @@ class Phone:
 
     def _learn_number(self, key: bytes) -> None:
         """Derive a never-seen key's number in the worker, then fill it in on its messages."""
-        if key in self._deriving:
+        if key in self._kdf:
             return
-        if len(self._deriving) >= MAX_PENDING_DERIVATIONS:
+        if self._kdf.background_waiting >= MAX_PENDING_DERIVATIONS:
             self.numbers_deferred += 1
             return
-        self._deriving.add(key)
-        self._spawn(self._derive_and_fill(key))
+        fut = self._kdf.request(key, urgent=False)
+        fut.add_done_callback(lambda done: self._number_derived(key, done))
 
-    async def _derive_and_fill(self, key: bytes) -> None:
+    def _number_derived(self, key: bytes, done: "asyncio.Future[str]") -> None:
+        if done.cancelled() or done.exception() is not None:
+            return
+        number = done.result()
+        self._numbers.remember(key, number)
+        self._fill_numbers(key, number)
+
+    def _fill_numbers(self, key: bytes, number: str) -> None:
         try:
-            number = await self._derive(key)
-            self._numbers[key] = number
             self.db.set_message_numbers(key, number)
-        finally:
-            self._deriving.discard(key)
-
-    async def _derive(self, key: bytes) -> str:
-        return await asyncio.get_running_loop().run_in_executor(self._kdf, derive_number, key)
+        except StoreError as exc:
+            log.warning("cannot fill in the number of %s: %s", self._label(key), exc)
 
     def _store_incoming(self, event: MessageReceived, number: str | None) -> None:
         fresh = self.db.add_message(
@@ -246,13 +353,21 @@ class Phone:
         host, port = _parse_host_port(args.get("host"), args.get("port"))
         if key == self.identity.public_key:
             raise CommandError("bad_key", "that is this phone's own key")
-        if await self._derive(key) != number:
+        # A number in the cache was derived here from its key; otherwise derive it now, ahead of
+        # any never-seen senders queued for the worker.
+        derived = self._numbers.get(key)
+        if derived is None:
+            derived = await asyncio.shield(self._kdf.request(key, urgent=True))
+            self._numbers.remember(key, derived)
+        # Messages the key sent before its number was known get it now, whatever follows.
+        self._fill_numbers(key, derived)
+        if derived != number:
             raise CommandError(
                 "number_mismatch",
                 f"key does not derive to {format_number(number)}: refusing a forged pairing",
             )
         self.db.upsert_peer(key, number, host, port, now=time.time())
-        self._numbers[key] = number
+        self._numbers.pin(key, number)
         self.node.add_peer(key, (host, port))
         self._poke()
         return {"number": number, "public_key": key.hex(), "host": host, "port": port}
