@@ -1,18 +1,23 @@
 """Node: handshakes, sessions and reliable messages between two nodes (protocol.md §4-§6)."""
 
+from dataclasses import dataclass
+
 import pytest
 
 from harness import ADDR_A, ADDR_B, make_identity, make_pair, of_type
 from peerline.adapters.rng import SeededRng
 from peerline.errors import LocalProtocolError
 from peerline.proto.events import (
+    Event,
     HandshakeCompleted,
     MessageDelivered,
     MessageFailed,
     MessageReceived,
     PeerEndpointChanged,
 )
-from peerline.proto.node import Node, NodeConfig
+from peerline.proto.node import Node, NodeConfig, _Peer
+from peerline.sim import LinkProfile, Network, Simulator
+from peerline.types import Addr
 from peerline.wire.packet import RESPONSE_SIZE, TRANSPORT_MIN_SIZE
 from peerline.wire.spec import REJECT_AFTER_TIME, TYPE_TRANSPORT
 
@@ -456,3 +461,250 @@ def test_cookie_holder_is_still_rate_limited_per_address_under_load() -> None:
         w.b.receive_datagram(with_cookie, src, now=t)
     assert 1 <= len(w.b.datagrams_to_send(now=t)) <= 5
     assert w.b.counters.dropped_rate_limited >= 15
+
+
+# -- restarts, silence, glare and the connection SAS (protocol.md §2.4, §4.7-§4.10) -----------
+# These run in the simulator with a 100 ms round trip, so that handshakes and silence take the
+# time they take on a real network (the Wire above delivers everything at once).
+
+A_AT: Addr = ADDR_A
+B_AT: Addr = ADDR_B
+RTT = 0.1
+
+
+@dataclass
+class Net:
+    """Two phones in the simulator; ``restart`` replaces one by a fresh Node with its identity."""
+
+    sim: Simulator
+    nodes: dict[str, Node]
+    events: dict[str, list[Event]]
+
+    def node(self, name: str) -> Node:
+        return self.nodes[name]
+
+    def other(self, name: str) -> str:
+        return "b" if name == "a" else "a"
+
+    def addr(self, name: str) -> Addr:
+        return A_AT if name == "a" else B_AT
+
+    def drain(self) -> None:
+        for name, node in self.nodes.items():
+            self.events[name].extend(iter(node.next_event, None))
+
+    def send(self, frm: str, text: str) -> None:
+        to = self.nodes[self.other(frm)].identity.public_key
+        self.nodes[frm].send_message(to, text, now=self.sim.now)
+        self.sim.poke(self.addr(frm))
+
+    def restart(self, name: str) -> None:
+        self.sim.remove_node(self.addr(name))
+        fresh = Node(identity=self.nodes[name].identity, rng=self.sim.node_rng(f"{name}-restarted"))
+        fresh.add_peer(
+            self.nodes[self.other(name)].identity.public_key, self.addr(self.other(name))
+        )
+        self.nodes[name] = fresh
+        self.events[name] = []
+        self.sim.add_node(self.addr(name), fresh)
+
+    def run_until_received(self, name: str, text: str, timeout: float = 60.0) -> float:
+        """Run until ``name`` has received ``text``; returns how long that took."""
+        start = self.sim.now
+
+        def got() -> bool:
+            self.drain()
+            return any(isinstance(e, MessageReceived) and e.text == text for e in self.events[name])
+
+        assert self.sim.run_until_predicate(got, timeout=timeout), self.sim.trace_tail()
+        return self.sim.now - start
+
+    def run_until_delivered(self, name: str, count: int, timeout: float = 60.0) -> float:
+        start = self.sim.now
+
+        def done() -> bool:
+            self.drain()
+            return len(of_type(self.events[name], MessageDelivered)) >= count
+
+        assert self.sim.run_until_predicate(done, timeout=timeout), self.sim.trace_tail()
+        return self.sim.now - start
+
+    def shown_sas(self) -> tuple[list[str], list[str]]:
+        now = self.sim.now
+        return (
+            [s["sas"] for s in self.nodes["a"].sessions(now=now)],
+            [s["sas"] for s in self.nodes["b"].sessions(now=now)],
+        )
+
+
+def make_net(seed: int = 1) -> Net:
+    sim = Simulator(seed=seed, network=Network(LinkProfile(latency_s=RTT / 2)))
+    a = Node(identity=make_identity(1), rng=sim.node_rng("a"))
+    b = Node(identity=make_identity(2), rng=sim.node_rng("b"))
+    a.add_peer(b.identity.public_key, B_AT)
+    b.add_peer(a.identity.public_key, A_AT)
+    sim.add_node(A_AT, a)
+    sim.add_node(B_AT, b)
+    return Net(sim=sim, nodes={"a": a, "b": b}, events={"a": [], "b": []})
+
+
+def connected_net(first: str = "a", seed: int = 1) -> Net:
+    """a and b with one session, made by ``first``'s message at t = 0, then idle until t = 5."""
+    net = make_net(seed)
+    net.send(first, "hello")
+    net.run_until_received(net.other(first), "hello")
+    net.sim.run_until(5.0)
+    net.drain()
+    return net
+
+
+def smaller_key_name(net: Net) -> str:
+    a, b = net.nodes["a"].identity.public_key, net.nodes["b"].identity.public_key
+    return "a" if a < b else "b"
+
+
+@pytest.mark.parametrize("restarted", ["a", "b"])
+@pytest.mark.parametrize("sender", ["restarted", "survivor"])
+def test_both_phones_show_the_same_sas_after_one_restarts(restarted: str, sender: str) -> None:
+    """§2.4: the restarted phone cannot carry the old connection on, so neither may."""
+    net = connected_net()
+    (before,) = net.shown_sas()[0]
+    net.restart(restarted)
+    frm = restarted if sender == "restarted" else net.other(restarted)
+    net.send(frm, "after the restart")
+    net.run_until_received(net.other(frm), "after the restart")
+    net.sim.run_for(1.0)
+    shown_a, shown_b = net.shown_sas()
+    assert shown_a == shown_b and len(shown_a) == 1
+    assert shown_a != [before]  # a new connection: the old digits were never checked by b2
+
+
+def test_silence_recovery_after_a_restart_runs_one_handshake() -> None:
+    """§4.8: the response to the recovery handshake counts as hearing from the peer, so the
+    message it makes due at once does not look unanswered and start another handshake."""
+    net = connected_net()
+    net.restart("b")
+    before = net.nodes["a"].counters.handshakes_initiated
+    net.send("a", "are you there")
+    took = net.run_until_delivered("a", 2)  # "hello", then this one
+    net.sim.run_for(20.0)
+    assert net.nodes["a"].counters.handshakes_initiated - before == 1
+    assert net.nodes["b"].counters.handshakes_initiated == 0
+    assert 7.0 < took < 7.0 + 3 * RTT  # silence is noticed at the fourth transmission (~7 s)
+
+
+def test_silence_recovery_without_a_restart_keeps_the_sas() -> None:
+    """§2.4, §4.7: if both phones still hold the session (only acknowledgements were lost),
+    the recovery handshake proves it, and the connection and its SAS go on."""
+    net = connected_net()
+    (before,) = net.shown_sas()[0]
+    lossy = LinkProfile(latency_s=RTT / 2, loss=1.0)
+    net.sim.network.set_link(B_AT[0], A_AT[0], lossy, symmetric=False)  # b -> a is lost
+    net.send("a", "acks lost")
+    net.sim.run_for(7.5)  # a transmits four times and starts a handshake; its response is lost
+    net.sim.network.clear_link(B_AT[0], A_AT[0], symmetric=False)
+    net.run_until_delivered("a", 2)
+    net.sim.run_for(2.0)
+    assert net.nodes["a"].counters.handshakes_completed >= 2
+    assert net.shown_sas() == ([before], [before])
+
+
+def test_new_session_after_a_restart_is_used_at_once_even_within_seconds() -> None:
+    """§4.10: a session the peer lost (it restarted) is not in a glare with the new one, even
+    when the old one is only seconds old and was initiated by the smaller key."""
+    net = make_net()
+    small = smaller_key_name(net)
+    other = net.other(small)
+    net.send(small, "hello")  # the old session is initiated by the smaller key
+    net.run_until_received(other, "hello")
+    net.sim.run_for(2.0)
+    net.restart(other)
+    net.send(other, "after the restart")
+    took = net.run_until_delivered(other, 1)
+    net.sim.run_for(20.0)
+    assert took < 3 * RTT  # handshake, message, acknowledgement
+    assert net.nodes[other].counters.handshakes_initiated == 1
+    assert net.nodes[small].counters.handshakes_initiated == 1  # only its first one
+    shown_a, shown_b = net.shown_sas()
+    assert shown_a == shown_b
+
+
+def test_a_late_confirmed_older_session_does_not_displace_a_newer_one() -> None:
+    """§4.10: b starts its handshake after it answered a's, but confirms a's session only
+    after its own completed. Both phones must still agree that b's session is the newer one."""
+    w = make_pair()
+    w.a.connect(w.b.identity.public_key, now=0.0)
+    ((init_a, _),) = w.a.datagrams_to_send(now=0.0)
+    w.b.receive_datagram(init_a, ADDR_A, now=0.0)
+    ((resp_b, _),) = w.b.datagrams_to_send(now=0.0)
+    w.a.receive_datagram(resp_b, ADDR_B, now=0.05)
+    w.a.datagrams_to_send(now=0.05)  # a's key confirmation is lost: b's session stays pending
+    w.b.send_message(w.a.identity.public_key, "from b", now=0.1)  # so b starts its own
+    w.transfer(now=0.1)
+    w.a.send_message(w.b.identity.public_key, "from a", now=0.2)
+    w.transfer(now=0.2)
+    w.run_timers(until=5.0, now=0.2)
+    (sa,) = w.a.sessions(now=5.0)
+    (sb,) = w.b.sessions(now=5.0)
+    assert sa["initiator"] is False and sb["initiator"] is True  # both on b's session
+    assert sa["sas"] == sb["sas"]
+
+
+def test_burst_of_duplicated_initiations_does_not_cut_off_the_new_session() -> None:
+    """§4.9, §7.11: repeats of an initiation already answered make no new pending session, so
+    four or more of them cannot push the real one out. They get the same response again."""
+    w = make_pair()
+    w.a.send_message(w.b.identity.public_key, "first", now=0.0)
+    ((init, _),) = w.a.datagrams_to_send(now=0.0)
+    w.b.receive_datagram(init, ADDR_A, now=0.0)
+    ((resp, _),) = w.b.datagrams_to_send(now=0.0)
+    attacker = ("203.0.113.66", 9)
+    for i in range(8):  # duplicates, or an attacker replaying what it captured
+        w.b.receive_datagram(init, attacker, now=0.01 + i * 0.001)
+    assert w.b.datagrams_to_send(now=0.02) == [(resp, attacker)] * 8  # no new handshake work
+    assert w.b.counters.initiations_repeated == 8
+    w.a.receive_datagram(resp, ADDR_B, now=0.03)
+    w.transfer(now=0.03)
+    assert [e.text for e in of_type(w.events_b, MessageReceived)] == ["first"]
+    assert len(of_type(w.events_a, MessageDelivered)) == 1
+    w.b.receive_datagram(init, attacker, now=0.04)  # once confirmed, a repeat gets nothing
+    assert w.b.datagrams_to_send(now=0.04) == []
+    assert w.b.counters.initiations_repeated == 9
+
+
+def test_initiation_raced_ahead_by_an_eavesdropper_still_completes_the_handshake() -> None:
+    """§4.9: if a copy of the initiation reaches b first from another address, the real one
+    is a repeat; b answers it with the same response, so a still gets one at once."""
+    w = make_pair()
+    w.a.send_message(w.b.identity.public_key, "raced", now=0.0)
+    ((init, _),) = w.a.datagrams_to_send(now=0.0)
+    w.b.receive_datagram(init, ("203.0.113.66", 9), now=0.0)
+    w.b.datagrams_to_send(now=0.0)  # the response goes to the eavesdropper, who drops it
+    w.b.receive_datagram(init, ADDR_A, now=0.01)
+    w.transfer(now=0.01)
+    assert [e.text for e in of_type(w.events_b, MessageReceived)] == ["raced"]
+    assert w.a.counters.handshakes_initiated == 1
+
+
+def test_handshake_gives_up_at_its_deadline_without_spinning() -> None:
+    """§4.8: the give-up check uses the same sum as the deadline ``get_timer`` reports, so a
+    rounding difference cannot leave the timer due forever (found at t0 = 9.600757126093018)."""
+    a = Node(identity=make_identity(1), rng=SeededRng(1), config=NodeConfig())
+    a.add_peer(make_identity(2).public_key, ADDR_B)
+    t0 = 9.600757126093018
+    a.send_message(make_identity(2).public_key, "void", now=t0)
+    now = t0
+    while (t := a.get_timer()) is not None and t <= t0 + 60:
+        assert t > now or t == t0, "timer did not advance"
+        now = t
+        a.handle_timer(now=now)
+        a.datagrams_to_send(now=now)
+        assert a.get_timer() is None or a.get_timer() > now  # type: ignore[operator]
+    failed = of_type(list(iter(a.next_event, None)), MessageFailed)
+    assert [f.reason for f in failed] == ["unreachable"]
+
+
+def test_peer_repr_does_not_show_the_cookie() -> None:
+    """design.md rule 13: a cookie is a mac2 key."""
+    peer = _Peer(public_key=bytes(32), x25519_public=bytes(32), endpoint=None, cookie=b"\xab" * 16)
+    assert "cookie=" not in repr(peer) and "\\xab" not in repr(peer)

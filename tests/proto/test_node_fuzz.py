@@ -8,9 +8,9 @@ handshake and exchange messages both ways.
 
 The nodes run the default ``NodeConfig`` and see at most a few initiations with a valid mac1 per
 example, so they are never under load: they never answer with a cookie reply, and mac2 is not
-checked. A changed mac2 on the genuine initiation is therefore a replay of it, which the
-protocol answers by design (initiations are not replay-protected); those datagrams are left out
-of the garbage properties and checked on their own below.
+checked. A changed mac2 on the genuine initiation is therefore a repeat of it, which the protocol
+answers while the session it made is pending (docs/protocol.md §4.9); those datagrams are left
+out of the garbage properties and checked on their own below.
 
 The pair is built from fixed seeds, so the genuine packets captured at import time are the very
 packets (same indexes, same keys) that a freshly prepared pair expects.
@@ -223,7 +223,7 @@ def test_every_phase_finishes_without_fuzz(phase: str) -> None:
 
 
 def replays_genuine_initiation(data: bytes) -> bool:
-    """The genuine initiation with at most mac2 changed: a replay, answered by design."""
+    """The genuine initiation with at most mac2 changed: a repeat, answered by design."""
     g = GENUINE_INITIATION
     return len(data) == len(g) and data[:INITIATION_MAC2_OFFSET] == g[:INITIATION_MAC2_OFFSET]
 
@@ -231,8 +231,6 @@ def replays_genuine_initiation(data: bytes) -> bool:
 # -- strategies ------------------------------------------------------------------------------------
 def fixed(size: int) -> st.SearchStrategy[bytes]:
     return st.binary(min_size=size, max_size=size)
-
-
 
 
 @st.composite
@@ -559,14 +557,14 @@ def test_genuine_cookie_reply_has_no_visible_effect(phase: str) -> None:
     finish(scene)
 
 
-@pytest.mark.parametrize("phase", ["handshaking", "established"])
-def test_initiation_with_a_changed_mac2_is_answered_as_a_replay(phase: str) -> None:
+@pytest.mark.parametrize("phase", PHASES)
+def test_initiation_with_a_changed_mac2_is_answered_once_and_makes_one_session(phase: str) -> None:
     """Not under load, mac2 is not checked: this is the genuine initiation, replayed.
 
-    Initiations are not replay-protected (docs/protocol.md §7.3), so b answers it (that is why
-    the garbage properties leave these out). In the established phase the confirmation rule
-    keeps the working session; the handshaking phase's pending slot is displaced, a known
-    limitation, so that phase only checks the answer.
+    Initiations carry no timestamp (docs/protocol.md §7.3), so b answers one it has not seen
+    (idle phase). One it has answered (the other phases) is a repeat (§4.9): it makes no new
+    pending session; while the one it made is pending, b sends the same response again, and
+    once that session is confirmed, nothing. Either way the pair still finishes.
     """
     scene = prepare(phase)
     b, a_key = scene.w.b, scene.w.a.identity.public_key
@@ -576,9 +574,17 @@ def test_initiation_with_a_changed_mac2_is_answered_as_a_replay(phase: str) -> N
     b.receive_datagram(replay, ATTACKER, now=T_FUZZ)
     after = b.counters.as_dict()
     assert not {k for k in DROP_COUNTERS if after[k] != before[k]}
-    ((answer, dst),) = b.datagrams_to_send(now=T_FUZZ)
-    assert dst == ATTACKER and answer[0] == TYPE_HANDSHAKE_RESPONSE and len(answer) == RESPONSE_SIZE
+    repeats = after["initiations_repeated"] - before["initiations_repeated"]
+    answers = b.datagrams_to_send(now=T_FUZZ)
+    if phase == "established":
+        assert repeats == 1 and answers == []
+    else:
+        assert repeats == (phase == "handshaking")
+        ((answer, dst),) = answers
+        assert dst == ATTACKER and answer[0] == TYPE_HANDSHAKE_RESPONSE
+        assert len(answer) == RESPONSE_SIZE
+        if phase == "handshaking":
+            assert answer == scene.held_response  # the same answer, no new session
     assert b.next_event() is None
     assert b.peer_endpoint(a_key) == endpoint
-    if phase == "established":
-        finish(scene)
+    finish(scene)

@@ -39,7 +39,7 @@ from peerline.proto.noise.cookie import (
     mac1_key,
     open_cookie,
 )
-from peerline.proto.noise.handshake import IKHandshake, Role
+from peerline.proto.noise.handshake import DHLEN, IKHandshake, Role, x25519_public
 from peerline.proto.noise.session import Session
 from peerline.types import Addr
 from peerline.wire.frames import (
@@ -70,16 +70,20 @@ RESPONDER_REKEY_GRACE = 10.0
 """A responder rekeys only this long after the initiator should have (avoids both rekeying)."""
 
 MAX_PENDING_SESSIONS = 4
-"""Per peer, unconfirmed responder sessions kept at once (a replayed or duplicated initiation
-adds one; it never displaces the session the real initiator is about to confirm)."""
+"""Per peer, unconfirmed responder sessions kept at once; a fifth wipes the oldest. Repeats of
+the last ``RECENT_INITIATIONS`` initiations never take a slot, but distinct older initiations
+of the same key, replayed in a burst, can still push out the session the real initiator is
+about to confirm (protocol.md §4.9, §7.11)."""
 
-GLARE_WINDOW = 10.0
-"""Two sessions made this close together in opposite directions are a glare (both phones
-called at once); both phones keep the one initiated by the smaller public key."""
+RECENT_INITIATIONS = 16
+"""Per peer, the last initiations answered, by ephemeral key. One that arrives again (a network
+duplicate or a replay) makes no new session: while the session it made is pending it gets the
+same response again, otherwise nothing (``initiations_repeated``)."""
 
 SILENCE_RETRIES = 3
-"""A message sent this many times with nothing authentic heard back since its first send means
-the peer lost its session (e.g. it restarted): start a fresh handshake."""
+"""A message sent this many times since the peer was last heard from (an authentic transport
+packet or a valid handshake response) means the peer lost its session (e.g. it restarted):
+start a fresh handshake."""
 
 INITIATIONS_PER_ADDRESS_PER_S = 5.0
 """Under load, initiations with a valid cookie are still limited per source address."""
@@ -147,6 +151,8 @@ class NodeCounters:
     "Handshake messages that failed to decrypt or named a key that does not match."
     dropped_mac1: int = 0
     "Initiations whose mac1 is wrong: not meant for this phone's key (dropped cheaply)."
+    initiations_repeated: int = 0
+    "Initiations already answered that arrived again (duplicates, replays): no new session."
     cookie_replies_sent: int = 0
     "Initiations answered with a cookie instead of a handshake (under load)."
     cookies_received: int = 0
@@ -178,7 +184,10 @@ class _Outgoing:
     next_send: float
     interval: float
     sends: int = 0
-    first_sent: float = float("inf")
+    quiet_sends: int = 0
+    "Transmissions since the peer was last heard from (valid while ``quiet_epoch`` is current)."
+    quiet_epoch: int = -1
+    "The peer's ``heard`` count when ``quiet_sends`` started."
 
 
 @dataclass(slots=True)
@@ -191,6 +200,12 @@ class _Handshake:
     attempts: int
     mac1: bytes
     "mac1 of the initiation in flight: a cookie reply must be bound to it."
+    sent_as: int
+    "The node's handshake event number when this attempt was sent (``Session.begun``)."
+    link_index: int | None = None
+    "The responder's index that would prove it holds ``link_sas``'s session (§4.7), if linked."
+    link_sas: str = ""
+    "Connection SAS of the session this initiation is linked to (empty: not linked)."
 
 
 @dataclass(slots=True, eq=False)
@@ -202,22 +217,22 @@ class _Peer:
     previous: Session | None = None
     pending: list[Session] = field(default_factory=list)
     "Responder sessions not yet confirmed by a packet from the initiator (newest last)."
-    sas: str | None = None
-    "SAS of this connection: set by its first session, kept across rekeys (which are"
-    " authenticated by the same static keys), reset when every session has expired."
     handshake: _Handshake | None = None
     unacked: dict[bytes, _Outgoing] = field(default_factory=dict)
     acks_due: list[MessageAckFrame] = field(default_factory=list)
     recent_ids: OrderedDict[bytes, None] = field(default_factory=OrderedDict)
-    cookie: bytes = b""
-    "Cookie from this peer's last cookie reply (empty: none), for mac2."
+    recent_initiations: OrderedDict[bytes, tuple[int, int, bytes]] = field(
+        default_factory=OrderedDict, repr=False
+    )
+    "The last ``RECENT_INITIATIONS`` initiations answered: ephemeral key -> (index and ``begun``"
+    " of the session it made, response sent). Not the session itself: it may be long gone."
+    cookie: bytes = field(default=b"", repr=False)
+    "Cookie from this peer's last cookie reply (empty: none), for mac2. A secret: not in repr."
     cookie_at: float = float("-inf")
     last_sent: float = float("-inf")
     "When a transport packet was last sealed for this peer (keepalive clock)."
-    sas_from: Session | None = None
-    "The session whose handshake gave ``sas``."
-    last_received: float = float("-inf")
-    "When an authentic transport packet last arrived from this peer."
+    heard: int = 0
+    "Times the peer was heard from: authentic transport packets and valid handshake responses."
     pinned: bool = False
     "Added by the user (``add_peer``); unknown callers' peers are forgotten when idle."
     confirm_needed: bool = False
@@ -247,6 +262,8 @@ class Node:
         self._tokens_at = float("-inf")
         self._per_address: OrderedDict[str, tuple[float, float]] = OrderedDict()
         "Source host -> (tokens, updated_at): limits cookie-holding initiators under load."
+        self._event_number = 0
+        "Counts handshake events (initiation sent or received, response received): §4.10."
 
     # -- API --------------------------------------------------------------------------------
     def add_peer(self, public_key: bytes, addr: Addr | None) -> None:
@@ -312,7 +329,7 @@ class Node:
                     "peer_key": peer.public_key.hex(),
                     "endpoint": list(peer.endpoint) if peer.endpoint else None,
                     "initiator": s.initiator,
-                    "sas": peer.sas,
+                    "sas": s.connection_sas,
                     "age_s": round(s.age(now), 3),
                     "sent": s.send_counter,
                     "received_highest": s.replay.highest,
@@ -364,7 +381,7 @@ class Node:
             self._expire_sessions(peer, now)
             hs = peer.handshake
             if hs is not None:
-                if now - hs.started_at >= self.config.handshake_timeout_s:
+                if now >= hs.started_at + self.config.handshake_timeout_s:  # = the deadline
                     self._abandon_handshake(peer)
                     if self._sending_session(peer, now) is None:
                         self._fail_all(peer, "unreachable")
@@ -403,16 +420,19 @@ class Node:
         except CryptoError:
             c.dropped_auth += 1
             return
-        peer.last_received = now
+        peer.heard += 1
         if not session.confirmed:
             session.confirmed = True
             if session in peer.pending:
                 peer.pending.remove(session)
-            self._install(peer, session, now)
+            self._install(peer, session)
             c.handshakes_completed += 1
             self._events.append(
                 HandshakeCompleted(
-                    peer_key=peer.public_key, initiator=False, sas=peer.sas or "", addr=addr
+                    peer_key=peer.public_key,
+                    initiator=False,
+                    sas=self._connection_sas(peer),
+                    addr=addr,
                 )
             )
         if peer.endpoint != addr:
@@ -497,6 +517,7 @@ class Node:
             ephemeral_private=self._rng.random_bytes(32),
             prologue=PROLOGUE + initiation_header(packet.sender_index),
         )
+        ephemeral = packet.noise[:DHLEN]
         try:
             payload = hs.read_initiation(packet.noise)
             peer_key = payload
@@ -516,7 +537,27 @@ class Node:
             assert hs.remote_static is not None
             peer = _Peer(public_key=peer_key, x25519_public=hs.remote_static, endpoint=None)
             self._peers[peer_key] = peer
-        local_index = self._new_index()
+        seen = peer.recent_initiations.get(ephemeral)
+        if seen is not None:
+            # A duplicate or a replay must not take a pending slot. Its first copy may have come
+            # from someone racing the real initiator, so repeat the answer while it can help.
+            c.initiations_repeated += 1
+            index, begun, response = seen
+            entry = self._by_index.get(index)
+            if entry is not None and entry[1].begun == begun and not entry[1].confirmed:
+                self._out.append((response, addr))  # its session is still pending
+            return
+        # Linked indices (§4.7): if the initiator proved it holds a session we hold too, prove
+        # it back with our index; the new session then continues that connection's SAS.
+        link = self._linked_session(peer, packet.sender_index, ephemeral)
+        local_index: int | None = None
+        if link is not None:
+            local_index = link.link_tag(b"r", ephemeral)
+            if local_index is not None and self._index_in_use(local_index):
+                local_index = None
+        if local_index is None:
+            link = None
+            local_index = self._new_index()
         noise = hs.write_response(local_index.to_bytes(4, "big"))
         session = Session(
             keys=hs.transport_keys(),
@@ -525,12 +566,18 @@ class Node:
             initiator=False,
             created_at=now,
         )
+        if link is not None:
+            session.connection_sas = link.connection_sas
+        session.begun = session.made = self._next_event_number()
         peer.pending.append(session)
         if len(peer.pending) > MAX_PENDING_SESSIONS:
             self._drop_session(peer.pending.pop(0))
         self._by_index[local_index] = (peer, session)
-        response = HandshakeResponse(receiver_index=packet.sender_index, noise=noise)
-        self._out.append((push_response(response), addr))
+        response = push_response(HandshakeResponse(receiver_index=packet.sender_index, noise=noise))
+        peer.recent_initiations[ephemeral] = (local_index, session.begun, response)
+        if len(peer.recent_initiations) > RECENT_INITIATIONS:
+            peer.recent_initiations.popitem(last=False)
+        self._out.append((response, addr))
 
     def _on_response(self, packet: HandshakeResponse, addr: Addr, now: float) -> None:
         c = self.counters
@@ -547,22 +594,30 @@ class Node:
             c.dropped_handshake += 1  # the handshake is untouched: the real response may follow
             return
         self._abandon_handshake(peer)
+        remote_index = int.from_bytes(payload, "big")
         session = Session(
             keys=hs.state.transport_keys(),
             local_index=hs.local_index,
-            remote_index=int.from_bytes(payload, "big"),
+            remote_index=remote_index,
             initiator=True,
             created_at=now,
         )
+        if hs.link_index is not None and remote_index == hs.link_index:
+            session.connection_sas = hs.link_sas  # both phones proved they hold the old session
+        session.begun, session.made = hs.sent_as, self._next_event_number()
         self._by_index[hs.local_index] = (peer, session)
-        self._install(peer, session, now)
+        peer.heard += 1  # the response is authentic and fresh: the peer is there
+        self._install(peer, session)
         c.handshakes_completed += 1
         if peer.endpoint != addr:
             peer.endpoint = addr
             self._events.append(PeerEndpointChanged(peer_key=peer.public_key, addr=addr))
         self._events.append(
             HandshakeCompleted(
-                peer_key=peer.public_key, initiator=True, sas=peer.sas or "", addr=addr
+                peer_key=peer.public_key,
+                initiator=True,
+                sas=self._connection_sas(peer),
+                addr=addr,
             )
         )
         peer.confirm_needed = True
@@ -600,15 +655,16 @@ class Node:
             return
         frames: list[Frame] = list(peer.acks_due)
         peer.acks_due.clear()
-        silent = any(o.sends >= SILENCE_RETRIES and peer.last_received < o.first_sent for o in due)
+        silent = any(o.quiet_epoch == peer.heard and o.quiet_sends >= SILENCE_RETRIES for o in due)
         if silent and peer.handshake is None:
             self._start_handshake(peer, now)  # the peer lost our session; keep trying on it too
         for out in due:
             if out.sends:
                 self.counters.message_retransmissions += 1
-            else:
-                out.first_sent = now
             out.sends += 1
+            if out.quiet_epoch != peer.heard:
+                out.quiet_epoch, out.quiet_sends = peer.heard, 0
+            out.quiet_sends += 1
             frames.append(out.frame)
             out.next_send = now + out.interval
             out.interval = min(out.interval * 2, self.config.message_retry_max_s)
@@ -650,11 +706,18 @@ class Node:
             self._handshakes.pop(old.local_index, None)
         if peer.endpoint is None:
             return
-        index = self._new_index()
+        ephemeral_private = self._rng.random_bytes(32)
+        # Linked index (§4.7): prove that this phone still holds its current session, so that
+        # the new session can carry on that connection's SAS if the responder holds it too.
+        link = peer.current if peer.current is not None and peer.current.is_usable(now) else None
+        ephemeral = x25519_public(ephemeral_private) if link is not None else b""
+        index = link.link_tag(b"i", ephemeral) if link is not None else None
+        if index is None or self._index_in_use(index):
+            index, link = self._new_index(), None
         state = IKHandshake(
             role=Role.INITIATOR,
             static_private=self.identity.x25519_private,
-            ephemeral_private=self._rng.random_bytes(32),
+            ephemeral_private=ephemeral_private,
             prologue=PROLOGUE + initiation_header(index),
             remote_static=peer.x25519_public,
         )
@@ -676,7 +739,11 @@ class Node:
             next_retry=now + interval * jitter,
             attempts=attempts,
             mac1=mac1,
+            sent_as=self._next_event_number(),
         )
+        if link is not None:
+            peer.handshake.link_index = link.link_tag(b"r", ephemeral)
+            peer.handshake.link_sas = link.connection_sas
         self._handshakes[index] = peer
         packet = HandshakeInitiation(sender_index=index, noise=noise, mac1=mac1, mac2=mac2)
         self._out.append((push_initiation(packet), peer.endpoint))
@@ -695,25 +762,15 @@ class Node:
             )
 
     # -- sessions ----------------------------------------------------------------------------
-    def _install(self, peer: _Peer, session: Session, now: float) -> None:
+    def _install(self, peer: _Peer, session: Session) -> None:
         """Make ``session`` current; the old current stays for stragglers until it expires.
 
-        Glare (both phones initiated at once) yields two fresh sessions in opposite
-        directions; both phones then keep, as current, the one initiated by the smaller key,
-        so they send on the same session and show the same SAS.
+        Glare (both phones initiated at once, so their initiations crossed) yields two fresh
+        sessions in opposite directions; both phones then keep, as current, the one initiated
+        by the smaller key, so they send on the same session and show the same SAS (§4.10).
         """
         cur = peer.current
-        glare = (
-            cur is not None
-            and cur is not session
-            and cur.initiator != session.initiator
-            and abs(session.created_at - cur.created_at) < GLARE_WINDOW
-        )
-        if (
-            glare
-            and cur is not None
-            and self._initiator_key(peer, cur) < self._initiator_key(peer, session)
-        ):
+        if cur is not None and cur is not session and not self._supersedes(peer, session, cur):
             if peer.previous is not None and peer.previous is not cur:
                 self._drop_session(peer.previous)
             peer.previous = session  # usable for receiving; cur stays current
@@ -723,13 +780,38 @@ class Node:
         if cur is not session:
             peer.previous = cur
         peer.current = session
-        # A new connection takes its SAS from its first session; if that session loses a glare
-        # to this one, this one's SAS replaces it (on both phones). Rekeys keep the SAS.
-        if peer.sas is None or (glare and peer.sas_from is cur):
-            peer.sas, peer.sas_from = session.sas, session
+
+    def _supersedes(self, peer: _Peer, new: Session, cur: Session) -> bool:
+        """Whether ``new`` should replace ``cur`` as current (§4.10). Each session's handshake
+        spans an interval of this phone's handshake events (``begun``..``made``): the later of
+        two disjoint intervals wins. Intervals overlap only when the peer's initiation arrived
+        while this phone's own was in flight, i.e. the two crossed (glare): then the session
+        initiated by the smaller key wins. Both phones reach the same answer (§4.10)."""
+        if cur.made < new.begun:
+            return True
+        if new.made < cur.begun:
+            return False
+        return self._initiator_key(peer, new) < self._initiator_key(peer, cur)
 
     def _initiator_key(self, peer: _Peer, session: Session) -> bytes:
         return self.identity.public_key if session.initiator else peer.public_key
+
+    def _next_event_number(self) -> int:
+        self._event_number += 1
+        return self._event_number
+
+    @staticmethod
+    def _connection_sas(peer: _Peer) -> str:
+        """What the phone shows for ``peer``: its current session's connection SAS (§2.4)."""
+        return peer.current.connection_sas if peer.current is not None else ""
+
+    @staticmethod
+    def _linked_session(peer: _Peer, sender_index: int, ephemeral: bytes) -> Session | None:
+        """The session held with ``peer`` whose initiator link tag is ``sender_index`` (§4.7)."""
+        for s in (peer.current, peer.previous, *peer.pending):
+            if s is not None and s.link_tag(b"i", ephemeral) == sender_index:
+                return s
+        return None
 
     def _drop_session(self, session: Session) -> None:
         self._by_index.pop(session.local_index, None)
@@ -745,8 +827,6 @@ class Node:
             if not s.is_usable(now) or now >= self._session_end(s):
                 self._drop_session(s)
                 peer.pending.remove(s)
-        if peer.current is None and peer.previous is None:
-            peer.sas = peer.sas_from = None  # the connection is over; the next one gets a new SAS
 
     def _session_end(self, s: Session) -> float:
         if s.confirmed:
@@ -781,8 +861,11 @@ class Node:
     def _new_index(self) -> int:
         while True:
             index = int.from_bytes(self._rng.random_bytes(4), "big")
-            if index not in self._by_index and index not in self._handshakes:
+            if not self._index_in_use(index):
                 return index
+
+    def _index_in_use(self, index: int) -> bool:
+        return index in self._by_index or index in self._handshakes
 
 
 def _pack(frames: list[Frame]) -> list[bytes]:

@@ -5,6 +5,9 @@ A session is identified on the wire by the receiver's 32-bit index. Each packet 
 replay window rejects repeats. The 14-byte packet header is the AEAD's associated data.
 """
 
+import hashlib
+from typing import Final
+
 from peerline.errors import CryptoError, LocalProtocolError, ReplayError
 from peerline.proto.identity.sas import short_authentication_string
 from peerline.wire.packet import TransportPacket, push_transport, transport_header
@@ -14,22 +17,34 @@ from ._symmetric import decrypt, encrypt
 from .handshake import TransportKeys
 from .replay import ReplayWindow
 
+LINK_PERSON: Final = b"peerline-link"
+"""BLAKE2b personalisation of link tags (protocol.md §4.7), apart from every other hash."""
+
+LINK_TAG_BYTES: Final = 4
+"""A link tag is used as a 4-byte session index."""
+
 
 class Session:
     """Send and receive state of one secure session.
 
     ``confirmed`` is False for a responder until the first authenticated packet from the
     initiator arrives: a replayed initiation therefore never displaces a working session.
+
+    Three fields are bookkeeping for the node (protocol.md §2.4, §4.10), set when the session is
+    made: ``connection_sas``, ``begun`` and ``made``.
     """
 
     __slots__ = (
         "_recv_key",
         "_send_key",
+        "begun",
         "confirmed",
+        "connection_sas",
         "created_at",
         "handshake_hash",
         "initiator",
         "local_index",
+        "made",
         "remote_index",
         "remote_static",
         "replay",
@@ -56,11 +71,43 @@ class Session:
         self.confirmed = initiator
         self.send_counter = 0
         self.replay = ReplayWindow()
+        self.connection_sas: str = self.sas
+        """The SAS phones display while this session is current: this session's own ``sas``,
+        unless its handshake proved that both phones still held an earlier session, whose
+        ``connection_sas`` it then carries on (protocol.md §2.4). Both ends agree on it."""
+        self.begun = 0
+        """This phone's handshake event number when the session's handshake began here: the
+        initiation was sent (initiator) or arrived (responder). Orders sessions (§4.10)."""
+        self.made = 0
+        """The event number when the handshake completed here: the response arrived
+        (initiator), or the initiation arrived (responder, ``made == begun``)."""
 
     @property
     def sas(self) -> str:
-        """Short authentication string both phones display for this session."""
+        """The SAS of this session's handshake alone (protocol.md §2.4).
+
+        Not what a phone displays: that is ``connection_sas``, which stays the same across
+        rekeys. Both phones compute the same value from the handshake hash ``h``.
+        """
         return short_authentication_string(self.handshake_hash)
+
+    def link_tag(self, label: bytes, data: bytes) -> int | None:
+        """A 32-bit value that only the two holders of this session can compute, or None once
+        the session is wiped (protocol.md §4.7).
+
+        A new handshake uses it as a session index to prove that its sender still holds this
+        session, without changing the wire format: ``label`` is ``b"i"`` for the initiator's
+        index and ``b"r"`` for the responder's, ``data`` the initiation's ephemeral key.
+        """
+        if not self._send_key:
+            return None
+        i2r, r2i = (
+            (self._send_key, self._recv_key) if self.initiator else (self._recv_key, self._send_key)
+        )
+        digest = hashlib.blake2b(
+            label + data, digest_size=LINK_TAG_BYTES, key=i2r + r2i, person=LINK_PERSON
+        ).digest()
+        return int.from_bytes(digest, "big")
 
     def age(self, now: float) -> float:
         return now - self.created_at
