@@ -130,11 +130,11 @@ class RoutingTable:
             return entry
         bucket = self._buckets[index]
         fresh = Entry(contact, ident, now, subnet_of(contact.addr[0]))
-        cache = self._replacements.get(index)
-        if cache:  # one copy of a contact at most: drop an older cached one
-            for i, old in enumerate(cache):
+        cached = self._replacements.get(index)
+        if cached:  # one copy of a contact at most: drop an older cached one
+            for i, old in enumerate(cached):
                 if old.id == ident:
-                    del cache[i]
+                    del cached[i]
                     break
         if len(bucket) < self.k and self._subnet_allows(bucket, fresh.subnet):
             bucket.append(fresh)
