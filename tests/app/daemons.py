@@ -66,26 +66,38 @@ class Daemon:
         return time.monotonic() - t0
 
 
-def start_daemon(data: Path, *extra: str) -> Daemon:
-    """``peerline init`` + ``peerline run`` on a loopback-only config with a free port."""
+def start_daemon(
+    data: Path, *extra: str, config: str = LOOPBACK_CONFIG, port: int | None = None
+) -> Daemon:
+    """``peerline init`` + ``peerline run`` on a loopback-only config with a free port.
+
+    The daemon's log goes to ``DATA/daemon.log`` (a pipe nobody reads would fill and block it).
+    Starting again on an existing ``data`` keeps its identity and database.
+    """
     data.mkdir(parents=True, exist_ok=True)
-    ident = cli_json(data, "init")
-    (data / "peerline.toml").write_text(LOOPBACK_CONFIG)
+    if (data / "identity.key").exists():
+        ident = cli_json(data, "id")
+    else:
+        ident = cli_json(data, "init")
+    (data / "peerline.toml").write_text(config)
     env = dict(os.environ, PYTHONUNBUFFERED="1")
+    port_args = ["--port", str(port)] if port is not None else []
+    log = (data / "daemon.log").open("a")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "peerline", "run", "--data", str(data), *extra],
+        [sys.executable, "-m", "peerline", "run", "--data", str(data), *port_args, *extra],
         stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+        stderr=log,
         text=True,
         env=env,
     )
+    log.close()
     assert proc.stdout is not None
     lines: list[str] = []
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         line = proc.stdout.readline()
         if not line:
-            err = proc.stderr.read() if proc.stderr else ""
+            err = (data / "daemon.log").read_text()
             raise AssertionError(f"daemon exited early: {''.join(lines)}{err}")
         lines.append(line)
         if line.strip() == "ready":

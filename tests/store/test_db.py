@@ -229,7 +229,7 @@ def test_version_1_database_upgrades_keeps_its_rows_and_accepts_a_message_withou
         assert db.set_message_numbers(key(2), OTHER_NUMBER) == 1
         message = db.message(mid(4))
         assert message is not None and message.peer_number == OTHER_NUMBER
-    assert user_version(db_path) == SCHEMA_VERSION == 2
+    assert user_version(db_path) == SCHEMA_VERSION == 3
     conn = sqlite3.connect(db_path)
     try:
         indexes = {
@@ -240,7 +240,7 @@ def test_version_1_database_upgrades_keeps_its_rows_and_accepts_a_message_withou
     finally:
         conn.close()
     assert {"messages_created_at", "messages_peer_key", "peers_number"} <= indexes
-    assert tables == {"peers", "messages"}
+    assert tables == {"peers", "messages", "overlay_contacts", "state"}
     assert check == "ok"
 
 
@@ -534,3 +534,25 @@ def test_rows_are_frozen(db: Database) -> None:
     assert row is not None
     with pytest.raises(AttributeError):
         row.body = "changed"  # type: ignore[misc]
+
+
+def test_overlay_contact_cache_keeps_the_newest(tmp_path: Path) -> None:
+    from peerline.store.db import MAX_OVERLAY_CONTACTS
+
+    with Database.open(tmp_path / "p.db") as db:
+        for i in range(MAX_OVERLAY_CONTACTS + 10):
+            db.save_overlay_contacts([(i.to_bytes(32, "big"), "192.0.2.1", 1000 + i)], now=float(i))
+        rows = db.overlay_contacts()
+        assert len(rows) == MAX_OVERLAY_CONTACTS
+        assert rows[0] == ((MAX_OVERLAY_CONTACTS + 9).to_bytes(32, "big"), "192.0.2.1", 1265)
+        with pytest.raises(ValueError):
+            db.save_overlay_contacts([(b"short", "192.0.2.1", 1)], now=1.0)
+
+
+def test_state_values_survive_reopening(tmp_path: Path) -> None:
+    with Database.open(tmp_path / "p.db") as db:
+        assert db.get_state("record_seq") is None
+        db.set_state("record_seq", "41")
+        db.set_state("record_seq", "42")
+    with Database.open(tmp_path / "p.db") as db:
+        assert db.get_state("record_seq") == "42"

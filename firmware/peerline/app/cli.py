@@ -94,6 +94,10 @@ def _load_run_config(args: argparse.Namespace) -> Config:
         overrides["hardware.kind"] = args.hw
     if args.audio is not None:
         overrides["audio.backend"] = args.audio
+    if args.seed:
+        overrides["overlay.seeds"] = list(args.seed)
+    if args.no_lan:
+        overrides["overlay.lan"] = False
     if overrides:
         config = config.override(overrides, source="command line")
     if config.hardware.kind not in SUPPORTED_HW:
@@ -233,6 +237,34 @@ def cmd_msg_send(args: argparse.Namespace) -> int:
     return EXIT_FAILED if res["status"] == "failed" else 0
 
 
+def cmd_lookup(args: argparse.Namespace) -> int:
+    res = _call(args, "lookup", {"number": args.number}, timeout=30.0)
+    if not res["found"]:
+        human = f"{format_number(res['number'])}: not found ({res['reason']})"
+    else:
+        lines = [
+            f"{format_number(res['number'])}: {len(res['records'])} record(s), "
+            f"{res['hops']} hops, {res['elapsed_ms']:.0f} ms, {res['queries']} queries"
+        ]
+        if res["conflict"]:
+            lines.append("  WARNING: several keys hold this number; choose one with --key")
+        for r in res["records"]:
+            where = ", ".join(f"{a['host']}:{a['port']} ({a['kind']})" for a in r["addresses"])
+            lines.append(f"  key {r['public_key']}  seq {r['seq']}  {r['presence']}  {where}")
+        human = "\n".join(lines)
+    _out(args, res, human)
+    return 0 if res["found"] else EXIT_FAILED
+
+
+def cmd_dial(args: argparse.Namespace) -> int:
+    cargs: dict[str, Any] = {"number": args.number}
+    if args.key:
+        cargs["public_key"] = args.key
+    res = _call(args, "dial", cargs, timeout=40.0)
+    _out(args, res, f"secure session with {format_number(res['number'])}, SAS {res['sas']}")
+    return 0
+
+
 def cmd_msg_list(args: argparse.Namespace) -> int:
     rows = _call(args, "msg.list", {"limit": args.limit})
     lines = [
@@ -277,7 +309,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--hw", help="hardware: none (emulator and pi come with the handset)")
     p.add_argument("--audio", help="audio backend: null")
     p.add_argument("--config", type=Path, help=f"config file (default: DATA/{CONFIG_FILE_NAME})")
+    p.add_argument(
+        "--seed",
+        action="append",
+        metavar="HOST:PORT",
+        help="join the overlay through this node (repeatable; KEYHEX@HOST:PORT also works)",
+    )
+    p.add_argument("--no-lan", action="store_true", help="no zeroconf discovery on the LAN")
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("lookup", parents=[common], help="find a number in the overlay")
+    p.add_argument("number", type=_number_arg)
+    p.set_defaults(func=cmd_lookup)
+
+    p = sub.add_parser("dial", parents=[common], help="open a secure session to a number")
+    p.add_argument("number", type=_number_arg)
+    p.add_argument("--key", help="choose the key when several phones share NUMBER")
+    p.set_defaults(func=cmd_dial)
 
     p = sub.add_parser("status", parents=[common], help="show a running phone's status")
     p.set_defaults(func=cmd_status)

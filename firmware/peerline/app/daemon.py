@@ -21,12 +21,14 @@ from typing import Any
 from peerline import __version__
 from peerline.adapters.rng import OsRng
 from peerline.errors import InvalidKey, InvalidNumber, LocalProtocolError, StoreError
+from peerline.proto.engine import Engine
 from peerline.proto.events import (
     HandshakeCompleted,
     MessageDelivered,
     MessageFailed,
     MessageReceived,
     PeerEndpointChanged,
+    PeerSilent,
 )
 from peerline.proto.identity import (
     Identity,
@@ -35,11 +37,20 @@ from peerline.proto.identity import (
     parse_number,
 )
 from peerline.proto.node import Node, NodeConfig
+from peerline.proto.overlay.events import (
+    LookupCompleted,
+    LookupFailed,
+    RecordPublished,
+    ReflexiveAddressChanged,
+)
+from peerline.proto.overlay.overlay import Overlay, OverlayConfig
 from peerline.runtime.control import CommandError, ControlServer
 from peerline.runtime.udp import UdpDriver
 from peerline.store.config import Config
 from peerline.store.db import Database, MessageStatus
 from peerline.types import Addr
+from peerline.wire.overlay import Contact
+from peerline.wire.record import CandidateKind, Record
 
 log = logging.getLogger("peerline")
 
@@ -53,6 +64,9 @@ MAX_CACHED_NUMBERS = 4096
 """Numbers remembered for keys that are not stored peers (least recently used out first), so a
 sender's later messages are labelled without deriving again. Stored peers are always kept."""
 MAX_WAIT_S = 120.0
+CONTACT_SAVE_S = 300.0
+"""How often the overlay's live contacts are written to the peer cache (and at exit)."""
+LOOKUP_WAIT_S = 15.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,8 +191,40 @@ class NumberWorker:
         self._executor.shutdown(wait=False, cancel_futures=True)
 
 
+class WorkerBinding:
+    """The overlay's ``NumberBinding``: cached numbers at once, the rest from the KDF worker.
+
+    A key not yet known is queued (urgent for the phone's own lookups, in the background for
+    records others ask it to store) and the overlay re-checks once the number is in.
+    """
+
+    def __init__(self, numbers: NumberCache, worker: NumberWorker, on_new: Callable[[], None]):
+        self._numbers = numbers
+        self._worker = worker
+        self._on_new = on_new
+
+    def number_of(self, public_key: bytes, *, urgent: bool = False) -> str | None:
+        number = self._numbers.get(public_key)
+        if number is not None:
+            return number
+        if public_key not in self._worker:
+            if not urgent and self._worker.background_waiting >= MAX_PENDING_DERIVATIONS:
+                return None
+            fut = self._worker.request(public_key, urgent=urgent)
+            fut.add_done_callback(lambda done: self._derived(public_key, done))
+        elif urgent:
+            self._worker.request(public_key, urgent=True)
+        return None
+
+    def _derived(self, key: bytes, done: "asyncio.Future[str]") -> None:
+        if done.cancelled() or done.exception() is not None:
+            return
+        self._numbers.remember(key, done.result())
+        self._on_new()
+
+
 class Phone:
-    """One running phone: Node + UDP driver + store + control API."""
+    """One running phone: Node + Overlay on one UDP socket, store and control API."""
 
     def __init__(
         self,
@@ -188,6 +234,7 @@ class Phone:
         identity: Identity,
         db: Database,
         node_config: NodeConfig | None = None,
+        overlay_config: OverlayConfig | None = None,
     ) -> None:
         self.paths = paths
         self.config = config
@@ -205,8 +252,24 @@ class Phone:
         self.numbers_deferred = 0
         self._kdf = NumberWorker()
         self._waiters: dict[bytes, asyncio.Future[str]] = {}
+        self._lookups: dict[int, asyncio.Future[LookupCompleted | LookupFailed]] = {}
+        self._handshakes: dict[bytes, list[asyncio.Future[HandshakeCompleted]]] = {}
+        settings = config.overlay
+        # A record's sequence number must never go back, across restarts and clock resets.
+        stored_seq = int(db.get_state("record_seq") or 0)
+        self.overlay = Overlay(
+            identity=identity,
+            rng=OsRng(),
+            binding=WorkerBinding(self._numbers, self._kdf, self._bindings_changed),
+            number=self.number,
+            config=overlay_config or OverlayConfig(member=settings.role != "client"),
+            seq_start=max(stored_seq + 1, time.time_ns() // 1_000_000),
+        )
+        self.engine = Engine(node=self.node, overlay=self.overlay)
         self._driver: UdpDriver | None = None
         self._control: ControlServer | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._host_candidates: list[Addr] = []
 
     # -- lifecycle ----------------------------------------------------------------------------
     async def start(self) -> None:
@@ -216,13 +279,69 @@ class Phone:
                 self.node.add_peer(row.public_key, (row.host, row.port))
             except (InvalidKey, LocalProtocolError) as exc:
                 log.warning("skipping stored peer %s: %s", row.number, exc)
-        self._driver = UdpDriver(self.node, self._on_event)
+        self._driver = UdpDriver(self.engine, self._on_event)
         net = self.config.network
         await self._driver.start(bind4=net.bind4, bind6=net.bind6, port=net.port)
+        self._host_candidates = host_candidates(self._driver.local_addrs)
         self._control = ControlServer(self.paths.control_socket, self._handlers())
         await self._control.start()
+        self._join_overlay()
+        self._spawn(self._save_contacts_every(CONTACT_SAVE_S))
+
+    def _join_overlay(self) -> None:
+        """Peer cache first, then the configured seeds; then publish where we are."""
+        now = asyncio.get_running_loop().time()
+        for key, host, port in self.db.overlay_contacts():
+            self.overlay.add_contact(Contact(key, (host, port)), now=now)
+        seeds = [
+            (seed.public_key, (seed.host, seed.port)) for seed in self.config.overlay.parsed_seeds()
+        ]
+        if seeds:
+            self.overlay.bootstrap(seeds, now=now)
+        self._publish()
+
+    def _publish(self) -> None:
+        now = asyncio.get_running_loop().time()
+        addresses: list[tuple[CandidateKind, Addr]] = [
+            (CandidateKind.HOST, a) for a in self._host_candidates
+        ]
+        reflexive = self.overlay.reflexive
+        if reflexive is not None and reflexive not in self._host_candidates:
+            addresses.append((CandidateKind.REFLEXIVE, reflexive))
+        seq = self.overlay.publish(addresses=tuple(addresses[:8]), now=now)
+        self.db.set_state("record_seq", str(seq))
+        self._poke()
+
+    def _bindings_changed(self) -> None:
+        self.overlay.bindings_changed(now=asyncio.get_running_loop().time())
+        self._poke()
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _save_contacts_every(self, period: float) -> None:
+        while True:
+            await asyncio.sleep(period)
+            self._save_contacts()
+
+    def _save_contacts(self) -> None:
+        contacts = [
+            (c.public_key, c.addr[0], c.addr[1]) for c in self.overlay.contacts() if c.addr[1]
+        ]
+        if contacts:
+            try:
+                self.db.save_overlay_contacts(contacts, now=time.time())
+            except StoreError as exc:
+                log.warning("cannot save the overlay contacts: %s", exc)
 
     async def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        self._save_contacts()
+        for pending in self._lookups.values():
+            pending.cancel()
         if self._control is not None:
             await self._control.close()
         if self._driver is not None:
@@ -256,6 +375,7 @@ class Phone:
             if isinstance(event, MessageFailed):
                 log.info("message %s failed: %s", event.message_id.hex()[:8], event.reason)
         elif isinstance(event, HandshakeCompleted):
+            self._on_handshake(event)
             log.info(
                 "secure session with %s (%s), SAS %s",
                 self._label(event.peer_key),
@@ -265,6 +385,24 @@ class Phone:
         elif isinstance(event, PeerEndpointChanged):
             self.db.touch_peer(event.peer_key, event.addr[0], event.addr[1], now=time.time())
             log.info("%s moved to %s:%d", self._label(event.peer_key), *event.addr)
+        elif isinstance(event, PeerSilent):
+            number = self._numbers.get(event.peer_key)
+            if number is not None and len(self.overlay.table):
+                self._spawn(self._relocate(event.peer_key, number))
+        elif isinstance(event, LookupCompleted | LookupFailed):
+            lookup = self._lookups.pop(event.lookup_id, None)
+            if lookup is not None and not lookup.done():
+                lookup.set_result(event)
+        elif isinstance(event, RecordPublished):
+            log.info("directory record %d stored on %d nodes", event.seq, event.storers)
+        elif isinstance(event, ReflexiveAddressChanged) and event.addr not in self._host_candidates:
+            log.info("overlay peers see this phone at %s:%d", *event.addr)
+            self._publish()
+
+    def _on_handshake(self, event: HandshakeCompleted) -> None:
+        for fut in self._handshakes.pop(event.peer_key, []):
+            if not fut.done():
+                fut.set_result(event)
 
     def _label(self, key: bytes) -> str:
         number = self._numbers.get(key)
@@ -315,6 +453,8 @@ class Phone:
             "peer.list": self._cmd_peer_list,
             "msg.send": self._cmd_msg_send,
             "msg.list": self._cmd_msg_list,
+            "lookup": self._cmd_lookup,
+            "dial": self._cmd_dial,
         }
 
     async def _cmd_id(self, args: dict[str, Any]) -> dict[str, Any]:
@@ -342,6 +482,15 @@ class Phone:
             "sessions": self.node.sessions(now=now),
             "calls": [],
             "counters": counters,
+            "overlay": {
+                "role": "supernode" if self.overlay.config.member else "client",
+                "joined": self.overlay.joined,
+                "contacts": len(self.overlay.table),
+                "records_held": len(self.overlay.store),
+                "reflexive": list(self.overlay.reflexive) if self.overlay.reflexive else None,
+                "record_seq": self.overlay.record.seq if self.overlay.record else None,
+                "counters": self.overlay.counters.as_dict(),
+            },
         }
 
     async def _cmd_peer_add(self, args: dict[str, Any]) -> dict[str, Any]:
@@ -397,7 +546,7 @@ class Phone:
         bad_type = isinstance(wait, bool) or not isinstance(wait, int | float)
         if bad_type or not 0 <= wait <= MAX_WAIT_S:
             raise CommandError("bad_request", f'"wait_s" must be a number 0..{MAX_WAIT_S:g}')
-        key = self._resolve(number, args.get("public_key"))
+        key = await self._resolve_or_lookup(number, args.get("public_key"))
         now = asyncio.get_running_loop().time()
         try:
             message_id = self.node.send_message(key, text, now=now)
@@ -446,6 +595,142 @@ class Phone:
             )
         return rows[0].public_key
 
+    async def _resolve_or_lookup(self, number: str, key_hex: object) -> bytes:
+        """A stored peer first; otherwise look the number up in the overlay and verify it.
+
+        A stored peer with no live session is looked up too (it may have moved since): its
+        address is updated if the overlay has a newer one for the same key.
+        """
+        if self.db.peers_by_number(number):
+            key = self._resolve(number, key_hex)
+            now = asyncio.get_running_loop().time()
+            live = any(s["peer_key"] == key.hex() for s in self.node.sessions(now=now))
+            if not live and len(self.overlay.table):
+                with contextlib.suppress(CommandError):
+                    found = await self._lookup(number)
+                    if isinstance(found, LookupCompleted):
+                        for record in found.records:
+                            addr = self._pick_address(record)
+                            if record.public_key == key and addr is not None:
+                                self.db.upsert_peer(key, number, addr[0], addr[1], now=time.time())
+                                self.node.add_peer(key, addr)
+            return key
+        event = await self._lookup(number)
+        if isinstance(event, LookupFailed):
+            raise CommandError(
+                "unknown_number", f"{format_number(number)} not found ({event.reason})"
+            )
+        records = list(event.records)
+        if key_hex is not None:
+            key = _parse_key(key_hex)
+            records = [r for r in records if r.public_key == key]
+        if not records:
+            raise CommandError("unknown_number", "no record for that number and key")
+        if len(records) > 1:
+            keys = ", ".join(r.public_key.hex() for r in records)
+            raise CommandError(
+                "number_conflict",
+                f"{format_number(number)} belongs to several keys ({keys}); choose one",
+            )
+        record = records[0]
+        addr = self._pick_address(record)
+        if addr is None:
+            raise CommandError("unreachable", f"{format_number(number)} lists no address")
+        # Trust on first use: the key is verified to derive to the number; pin it.
+        self.db.upsert_peer(record.public_key, number, addr[0], addr[1], now=time.time())
+        self._numbers.pin(record.public_key, number)
+        self.node.add_peer(record.public_key, addr)
+        return record.public_key
+
+    async def _relocate(self, key: bytes, number: str) -> None:
+        """A peer went silent: if the directory has moved it, follow (its messages go there)."""
+        try:
+            found = await self._lookup(number)
+        except CommandError:
+            return
+        if not isinstance(found, LookupCompleted):
+            return
+        for record in found.records:
+            addr = self._pick_address(record)
+            if record.public_key == key and addr is not None:
+                if addr != self.node.peer_endpoint(key):
+                    log.info("%s moved to %s:%d (directory)", self._label(key), *addr)
+                    self.node.add_peer(key, addr)
+                    if self.db.peer_by_key(key) is not None:
+                        self.db.upsert_peer(key, number, addr[0], addr[1], now=time.time())
+                    self._poke()
+                return
+
+    def _pick_address(self, record: Record) -> Addr | None:
+        """Until NAT traversal lands: the same NAT -> its host address; else reflexive first."""
+        hosts = [a for k, a in record.addresses if k is CandidateKind.HOST]
+        others = [a for k, a in record.addresses if k is not CandidateKind.HOST]
+        mine = self.overlay.reflexive
+        if mine is not None and any(a[0] == mine[0] for a in others) and hosts:
+            return hosts[0]
+        if others and not all(ipaddress.ip_address(h).is_loopback for h, _ in hosts):
+            return others[0]
+        return hosts[0] if hosts else (others[0] if others else None)
+
+    async def _lookup(self, number: str) -> LookupCompleted | LookupFailed:
+        loop = asyncio.get_running_loop()
+        try:
+            lookup_id = self.overlay.lookup(number, now=loop.time())
+        except LocalProtocolError as exc:
+            raise CommandError("busy", str(exc)) from None
+        fut: asyncio.Future[LookupCompleted | LookupFailed] = loop.create_future()
+        self._lookups[lookup_id] = fut
+        self._poke()
+        try:
+            return await asyncio.wait_for(fut, LOOKUP_WAIT_S)
+        except TimeoutError:
+            self._lookups.pop(lookup_id, None)
+            raise CommandError("timeout", "the lookup did not finish in time") from None
+
+    async def _cmd_lookup(self, args: dict[str, Any]) -> dict[str, Any]:
+        try:
+            number = parse_number(str(args.get("number", "")))
+        except InvalidNumber as exc:
+            raise CommandError("bad_number", str(exc)) from None
+        event = await self._lookup(number)
+        result: dict[str, Any] = {
+            "number": number,
+            "found": isinstance(event, LookupCompleted),
+            "elapsed_ms": round(event.elapsed_s * 1000.0, 1),
+            "queries": event.queries,
+            "replies": event.replies,
+        }
+        if isinstance(event, LookupCompleted):
+            result["hops"] = event.hops
+            result["records"] = [record_json(r) for r in event.records]
+            result["conflict"] = len(event.records) > 1
+        else:
+            result["reason"] = event.reason
+        return result
+
+    async def _cmd_dial(self, args: dict[str, Any]) -> dict[str, Any]:
+        """Resolve a number and open a secure session to it (calls will ride on it)."""
+        try:
+            number = parse_number(str(args.get("number", "")))
+        except InvalidNumber as exc:
+            raise CommandError("bad_number", str(exc)) from None
+        key = await self._resolve_or_lookup(number, args.get("public_key"))
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[HandshakeCompleted] = loop.create_future()
+        self._handshakes.setdefault(key, []).append(fut)
+        self.node.connect(key, now=loop.time())
+        self._poke()
+        try:
+            done = await asyncio.wait_for(fut, LOOKUP_WAIT_S)
+        except TimeoutError:
+            raise CommandError("unreachable", f"{format_number(number)} did not answer") from None
+        return {
+            "number": number,
+            "public_key": key.hex(),
+            "sas": done.sas,
+            "addr": list(done.addr),
+        }
+
     async def _cmd_msg_list(self, args: dict[str, Any]) -> list[dict[str, Any]]:
         limit = args.get("limit", 100)
         if not isinstance(limit, int) or isinstance(limit, bool) or not 0 <= limit <= 10_000:
@@ -462,6 +747,56 @@ class Phone:
             }
             for m in self.db.messages(limit)
         ]
+
+
+def record_json(record: Record) -> dict[str, Any]:
+    """A verified directory record as the control API shows it."""
+    return {
+        "number": record.number,
+        "public_key": record.public_key.hex(),
+        "seq": record.seq,
+        "ttl_s": record.ttl_s,
+        "presence": record.presence.name.lower(),
+        "addresses": [
+            {"kind": kind.name.lower(), "host": addr[0], "port": addr[1]}
+            for kind, addr in record.addresses
+        ],
+        "relays": [
+            {"public_key": c.public_key.hex(), "host": c.addr[0], "port": c.addr[1]}
+            for c in record.relays
+        ],
+        "forward_to": record.forward_to,
+    }
+
+
+def host_candidates(bound: list[Addr]) -> list[Addr]:
+    """The addresses others can try to reach us at: the bound ones, wildcards expanded."""
+    out: list[Addr] = []
+    for host, port in bound:
+        ip = ipaddress.ip_address(host)
+        if not ip.is_unspecified:
+            out.append((host, port))
+            continue
+        for local in interface_addresses(ip.version):
+            out.append((local, port))
+    return out
+
+
+def interface_addresses(version: int) -> list[str]:
+    """This machine's addresses of one IP version, loopback and link-local last or left out."""
+    import ifaddr  # noqa: PLC0415 - only needed with a wildcard bind
+
+    found: list[str] = []
+    for adapter in ifaddr.get_adapters():
+        for ip in adapter.ips:
+            text = ip.ip if isinstance(ip.ip, str) else ip.ip[0]
+            try:
+                parsed = ipaddress.ip_address(text)
+            except ValueError:
+                continue
+            if parsed.version == version and not parsed.is_link_local and not parsed.is_loopback:
+                found.append(str(parsed))
+    return found
 
 
 def _parse_key(value: object) -> bytes:

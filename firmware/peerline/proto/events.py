@@ -47,3 +47,9 @@ class MessageFailed(Event):
 class PeerEndpointChanged(Event):
     addr: Addr
     "An authenticated packet arrived from this new address; the path moved there."
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PeerSilent(Event):
+    addr: Addr | None
+    "Where the peer was last reached; it no longer answers there (it may have moved)."

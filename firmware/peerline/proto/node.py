@@ -28,6 +28,7 @@ from peerline.proto.events import (
     MessageFailed,
     MessageReceived,
     PeerEndpointChanged,
+    PeerSilent,
 )
 from peerline.proto.identity import Identity, x25519_public_from_ed25519
 from peerline.proto.noise.cookie import (
@@ -658,6 +659,9 @@ class Node:
         silent = any(o.quiet_epoch == peer.heard and o.quiet_sends >= SILENCE_RETRIES for o in due)
         if silent and peer.handshake is None:
             self._start_handshake(peer, now)  # the peer lost our session; keep trying on it too
+            # The app may know a newer address (a directory lookup): ``add_peer`` redirects
+            # this handshake's retries there.
+            self._events.append(PeerSilent(peer_key=peer.public_key, addr=peer.endpoint))
         for out in due:
             if out.sends:
                 self.counters.message_retransmissions += 1

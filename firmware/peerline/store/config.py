@@ -33,6 +33,10 @@ __all__ = [
     "LogConfig",
     "LogLevel",
     "NetworkConfig",
+    "OverlayRole",
+    "OverlaySettings",
+    "Seed",
+    "parse_seed",
     "PhoneConfig",
     "load_config",
 ]
@@ -41,11 +45,13 @@ CONFIG_FILE_NAME = "peerline.toml"
 """The file's name inside the data directory."""
 
 HardwareKind = Literal["none", "emulator", "pi"]
+OverlayRole = Literal["auto", "supernode", "client"]
 LogLevel = Literal["debug", "info", "warning", "error"]
 
 _MAX_FILE_BYTES = 1 << 20
 """A real config is a few hundred bytes; a bigger file is a mistake, not something to parse."""
 _NAME_MAX = 32
+_MAX_SEEDS = 32
 
 
 class _Bad(Exception):
@@ -136,6 +142,71 @@ def _phone_name(value: object) -> object:
     return value
 
 
+def _boolean(value: object) -> object:
+    if not isinstance(value, bool):
+        raise _Bad(f"must be true or false, got {_show(value)}")
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class Seed:
+    """An overlay node to join through: its address, and its Ed25519 key when known."""
+
+    host: str
+    port: int
+    public_key: bytes | None = None
+
+
+def parse_seed(text: str) -> Seed:
+    """``HOST:PORT``, ``[IPV6]:PORT`` or ``KEYHEX@HOST:PORT`` (HOST an IP literal).
+
+    Raises ValueError naming the problem.
+    """
+    key: bytes | None = None
+    if "@" in text:
+        key_hex, _, text = text.partition("@")
+        try:
+            key = bytes.fromhex(key_hex)
+        except ValueError:
+            raise ValueError("the key before @ must be 64 hex digits") from None
+        if len(key) != 32:
+            raise ValueError("the key before @ must be 64 hex digits")
+    host, sep, port_text = text.rpartition(":")
+    if not sep or not port_text.isdigit() or not 1 <= int(port_text) <= 65535:
+        raise ValueError("must end in :PORT with PORT 1..65535")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        raise ValueError(f"{host!r} is not an IP address") from None
+    return Seed(host, int(port_text), key)
+
+
+def _seeds(value: object) -> object:
+    if not isinstance(value, list | tuple) or len(value) > _MAX_SEEDS:
+        raise _Bad(f"must be an array of at most {_MAX_SEEDS} strings, got {_show(value)}")
+    for item in value:
+        if not isinstance(item, str):
+            raise _Bad(
+                f'each seed is a string "HOST:PORT" or "KEYHEX@HOST:PORT", got {_show(item)}'
+            )
+        try:
+            parse_seed(item)
+        except ValueError as exc:
+            raise _Bad(f"seed {_show(item)}: {exc}") from None
+    return tuple(value)
+
+
+def _extension(value: object) -> object:
+    if not (
+        isinstance(value, str)
+        and (value == "" or (value.isascii() and value.isdigit() and 3 <= len(value) <= 4))
+    ):
+        raise _Bad(f'must be "" (pick one automatically) or 3 to 4 digits, got {_show(value)}')
+    return value
+
+
 _AUDIO_FORMS = '"null", "alsa:<device>" or "file:<in.wav>,<out.wav>"'
 AudioKind = Literal["null", "alsa", "file"]
 
@@ -174,6 +245,12 @@ _SCHEMA: dict[str, dict[str, _Check]] = {
     "hardware": {"kind": _choice(get_args(HardwareKind))},
     "audio": {"backend": _audio_backend},
     "log": {"level": _choice(get_args(LogLevel))},
+    "overlay": {
+        "seeds": _seeds,
+        "role": _choice(get_args(OverlayRole)),
+        "lan": _boolean,
+        "extension": _extension,
+    },
 }
 
 
@@ -279,13 +356,36 @@ class LogConfig:
         _validate_section(self, self.SECTION)
 
 
-_Section = NetworkConfig | PhoneConfig | HardwareConfig | AudioConfig | LogConfig
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OverlaySettings:
+    """How the phone joins the overlay and its LAN."""
+
+    SECTION: ClassVar[str] = "overlay"
+    seeds: tuple[str, ...] = ()
+    """Nodes to join through when the peer cache is empty: "HOST:PORT" or "KEYHEX@HOST:PORT"."""
+    role: OverlayRole = "auto"
+    """"supernode" serves the DHT for others, "client" only uses it, "auto" decides by whether
+    the phone is reachable from outside."""
+    lan: bool = True
+    """Find phones on the LAN with zeroconf (mDNS) and take a short extension there."""
+    extension: str = ""
+    """This phone's LAN extension (3 or 4 digits), or "" to pick a free one automatically."""
+
+    def __post_init__(self) -> None:
+        _validate_section(self, self.SECTION)
+
+    def parsed_seeds(self) -> list[Seed]:
+        return [parse_seed(s) for s in self.seeds]
+
+
+_Section = NetworkConfig | PhoneConfig | HardwareConfig | AudioConfig | LogConfig | OverlaySettings
 _SECTION_TYPES: dict[str, type[_Section]] = {
     "network": NetworkConfig,
     "phone": PhoneConfig,
     "hardware": HardwareConfig,
     "audio": AudioConfig,
     "log": LogConfig,
+    "overlay": OverlaySettings,
 }
 assert set(_SECTION_TYPES) == set(_SCHEMA)
 
@@ -299,6 +399,7 @@ class Config:
     hardware: HardwareConfig = field(default_factory=HardwareConfig)
     audio: AudioConfig = field(default_factory=AudioConfig)
     log: LogConfig = field(default_factory=LogConfig)
+    overlay: OverlaySettings = field(default_factory=OverlaySettings)
 
     def __post_init__(self) -> None:
         for name, cls in _SECTION_TYPES.items():
@@ -401,6 +502,7 @@ def _build(tree: Mapping[str, object], source: str) -> Config:
             hardware=HardwareConfig(**sections.get("hardware", {})),
             audio=AudioConfig(**sections.get("audio", {})),
             log=LogConfig(**sections.get("log", {})),
+            overlay=OverlaySettings(**sections.get("overlay", {})),
         )
     except ConfigError as exc:  # a rule across keys, such as bind4 and bind6 both empty
         raise ConfigError(f"{source}: {exc}") from None
@@ -435,4 +537,15 @@ backend = "null"
 [log]
 # "debug", "info", "warning" or "error".
 level = "info"
+
+[overlay]
+# Nodes to join the overlay through when the phone knows no one yet (its peer cache is
+# empty): "HOST:PORT" or "KEYHEX@HOST:PORT". Phones on the same LAN need none.
+seeds = []
+# "supernode" (serve the directory for others), "client" (only use it), or "auto".
+role = "auto"
+# Find phones on the LAN with zeroconf and take a short extension there.
+lan = true
+# This phone's LAN extension, 3 or 4 digits, or "" to pick a free one automatically.
+extension = ""
 """

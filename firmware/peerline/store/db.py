@@ -107,7 +107,24 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE INDEX messages_created_at ON messages (created_at)",
         "CREATE INDEX messages_peer_key ON messages (peer_key)",
     ),
+    # 2 -> 3: the overlay's contact cache (tried first at start, so a phone rejoins with no seed
+    # after a week offline) and small named values (the directory record's sequence number,
+    # which must never go back, and the LAN extension, which should survive a restart).
+    (
+        """CREATE TABLE overlay_contacts (
+            public_key BLOB PRIMARY KEY CHECK (length(public_key) = 32),
+            host       TEXT NOT NULL,
+            port       INTEGER NOT NULL CHECK (port BETWEEN 1 AND 65535),
+            last_ok    REAL NOT NULL
+        )""",
+        """CREATE TABLE state (
+            name  TEXT PRIMARY KEY,
+            value TEXT NOT NULL
+        )""",
+    ),
 )
+MAX_OVERLAY_CONTACTS = 256
+"""Contacts kept in the cache; the most recently good ones win."""
 
 SCHEMA_VERSION = len(_MIGRATIONS)
 """The ``PRAGMA user_version`` this code writes; a file with a larger one is refused."""
@@ -265,6 +282,51 @@ class Database:
             (number,),
         )
         return [_peer_row(r) for r in rows]
+
+    # -- overlay contact cache and named state -----------------------------------------------
+    def save_overlay_contacts(self, contacts: list[tuple[bytes, str, int]], *, now: float) -> None:
+        """Remember ``(key, host, port)`` as good at ``now``; keep the newest few hundred."""
+        for key, host, port in contacts:
+            _check_key(key, "public_key")
+            _check_host(host)
+            _check_port(port)
+        _check_time(now, "now")
+        with self._write("save overlay contacts"):
+            self._conn.executemany(
+                "INSERT INTO overlay_contacts (public_key, host, port, last_ok) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT (public_key) DO UPDATE SET"
+                " host = excluded.host, port = excluded.port, last_ok = excluded.last_ok",
+                [(k, h, p, float(now)) for k, h, p in contacts],
+            )
+            self._conn.execute(
+                "DELETE FROM overlay_contacts WHERE public_key NOT IN"
+                " (SELECT public_key FROM overlay_contacts ORDER BY last_ok DESC, public_key"
+                " LIMIT ?)",
+                (MAX_OVERLAY_CONTACTS,),
+            )
+
+    def overlay_contacts(self) -> list[tuple[bytes, str, int]]:
+        """Cached contacts, most recently good first."""
+        rows = self._read(
+            "list overlay contacts",
+            "SELECT public_key, host, port FROM overlay_contacts ORDER BY last_ok DESC, public_key",
+            (),
+        )
+        return [(cast(bytes, k), cast(str, h), cast(int, p)) for k, h, p in rows]
+
+    def get_state(self, name: str) -> str | None:
+        rows = self._read("read state", "SELECT value FROM state WHERE name = ?", (name,))
+        return cast(str, rows[0][0]) if rows else None
+
+    def set_state(self, name: str, value: str) -> None:
+        _check_text(name, "name")
+        _check_text(value, "value")
+        with self._write("write state"):
+            self._conn.execute(
+                "INSERT INTO state (name, value) VALUES (?, ?)"
+                " ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                (name, value),
+            )
 
     # -- messages ----------------------------------------------------------------------------
     def add_message(

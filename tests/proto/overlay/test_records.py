@@ -36,7 +36,7 @@ def cheap_number(public_key: bytes) -> str:
 class Pending:
     """A binding whose derivation never finishes."""
 
-    def number_of(self, public_key: bytes) -> str | None:
+    def number_of(self, public_key: bytes, *, urgent: bool = False) -> str | None:
         return None
 
 

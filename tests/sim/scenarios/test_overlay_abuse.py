@@ -100,6 +100,10 @@ class Client:
             self.sizes.append(len(raw))
         return replies
 
+    def join_table(self) -> None:
+        """Ping as a DHT member from a validated address, as a real node does: it goes in."""
+        self.send(Kind.PING, Ping(token=self.token()), flags=FLAG_MEMBER)
+
     def token(self) -> bytes:
         (pong,) = self.send(Kind.PING, Ping(padding=40))
         assert isinstance(pong.body, Pong)
@@ -216,9 +220,7 @@ def test_replies_to_unvalidated_addresses_are_never_larger_than_the_request() ->
     node = victim()
     for i in range(40):  # give it a full routing table to answer with
         peer = identity(100 + i)
-        Client(peer, node, addr=(f"203.0.{i}.7", 7000)).send(
-            Kind.PING, Ping(padding=40), flags=FLAG_MEMBER
-        )
+        Client(peer, node, addr=(f"203.0.{i}.7", 7000)).join_table()
     assert len(node.table) >= 8
     client = Client(identity(2), node)
     replies = client.send(Kind.FIND_NODE, FindNode(target=bytes(20)))
@@ -270,9 +272,7 @@ def test_contacts_in_replies_cannot_claim_ids() -> None:
     """A contact is a key and an address: the id is derived from the key, never sent."""
     node = victim()
     peer = identity(3)
-    Client(peer, node, addr=("203.0.113.77", 7000)).send(
-        Kind.PING, Ping(padding=40), flags=FLAG_MEMBER
-    )
+    Client(peer, node, addr=("203.0.113.77", 7000)).join_table()
     entry = node.table.get(int.from_bytes(node_id(peer.public_key), "big"))
     assert entry is not None and entry.contact == Contact(peer.public_key, ("203.0.113.77", 7000))
 
@@ -283,3 +283,40 @@ def test_junk_is_dropped_and_counted(junk: bytes) -> None:
     node.receive_datagram(junk, ATTACKER_ADDR, now=NOW)
     assert node.datagrams_to_send(now=NOW) == []
     assert node.counters.dropped_malformed == 1
+
+
+def test_only_a_validated_address_enters_the_routing_table() -> None:
+    """A MEMBER ping from an address that showed no token (spoofable) adds nothing, and so
+    triggers no replication towards that address."""
+    node = victim()
+    owner = identity(1)
+    Client(owner, node).store(record_of(owner).encode())
+    spoofer = Client(identity(5), node, addr=("203.0.113.200", 7000))
+    spoofer.send(Kind.PING, Ping(padding=40), flags=FLAG_MEMBER)
+    assert len(node.table) == 0
+    spoofer.join_table()
+    assert len(node.table) == 1
+
+
+def test_unsolicited_replies_cost_no_key_derivation() -> None:
+    node = victim()
+    stranger = Client(identity(6), node)
+    before = node.pairs.derived
+    for i in range(20):
+        stranger.n = 1000 + i
+        stranger.send(Kind.PONG, Pong(observed=ATTACKER_ADDR, token=bytes(8)))
+    assert node.pairs.derived == before
+    assert node.counters.dropped_unsolicited == 20
+
+
+def test_nodes_replies_always_fit_one_datagram() -> None:
+    node = victim()
+    client = Client(identity(2), node)
+    number = stand_in_number(identity(1).public_key)
+    for i in range(40):
+        Client(identity(100 + i), node, addr=(f"203.0.{i}.7", 7000)).join_table()
+    big = record_of(identity(1), addrs=8).encode()
+    node.store.put(record_key(number), record_of(identity(1), addrs=8), big, "x", NOW)
+    replies = client.send(Kind.FIND_VALUE, FindValue(key=record_key(number), token=client.token()))
+    assert len(replies) == 1 and max(client.sizes) <= 1232
+    assert isinstance(replies[0].body, Nodes) and replies[0].body.records == (big,)

@@ -7,6 +7,7 @@ type 0x54 here. docs/protocol.md §9-§10 specify the messages; docs/overlay.md 
 """
 
 import heapq
+import hmac
 import itertools
 from collections import Counter, OrderedDict, deque
 from dataclasses import asdict, dataclass, field
@@ -25,6 +26,7 @@ from peerline.wire.overlay import (
     MAX_RECORDS_PER_REPLY,
     NO_TOKEN,
     OVERLAY_MAC_SIZE,
+    REQUESTS,
     Body,
     Contact,
     FindNode,
@@ -43,7 +45,8 @@ from peerline.wire.overlay import (
     decode_overlay,
     encode_overlay,
 )
-from peerline.wire.record import CandidateKind, Presence, Record
+from peerline.wire.record import MAX_TTL_S, CandidateKind, Presence, Record
+from peerline.wire.spec import MAX_DATAGRAM
 
 from .auth import PairKeys, mac
 from .events import (
@@ -55,10 +58,16 @@ from .events import (
 )
 from .ids import ID_BITS, as_int, node_id, random_id_in_bucket, record_key
 from .lookup import Candidate, Lookup
-from .records import NumberBinding, Verdict, check_record, sign_record
+from .records import (
+    NumberBinding,
+    Verdict,
+    check_binding,
+    sign_record,
+    verify_signed,
+)
 from .routing import RoutingTable
 from .store import RecordStore
-from .tokens import TokenIssuer
+from .tokens import TOKEN_ROTATE_S, TokenIssuer
 
 PADDED_PING_SIZE = 100
 """A ping without a token is padded to this size so the pong (75 or 87 bytes) fits under it."""
@@ -66,6 +75,11 @@ UNVALIDATED_REQUEST_SIZE = 420
 """A lookup query to a node that has not given us a token yet is padded to this many bytes, so
 the reply may carry k IPv4 contacts without exceeding the request (no amplification)."""
 STORE_RETRY_S = 1.0
+LONE_KEYS_CHECKED_PER_LOOKUP = 2
+"""Keys offered by a single responder whose binding a lookup checks at once; more wait for a
+second responder or for the end of the lookup (liars mint keys to make the caller pay)."""
+MAX_SEQ = 2**63
+"""Sequence numbers a storer may claim to hold for us; anything above is ignored as hostile."""
 SETTLE_REPUBLISH_S = 90.0
 """The first republish after joining comes this soon (then every ``republish_s``)."""
 STORE_ATTEMPTS = 5
@@ -115,8 +129,8 @@ class OverlayConfig:
     def __post_init__(self) -> None:
         if not (1 <= self.k <= MAX_CONTACTS and self.alpha >= 1 and self.paths >= 1):
             raise ValueError("k must be in [1, 16]; alpha and paths at least 1")
-        if not 0 < self.record_ttl_s <= 7200 or self.republish_s >= self.record_ttl_s:
-            raise ValueError("record_ttl_s in (0, 7200] and republish_s below it")
+        if not 0 < self.record_ttl_s <= MAX_TTL_S or self.republish_s >= self.record_ttl_s:
+            raise ValueError(f"record_ttl_s in (0, {MAX_TTL_S}] and republish_s below it")
 
 
 @dataclass(slots=True)
@@ -148,6 +162,8 @@ class OverlayCounters:
     records_rejected_oversize: int = 0
     records_rejected_malformed: int = 0
     records_rejected_full: int = 0
+    records_unchecked: int = 0
+    "Records a lookup did not verify: beyond MAX_KEYS_CHECKED_PER_LOOKUP keys."
     lookups_started: int = 0
     lookups_completed: int = 0
     lookups_failed: int = 0
@@ -197,9 +213,24 @@ class _Op:
     "Records whose number binding is still being derived, with the depth they came from."
     stores_out: int = 0
     stored: int = 0
+    stale_reports: dict[bytes, int] = field(default_factory=dict)
+    keys_checked: set[bytes] = field(default_factory=set)
+    "Keys whose number binding this lookup asked for (each may cost an argon2id run)."
+    vouchers: dict[bytes, set[int]] = field(default_factory=dict)
+    "Key -> ids of the responders that returned a validly signed record for it."
+    unchecked: dict[bytes, tuple[bytes, int]] = field(default_factory=dict)
+    "Records held back from the binding check (see _take_record), with their depth."
+    "Storer key -> the higher sequence number it says it holds for us."
     seq: int = 0
     done: bool = False
 
+
+_REPLY_TO = {
+    Kind.PING: Kind.PONG,
+    Kind.FIND_NODE: Kind.NODES,
+    Kind.FIND_VALUE: Kind.NODES,
+    Kind.STORE: Kind.STORE_ACK,
+}
 
 # Timer tags.
 _T_SOFT, _T_HARD, _T_MAINT, _T_OP, _T_STORE_RETRY = range(5)
@@ -250,7 +281,8 @@ class Overlay:
         self._seq = itertools.count()
         self._ops: dict[int, _Op] = {}
         self._lookup_ids = itertools.count(1)
-        self._peer_tokens: OrderedDict[Addr, bytes] = OrderedDict()
+        self._peer_tokens: OrderedDict[Addr, tuple[bytes, float]] = OrderedDict()
+        "Tokens others gave us, with when: one is sure to be accepted for TOKEN_ROTATE_S."
         self._rates: OrderedDict[str, tuple[float, float]] = OrderedDict()
         self._pair_budget = (self.config.new_pairs_per_s, -1e18)
         self._seeds: list[tuple[bytes | None, Addr]] = []
@@ -261,8 +293,8 @@ class Overlay:
         # Own record.
         self._record_seq = seq_start - 1
         self._seq_floor = 0
+        "Sequence number storers said they hold for us (see STALE in StoreAck)."
         self._publishes_since_join = 0
-        "Highest sequence number storers said they hold for us (see STALE in StoreAck)."
         self._record: Record | None = None
         self._record_raw = b""
         self._publish_due: float | None = None
@@ -377,12 +409,21 @@ class Overlay:
             c.dropped_malformed += 1
             return
         header = msg.header
-        if header.sender == self.public_key:
+        if header.sender == self.public_key or "%" in addr[0]:
+            # Our own packet reflected, or a scoped (link-local) source no record can carry.
             c.dropped_malformed += 1
             return
-        is_request = header.kind in (Kind.PING, Kind.FIND_NODE, Kind.FIND_VALUE, Kind.STORE)
+        is_request = header.kind in REQUESTS
         if is_request and not self._rate_ok(addr[0], now):
             c.dropped_rate_limited += 1
+            return
+        req = None if is_request else self._pending.get(header.txid)
+        if not is_request and (
+            req is None
+            or _REPLY_TO[req.kind] is not header.kind
+            or (req.public_key is not None and req.public_key != header.sender)
+        ):
+            c.dropped_unsolicited += 1  # before any crypto: stray replies cost one lookup
             return
         if header.flags & FLAG_ANONYMOUS:
             if header.kind is not Kind.PING or msg.mac != bytes(OVERLAY_MAC_SIZE):
@@ -397,19 +438,34 @@ class Overlay:
             c.dropped_busy += 1
             return
         key = self.pairs.key_for(header.sender)
-        if key is None or mac(key, msg.signed_part) != msg.mac:
+        if key is None or not hmac.compare_digest(mac(key, msg.signed_part), msg.mac):
             c.dropped_bad_mac += 1
             return
         contact = Contact(header.sender, addr)
         ident = as_int(node_id(header.sender))
-        if header.flags & FLAG_MEMBER:
+        if header.flags & FLAG_MEMBER and self._address_proven(msg, req, addr, now):
             known = ident in self.table
             if self.table.seen(contact, ident, now) is not None and not known:
                 self._replicate_to(contact, ident, now)
-        if is_request:
+                if not self._joined and not self._joining:
+                    self._arm_maintenance(now, soon=True)  # someone found us: join through them
+        if req is None:
             self._serve(msg, addr, len(data), now)
         else:
-            self._on_reply(msg, contact, ident, now)
+            self._on_reply(msg, req, contact, ident, now)
+
+    def _address_proven(
+        self, msg: OverlayMessage, req: "_Request | None", addr: Addr, now: float
+    ) -> bool:
+        """Whether ``addr`` is where the sender really is, so it may go in the routing table.
+
+        A reply to our query proves it when it comes from where we sent (a replayed or
+        redirected copy from elsewhere does not); a request proves it with a valid token.
+        """
+        if req is not None:
+            return req.addr == addr
+        token = getattr(msg.body, "token", NO_TOKEN)
+        return token != NO_TOKEN and self.tokens.valid(token, addr, now)
 
     def datagrams_to_send(self, *, now: float) -> list[tuple[bytes, Addr]]:
         out, self._out = self._out, []
@@ -560,7 +616,7 @@ class Overlay:
         return req
 
     def _ping(self, public_key: bytes | None, addr: Addr, now: float, purpose: _Purpose) -> None:
-        token = self._peer_tokens.get(addr, NO_TOKEN)
+        token = self._token_for(addr, now)
         padding = 0
         if token == NO_TOKEN:  # unvalidated: the pong may not be larger than the ping
             padding = PADDED_PING_SIZE - (44 + 8 + OVERLAY_MAC_SIZE)
@@ -572,6 +628,13 @@ class Overlay:
         if entry is not None and entry.srtt is not None:
             return min(self.config.query_timeout_s, max(0.25, 2.5 * entry.srtt))
         return self.config.query_timeout_s
+
+    def _token_for(self, addr: Addr, now: float) -> bytes:
+        """A token from ``addr`` young enough to be accepted, or NO_TOKEN."""
+        held = self._peer_tokens.get(addr)
+        if held is None or now - held[1] >= TOKEN_ROTATE_S:
+            return NO_TOKEN
+        return held[0]
 
     # -- serving ------------------------------------------------------------------------------
     def _rate_ok(self, host: str, now: float) -> bool:
@@ -647,21 +710,31 @@ class Overlay:
         contacts = [
             e.contact for e in self.table.closest(target, self.config.k + 1) if e.id != requester_id
         ][: self.config.k]
+        # Never more than one datagram; never more than the request while the requester's
+        # address is unvalidated (then TRUNCATED says: ask again with the token).
+        budget = MAX_DATAGRAM if limit is None else min(limit, MAX_DATAGRAM)
+        room = budget - (44 + 8 + addr_size(addr) + 2 + OVERLAY_MAC_SIZE)
         flags = 0
-        if limit is not None:
-            room = limit - (44 + 8 + addr_size(addr) + 2 + OVERLAY_MAC_SIZE)
-            if records and sum(2 + len(r) for r in records) > room:
-                records = ()
-                flags = FLAG_TRUNCATED
-            room -= sum(2 + len(r) for r in records)
-            fitted: list[Contact] = []
-            for contact in contacts:
-                room -= contact_size(contact)
-                if room < 0:
+        kept: list[bytes] = []
+        for record in records:  # records first: they are what FIND_VALUE is for
+            if 2 + len(record) > room:
+                if limit is not None:
                     flags = FLAG_TRUNCATED
-                    break
-                fitted.append(contact)
-            contacts = fitted
+                break
+            room -= 2 + len(record)
+            kept.append(record)
+        if limit is not None and len(kept) < len(records):
+            kept = []  # all or nothing before validation: the retry with the token gets them
+            room = budget - (44 + 8 + addr_size(addr) + 2 + OVERLAY_MAC_SIZE)
+        fitted: list[Contact] = []
+        for contact in contacts:
+            room -= contact_size(contact)
+            if room < 0:
+                if limit is not None:
+                    flags = FLAG_TRUNCATED
+                break
+            fitted.append(contact)
+        records, contacts = tuple(kept), fitted
         return Nodes(observed=addr, token=token, contacts=tuple(contacts), records=records), flags
 
     def _on_store(
@@ -674,13 +747,20 @@ class Overlay:
         if len(body.record) > MAX_RECORD_SIZE:
             c.records_rejected_oversize += 1
             return StoreStatus.INVALID, 0
-        verdict, record = check_record(body.record, self.binding)
-        if verdict is Verdict.PENDING:
-            return StoreStatus.BUSY, 0
+        verdict, record = verify_signed(body.record)
         if verdict is not Verdict.VALID or record is None:
             self._count_rejected(verdict)
             return StoreStatus.INVALID, 0
-        status, held = self.store.put(record_key(record.number), record, body.record, addr[0], now)
+        key = record_key(record.number)
+        refused = self.store.precheck(key, record, body.record, addr[0], now)
+        if refused is None:
+            verdict = check_binding(record, self.binding)  # argon2id: only once limits allow
+            if verdict is Verdict.PENDING:
+                return StoreStatus.BUSY, 0
+            if verdict is not Verdict.VALID:
+                self._count_rejected(verdict)
+                return StoreStatus.INVALID, 0
+        status, held = refused or self.store.put(key, record, body.record, addr[0], now)
         if status is StoreStatus.STORED:
             c.records_stored += 1
         elif status is StoreStatus.STALE:
@@ -699,29 +779,17 @@ class Overlay:
             c.records_rejected_malformed += 1
 
     # -- replies ------------------------------------------------------------------------------
-    def _on_reply(self, msg: OverlayMessage, contact: Contact, ident: int, now: float) -> None:
+    def _on_reply(
+        self, msg: OverlayMessage, req: _Request, contact: Contact, ident: int, now: float
+    ) -> None:
         header, body = msg.header, msg.body
-        req = self._pending.get(header.txid)
-        expected = {
-            Kind.PING: Kind.PONG,
-            Kind.FIND_NODE: Kind.NODES,
-            Kind.FIND_VALUE: Kind.NODES,
-            Kind.STORE: Kind.STORE_ACK,
-        }
-        if (
-            req is None
-            or expected[req.kind] is not header.kind
-            or (req.public_key is not None and req.public_key != header.sender)
-        ):
-            self.counters.dropped_unsolicited += 1
-            return
         del self._pending[header.txid]
         entry = self.table.get(ident)
         if entry is not None:
             entry.note_rtt(now - req.sent_at)
             entry.pinging = False
         token = getattr(body, "token", NO_TOKEN)
-        self._remember_token(contact.addr, token)
+        self._remember_token(contact.addr, token, now)
         if isinstance(body, Pong | Nodes):
             self._note_observed(ident, body.observed)
         if req.purpose is _Purpose.BOOTSTRAP and self.table.get(ident) is not None:
@@ -733,10 +801,10 @@ class Overlay:
         elif isinstance(body, StoreAck):
             self._on_store_ack(req, body, now)
 
-    def _remember_token(self, addr: Addr, token: bytes) -> None:
+    def _remember_token(self, addr: Addr, token: bytes, now: float) -> None:
         if token == NO_TOKEN:
             return
-        self._peer_tokens[addr] = token
+        self._peer_tokens[addr] = (token, now)
         self._peer_tokens.move_to_end(addr)
         if len(self._peer_tokens) > MAX_TOKENS_CACHED:
             self._peer_tokens.popitem(last=False)
@@ -752,7 +820,7 @@ class Overlay:
                 seen.add(who)
                 votes[where] += 1
         best, count = votes.most_common(1)[0]
-        if best != self.reflexive and (count >= 2 or len(seen) == 1):
+        if best != self.reflexive and (count >= 2 or (len(seen) == 1 and len(self.table) <= 1)):
             self.reflexive = best
             self._events.append(ReflexiveAddressChanged(addr=best))
 
@@ -773,9 +841,10 @@ class Overlay:
         if op.kind is Kind.FIND_VALUE:
             for raw in body.records:
                 self._take_record(op, raw, cand.depth, ident, now)
-            if flags & FLAG_TRUNCATED and not body.records and op.lookup.retry(cand):
-                self._drive(op, now)
-                return
+        if flags & FLAG_TRUNCATED and not body.records and op.lookup.retry(cand):
+            # Cut short because our address was not validated yet: ask again with the token.
+            self._drive(op, now)
+            return
         contacts = []
         for contact in body.contacts:
             if contact.public_key == self.public_key:
@@ -785,15 +854,33 @@ class Overlay:
         self._drive(op, now)
 
     def _take_record(self, op: _Op, raw: bytes, depth: int, source: int | None, now: float) -> None:
-        verdict, record = check_record(raw, self.binding)
-        if verdict is Verdict.PENDING:
-            op.pending_raw.append((raw, depth))
-            return
+        verdict, record = verify_signed(raw)
         if verdict is not Verdict.VALID or record is None:
             self._count_rejected(verdict)
             return
         if record.number != op.number:
             self.counters.records_rejected_binding += 1
+            return
+        key = record.public_key
+        if source is not None:
+            op.vouchers.setdefault(key, set()).add(source)
+        if key not in op.keys_checked:
+            # Checking a binding may cost an argon2id run (0.7 s on a Zero 2 W), and a liar can
+            # mint keys for free: a key one responder alone offers is checked only while few
+            # have been; a key two responders agree on, always.
+            vouched = len(op.vouchers.get(key, ())) >= 2
+            if not vouched and len(op.keys_checked) >= LONE_KEYS_CHECKED_PER_LOOKUP:
+                op.unchecked[key] = (raw, depth)
+                self.counters.records_unchecked += 1
+                return
+            op.keys_checked.add(key)
+            op.unchecked.pop(key, None)
+        verdict = check_binding(record, self.binding, urgent=op.purpose == "value")
+        if verdict is Verdict.PENDING:
+            op.pending_raw.append((raw, depth))
+            return
+        if verdict is not Verdict.VALID:
+            self._count_rejected(verdict)
             return
         held = op.records.get(record.public_key)
         if held is None or held.seq < record.seq:
@@ -837,7 +924,7 @@ class Overlay:
             return
         if op.first_record_at is None:
             for cand in op.lookup.next_queries():
-                token = cand.token or self._peer_tokens.get(cand.contact.addr, NO_TOKEN)
+                token = self._token_for(cand.contact.addr, now)
                 padding = 0
                 if token == NO_TOKEN:
                     padding = UNVALIDATED_REQUEST_SIZE - (44 + 8 + 20 + OVERLAY_MAC_SIZE)
@@ -868,7 +955,19 @@ class Overlay:
             return  # records still waiting for their number binding
         lookup = op.lookup
         confirmed = op.records and (len(op.record_from) >= 2 or lookup.outstanding() == 0)
-        if (op.kind is Kind.FIND_VALUE and confirmed) or lookup.finished():
+        if op.kind is Kind.FIND_VALUE and confirmed:
+            self._finish_op(op, now)
+        elif lookup.finished():
+            if not op.records and op.unchecked:
+                # Nothing verified: give the held-back keys their check, most vouched first.
+                held = sorted(op.unchecked.items(), key=lambda kv: -len(op.vouchers.get(kv[0], ())))
+                op.unchecked.clear()
+                for key, (raw, depth) in held[:LONE_KEYS_CHECKED_PER_LOOKUP]:
+                    op.keys_checked.add(key)
+                    self._take_record(op, raw, depth, None, now)
+                if op.pending_raw or op.records:
+                    self._check_op(op, now)
+                    return
             self._finish_op(op, now)
 
     def _finish_op(self, op: _Op, now: float, *, timed_out: bool = False) -> None:
@@ -934,7 +1033,7 @@ class Overlay:
     def _store_at(self, op: _Op, now: float) -> None:
         targets = op.lookup.closest_answered(self.config.k)
         for cand in targets:
-            token = cand.token or self._peer_tokens.get(cand.contact.addr, NO_TOKEN)
+            token = self._token_for(cand.contact.addr, now)
             req = self._request(
                 Kind.STORE,
                 Store(token=token, record=self._record_raw),
@@ -975,14 +1074,19 @@ class Overlay:
             return  # a record handed on to a newcomer: nothing more to do
         if ack.status is StoreStatus.STORED:
             op.stored += 1
-        elif ack.status is StoreStatus.STALE and ack.held_seq >= op.seq:
-            # Our counter went backwards (lost state or clock): jump past what is held.
-            self._seq_floor = max(self._seq_floor, ack.held_seq)
+        elif (
+            ack.status is StoreStatus.STALE
+            and op.seq <= ack.held_seq < MAX_SEQ
+            and req.public_key is not None
+        ):
+            # Our counter may have gone backwards (lost state, clock reset). Noted per storer;
+            # the jump happens only if two storers agree (see _published).
+            op.stale_reports[req.public_key] = ack.held_seq
         self._store_settled(op, now)
 
     def _resend_store(self, req: _Request, now: float) -> None:
         del self._pending[req.txid]
-        token = self._peer_tokens.get(req.addr, NO_TOKEN)
+        token = self._token_for(req.addr, now)
         new = self._request(
             Kind.STORE,
             Store(token=token, record=req.record),
@@ -1007,6 +1111,10 @@ class Overlay:
     def _published(self, op: _Op, now: float) -> None:
         if self._publishing is op:
             self._publishing = None
+        if len(op.stale_reports) >= 2:
+            # Jump past what storers hold, but only as far as the second-lowest report: a
+            # single lying storer cannot push the counter anywhere.
+            self._seq_floor = max(self._seq_floor, sorted(op.stale_reports.values())[1])
         self.counters.publishes += 1
         self._publishes_since_join += 1
         self._events.append(RecordPublished(seq=op.seq, storers=op.stored))
@@ -1049,7 +1157,7 @@ class Overlay:
             nearer = self.table.closest(target, k)
             if len(nearer) >= k and (nearer[-1].id ^ target) < (own ^ target):
                 continue  # we are not among the k nearest ourselves: not ours to hand on
-            token = self._peer_tokens.get(contact.addr, NO_TOKEN)
+            token = self._token_for(contact.addr, now)
             req = self._request(
                 Kind.STORE,
                 Store(token=token, record=raw),

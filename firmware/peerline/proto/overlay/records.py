@@ -20,8 +20,11 @@ from peerline.wire.record import Record, decode_record
 class NumberBinding(Protocol):
     """Which number a public key derives to (the check behind every record)."""
 
-    def number_of(self, public_key: bytes) -> str | None:
+    def number_of(self, public_key: bytes, *, urgent: bool = False) -> str | None:
         """The number, if known now; None means "being derived, ask again later".
+
+        ``urgent`` marks a key the phone's user is waiting on (a lookup), as opposed to one in a
+        record stored for others.
 
         An implementation that answers None must call the overlay's ``bindings_changed``
         (through its driver) once it knows more.
@@ -40,7 +43,7 @@ class SyncBinding:
         self._cache: OrderedDict[bytes, str] = OrderedDict()
         self.derivations = 0
 
-    def number_of(self, public_key: bytes) -> str | None:
+    def number_of(self, public_key: bytes, *, urgent: bool = False) -> str | None:
         number = self._cache.get(public_key)
         if number is not None:
             self._cache.move_to_end(public_key)
@@ -91,8 +94,8 @@ def sign_record(identity: Identity, record: Record) -> Record:
     )
 
 
-def check_record(raw: bytes, binding: NumberBinding) -> tuple[Verdict, Record | None]:
-    """Decode and check one record from the network. Never raises."""
+def verify_signed(raw: bytes) -> tuple[Verdict, Record | None]:
+    """Decode a record and check its signature: the cheap part of ``check_record``."""
     if len(raw) > MAX_RECORD_SIZE:
         return Verdict.MALFORMED, None
     try:
@@ -101,9 +104,22 @@ def check_record(raw: bytes, binding: NumberBinding) -> tuple[Verdict, Record | 
         return Verdict.MALFORMED, None
     if not verify_signature(record.public_key, record.signed_bytes(), record.signature):
         return Verdict.BAD_SIGNATURE, record
-    number = binding.number_of(record.public_key)
-    if number is None:
-        return Verdict.PENDING, record
-    if number != record.number:
-        return Verdict.WRONG_NUMBER, record
     return Verdict.VALID, record
+
+
+def check_binding(record: Record, binding: NumberBinding, *, urgent: bool = False) -> Verdict:
+    """Whether the record's key derives to its number: the expensive part."""
+    number = binding.number_of(record.public_key, urgent=urgent)
+    if number is None:
+        return Verdict.PENDING
+    return Verdict.VALID if number == record.number else Verdict.WRONG_NUMBER
+
+
+def check_record(
+    raw: bytes, binding: NumberBinding, *, urgent: bool = False
+) -> tuple[Verdict, Record | None]:
+    """Decode and check one record from the network. Never raises."""
+    verdict, record = verify_signed(raw)
+    if verdict is not Verdict.VALID or record is None:
+        return verdict, record
+    return check_binding(record, binding, urgent=urgent), record

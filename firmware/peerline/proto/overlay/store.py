@@ -45,6 +45,26 @@ class RecordStore:
     def __len__(self) -> int:
         return self._count
 
+    def precheck(
+        self, key: bytes, record: Record, raw: bytes, source: str, now: float
+    ) -> tuple[StoreStatus, int] | None:
+        """What ``put`` would refuse with, before paying for the number-binding check; None if
+        it would store. Cheap, so limits are enforced before any expensive work."""
+        self.expire(now)
+        slot = self._keys.get(key)
+        held = slot.get(record.public_key) if slot else None
+        if held is not None:
+            if record.seq < held.record.seq or (record.seq == held.record.seq and raw != held.raw):
+                return StoreStatus.STALE, held.record.seq
+            if source != held.source and self._per_source[source] >= self.per_source:
+                return StoreStatus.FULL, 0
+            return None
+        if slot is not None and len(slot) >= self.per_number:
+            return StoreStatus.FULL, 0
+        if self._per_source[source] >= self.per_source or self._count >= self.max_records:
+            return StoreStatus.FULL, 0
+        return None
+
     def put(
         self, key: bytes, record: Record, raw: bytes, source: str, now: float
     ) -> tuple[StoreStatus, int]:
