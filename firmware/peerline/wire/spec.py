@@ -21,7 +21,7 @@ TYPE_HANDSHAKE_INITIATION: Final = 0x50
 TYPE_HANDSHAKE_RESPONSE: Final = 0x51
 TYPE_COOKIE_REPLY: Final = 0x52
 TYPE_TRANSPORT: Final = 0x53
-TYPE_OVERLAY: Final = 0x54  # reserved for the DHT
+TYPE_OVERLAY: Final = 0x54  # the overlay (DHT), docs/protocol.md §9
 
 # Session timing and limits (docs/protocol.md §5.4); the same values WireGuard found workable.
 REKEY_AFTER_TIME: Final = 120.0

@@ -37,6 +37,24 @@ class Entry:
         self.srtt = sample if self.srtt is None else 0.875 * self.srtt + 0.125 * sample
 
 
+_LOCAL_NETWORKS = tuple(
+    ipaddress.ip_network(n)
+    for n in (
+        "127.0.0.0/8",
+        "10.0.0.0/8",
+        "172.16.0.0/12",
+        "192.168.0.0/16",
+        "169.254.0.0/16",
+        "::1/128",
+        "fc00::/7",
+        "fe80::/10",
+    )
+)
+"""Loopback, private (RFC 1918, RFC 4193) and link-local networks: a LAN office may put many
+phones in one bucket. Listed here, not taken from ``ipaddress.is_private``, whose meaning
+changes between Python versions and which also covers the documentation ranges."""
+
+
 @functools.lru_cache(maxsize=16384)
 def subnet_of(host: str) -> str | None:
     """The /24 or /48 a host belongs to, or None for loopback and private addresses."""
@@ -46,7 +64,7 @@ def subnet_of(host: str) -> str | None:
         return None
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         return subnet_of(str(ip.ipv4_mapped))
-    if ip.is_loopback or ip.is_private or ip.is_link_local:
+    if any(ip in net for net in _LOCAL_NETWORKS):
         return None
     prefix = 24 if ip.version == 4 else 48
     return str(ipaddress.ip_network(f"{host}/{prefix}", strict=False))
