@@ -16,6 +16,9 @@ LOOPBACK_CONFIG = """\
 port = 0
 bind4 = "127.0.0.1"
 bind6 = ""
+
+[overlay]
+lan = false
 """
 
 
@@ -75,10 +78,7 @@ def start_daemon(
     Starting again on an existing ``data`` keeps its identity and database.
     """
     data.mkdir(parents=True, exist_ok=True)
-    if (data / "identity.key").exists():
-        ident = cli_json(data, "id")
-    else:
-        ident = cli_json(data, "init")
+    ident = cli_json(data, "id" if (data / "identity.key").exists() else "init")
     (data / "peerline.toml").write_text(config)
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     port_args = ["--port", str(port)] if port is not None else []

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from daemons import Daemon, start_daemon
+
 from peerline.app.control_client import call
 from peerline.app.daemon import CONTROL_SOCKET_NAME
 

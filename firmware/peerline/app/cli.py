@@ -285,6 +285,27 @@ def _number_arg(text: str) -> str:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _target_arg(text: str) -> str:
+    """A 12-digit number, or a 3-4 digit LAN extension."""
+    if text.isascii() and text.isdigit() and 3 <= len(text) <= 4:
+        return text
+    return _number_arg(text)
+
+
+def cmd_lan(args: argparse.Namespace) -> int:
+    res = _call(args, "lan")
+    if not res["enabled"]:
+        _out(args, res, "LAN discovery is off")
+        return 0
+    lines = [f"this phone: extension {res['extension'] or '(none yet)'}"]
+    for p in sorted(res["phones"], key=lambda p: p["extension"] or ""):
+        lines.append(
+            f"  {p['extension'] or '---':>4}  {format_number(p['number'])}  {p['host']}:{p['port']}"
+        )
+    _out(args, res, "\n".join(lines))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
@@ -323,7 +344,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_lookup)
 
     p = sub.add_parser("dial", parents=[common], help="open a secure session to a number")
-    p.add_argument("number", type=_number_arg)
+    p.add_argument("number", type=_target_arg, help="12-digit number or LAN extension")
     p.add_argument("--key", help="choose the key when several phones share NUMBER")
     p.set_defaults(func=cmd_dial)
 
@@ -341,11 +362,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = peer.add_parser("list", parents=[common], help="list known peers")
     p.set_defaults(func=cmd_peer_list)
 
+    p = sub.add_parser("lan", parents=[common], help="phones on this LAN and their extensions")
+    p.set_defaults(func=cmd_lan)
+
     msg = sub.add_parser("msg", help="text messages").add_subparsers(
         dest="msg_command", required=True, metavar="ACTION"
     )
     p = msg.add_parser("send", parents=[common], help="send a text message: NUMBER TEXT")
-    p.add_argument("number", type=_number_arg)
+    p.add_argument("number", type=_target_arg, help="12-digit number or LAN extension")
     p.add_argument("text")
     p.add_argument("--key", help="choose the key when several phones share NUMBER")
     p.add_argument(

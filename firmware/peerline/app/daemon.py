@@ -36,6 +36,15 @@ from peerline.proto.identity import (
     format_number,
     parse_number,
 )
+from peerline.proto.lan import ExtensionRegistry, is_extension
+from peerline.proto.lan.events import (
+    AnnouncementChanged,
+    ExtensionConflict,
+    ExtensionLost,
+    LanEvent,
+    LanPeerAppeared,
+    LanPeerUpdated,
+)
 from peerline.proto.node import Node, NodeConfig
 from peerline.proto.overlay.events import (
     LookupCompleted,
@@ -45,6 +54,7 @@ from peerline.proto.overlay.events import (
 )
 from peerline.proto.overlay.overlay import Overlay, OverlayConfig
 from peerline.runtime.control import CommandError, ControlServer
+from peerline.runtime.lan import LanDriver
 from peerline.runtime.udp import UdpDriver
 from peerline.store.config import Config
 from peerline.store.db import Database, MessageStatus
@@ -257,10 +267,11 @@ class Phone:
         settings = config.overlay
         # A record's sequence number must never go back, across restarts and clock resets.
         stored_seq = int(db.get_state("record_seq") or 0)
+        self._binding = WorkerBinding(self._numbers, self._kdf, self._bindings_changed)
         self.overlay = Overlay(
             identity=identity,
             rng=OsRng(),
-            binding=WorkerBinding(self._numbers, self._kdf, self._bindings_changed),
+            binding=self._binding,
             number=self.number,
             config=overlay_config or OverlayConfig(member=settings.role != "client"),
             seq_start=max(stored_seq + 1, time.time_ns() // 1_000_000),
@@ -270,6 +281,7 @@ class Phone:
         self._control: ControlServer | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._host_candidates: list[Addr] = []
+        self.lan: LanDriver | None = None
 
     # -- lifecycle ----------------------------------------------------------------------------
     async def start(self) -> None:
@@ -285,8 +297,52 @@ class Phone:
         self._host_candidates = host_candidates(self._driver.local_addrs)
         self._control = ControlServer(self.paths.control_socket, self._handlers())
         await self._control.start()
+        if self.config.overlay.lan and net.bind4:
+            await self._start_lan()
         self._join_overlay()
         self._spawn(self._save_contacts_every(CONTACT_SAVE_S))
+
+    async def _start_lan(self) -> None:
+        """Announce this phone on the LAN (zeroconf) and take an extension there."""
+        assert self._driver is not None
+        port = next(p for h, p in self._driver.local_addrs if ":" not in h)
+        saved_seq = int(self.db.get_state("lan_claim_seq") or 0)
+        registry = ExtensionRegistry(
+            identity=self.identity,
+            number=self.number,
+            port=port,
+            binding=self._binding,
+            configured_extension=self.config.overlay.extension or None,
+            previous_extension=self.db.get_state("lan_extension"),
+            claim_seq=max(saved_seq, int(time.time())),
+        )
+        bind4 = self.config.network.bind4
+        interfaces = None if ipaddress.ip_address(bind4).is_unspecified else [bind4]
+        self.lan = LanDriver(registry, on_event=self._on_lan_event, interfaces=interfaces)
+        try:
+            await self.lan.start()
+        except OSError as exc:  # no multicast-capable interface: the phone works without LAN
+            log.warning("LAN discovery unavailable: %s", exc)
+            self.lan = None
+
+    def _on_lan_event(self, event: LanEvent) -> None:
+        if isinstance(event, AnnouncementChanged):
+            ann = event.announcement
+            self.db.set_state("lan_claim_seq", str(ann.claim_seq))
+            if ann.extension and not ann.configured:
+                self.db.set_state("lan_extension", ann.extension)
+        elif isinstance(event, LanPeerAppeared | LanPeerUpdated):
+            peer = event.peer
+            self._numbers.pin(peer.public_key, peer.number)
+            # A phone on the LAN is an overlay contact too: no seed needed on a LAN.
+            now = asyncio.get_running_loop().time()
+            self.overlay.add_contact(Contact(peer.public_key, (peer.host, peer.port)), now=now)
+            self._poke()
+        elif isinstance(event, ExtensionConflict):
+            keys = ", ".join(k.hex()[:16] for k in event.keys)
+            log.warning("extension %s is configured on several phones (%s)", event.extension, keys)
+        elif isinstance(event, ExtensionLost):
+            log.warning("this phone lost its LAN extension: %s", event)
 
     def _join_overlay(self) -> None:
         """Peer cache first, then the configured seeds; then publish where we are."""
@@ -314,6 +370,8 @@ class Phone:
 
     def _bindings_changed(self) -> None:
         self.overlay.bindings_changed(now=asyncio.get_running_loop().time())
+        if self.lan is not None:
+            self.lan.bindings_changed()
         self._poke()
 
     def _spawn(self, coro: Any) -> None:
@@ -342,6 +400,8 @@ class Phone:
         self._save_contacts()
         for pending in self._lookups.values():
             pending.cancel()
+        if self.lan is not None:
+            await self.lan.close()
         if self._control is not None:
             await self._control.close()
         if self._driver is not None:
@@ -455,6 +515,7 @@ class Phone:
             "msg.list": self._cmd_msg_list,
             "lookup": self._cmd_lookup,
             "dial": self._cmd_dial,
+            "lan": self._cmd_lan,
         }
 
     async def _cmd_id(self, args: dict[str, Any]) -> dict[str, Any]:
@@ -482,6 +543,7 @@ class Phone:
             "sessions": self.node.sessions(now=now),
             "calls": [],
             "counters": counters,
+            "lan": self.lan.registry.status() if self.lan is not None else None,
             "overlay": {
                 "role": "supernode" if self.overlay.config.member else "client",
                 "joined": self.overlay.joined,
@@ -535,10 +597,6 @@ class Phone:
         ]
 
     async def _cmd_msg_send(self, args: dict[str, Any]) -> dict[str, Any]:
-        try:
-            number = parse_number(str(args.get("number", "")))
-        except InvalidNumber as exc:
-            raise CommandError("bad_number", str(exc)) from None
         text = args.get("text")
         if not isinstance(text, str) or not text:
             raise CommandError("bad_request", '"text" must be a non-empty string')
@@ -546,7 +604,7 @@ class Phone:
         bad_type = isinstance(wait, bool) or not isinstance(wait, int | float)
         if bad_type or not 0 <= wait <= MAX_WAIT_S:
             raise CommandError("bad_request", f'"wait_s" must be a number 0..{MAX_WAIT_S:g}')
-        key = await self._resolve_or_lookup(number, args.get("public_key"))
+        number, key = await self._target(args)
         now = asyncio.get_running_loop().time()
         try:
             message_id = self.node.send_message(key, text, now=now)
@@ -687,6 +745,46 @@ class Phone:
             self._lookups.pop(lookup_id, None)
             raise CommandError("timeout", "the lookup did not finish in time") from None
 
+    async def _target(self, args: dict[str, Any]) -> tuple[str, bytes]:
+        """The number and key that ``args["number"]`` (a number or a LAN extension) means."""
+        text = str(args.get("number", ""))
+        if is_extension(text):
+            if self.lan is None:
+                raise CommandError("unknown_extension", "LAN discovery is off on this phone")
+            peer = self.lan.resolve(text)
+            if peer is None:
+                raise CommandError("unknown_extension", f"no phone holds extension {text}")
+            self._numbers.pin(peer.public_key, peer.number)
+            self.node.add_peer(peer.public_key, (peer.host, peer.port))
+            return peer.number, peer.public_key
+        try:
+            number = parse_number(text)
+        except InvalidNumber as exc:
+            raise CommandError("bad_number", str(exc)) from None
+        return number, await self._resolve_or_lookup(number, args.get("public_key"))
+
+    async def _cmd_lan(self, args: dict[str, Any]) -> dict[str, Any]:
+        if self.lan is None:
+            return {"enabled": False, "extension": None, "phones": []}
+        status = self.lan.registry.status()
+        return {
+            "enabled": True,
+            "extension": status["extension"],
+            "state": status["state"],
+            "phones": [
+                {
+                    "extension": p.extension,
+                    "number": p.number,
+                    "public_key": p.public_key.hex(),
+                    "host": p.host,
+                    "port": p.port,
+                    "configured": p.configured,
+                }
+                for p in self.lan.registry.peers()
+            ],
+            "conflicts": status["conflicts"],
+        }
+
     async def _cmd_lookup(self, args: dict[str, Any]) -> dict[str, Any]:
         try:
             number = parse_number(str(args.get("number", "")))
@@ -709,12 +807,8 @@ class Phone:
         return result
 
     async def _cmd_dial(self, args: dict[str, Any]) -> dict[str, Any]:
-        """Resolve a number and open a secure session to it (calls will ride on it)."""
-        try:
-            number = parse_number(str(args.get("number", "")))
-        except InvalidNumber as exc:
-            raise CommandError("bad_number", str(exc)) from None
-        key = await self._resolve_or_lookup(number, args.get("public_key"))
+        """Resolve a number or LAN extension and open a secure session (calls ride on it)."""
+        number, key = await self._target(args)
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[HandshakeCompleted] = loop.create_future()
         self._handshakes.setdefault(key, []).append(fut)

@@ -1,0 +1,166 @@
+"""Three real phones on one LAN, no seeds and no config file: zeroconf does everything.
+
+The LAN is built for the test from network namespaces: one namespace per phone, each with a
+veth into a bridge namespace (a switch), addresses in 10.77.0.0/24 and nothing else. The
+phones run with the default config (port 4720 on every address), find each other over mDNS,
+take distinct extensions, form an overlay through each other, resolve each other's numbers and
+deliver messages dialled by extension.
+"""
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from peerline.app.control_client import call
+from peerline.app.daemon import CONTROL_SOCKET_NAME
+
+pytestmark = pytest.mark.netns
+PHONES = 3
+
+
+def ip(*args: str) -> None:
+    subprocess.run(["ip", *args], check=True, capture_output=True, text=True, timeout=10)
+
+
+@pytest.fixture
+def lan() -> Iterator[list[str]]:
+    """Namespaces for a switch and three phones; always deleted afterwards."""
+    if shutil.which("ip") is None:
+        pytest.skip("LAN test needs the `ip` command (iproute2) to build network namespaces")
+    if os.geteuid() != 0:
+        pytest.skip("LAN test needs root to build network namespaces (CI runs as root)")
+    tag = uuid.uuid4().hex[:6]
+    switch = f"pl-sw-{tag}"
+    phones = [f"pl-p{i}-{tag}" for i in range(PHONES)]
+    made: list[str] = []
+    try:
+        for ns in (switch, *phones):
+            try:
+                ip("netns", "add", ns)
+            except subprocess.CalledProcessError as exc:
+                pytest.skip(f"cannot create a network namespace here: {exc.stderr.strip()}")
+            made.append(ns)
+            ip("-n", ns, "link", "set", "lo", "up")
+        ip("-n", switch, "link", "add", "br0", "type", "bridge")
+        ip("-n", switch, "link", "set", "br0", "up")
+        for i, ns in enumerate(phones):
+            ip("link", "add", f"v{tag}{i}", "type", "veth", "peer", "name", f"s{tag}{i}")
+            ip("link", "set", f"v{tag}{i}", "netns", ns, "name", "eth0")
+            ip("link", "set", f"s{tag}{i}", "netns", switch)
+            ip("-n", switch, "link", "set", f"s{tag}{i}", "master", "br0", "up")
+            ip("-n", ns, "addr", "add", f"10.77.0.{i + 1}/24", "dev", "eth0")
+            ip("-n", ns, "link", "set", "eth0", "up")
+        yield phones
+    finally:
+        for ns in made:
+            subprocess.run(["ip", "netns", "del", ns], check=False, capture_output=True)
+
+
+def control(data: Path, cmd: str, args: dict[str, Any] | None = None) -> Any:
+    return call(data / CONTROL_SOCKET_NAME, cmd, args, timeout=30)
+
+
+def wait_until(pred: Any, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if pred():
+            return
+        time.sleep(0.25)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_three_phones_with_no_seeds_and_no_config_find_each_other_by_extension(
+    lan: list[str], tmp_path: Path
+) -> None:
+    procs: list[subprocess.Popen[str]] = []
+    datas = [tmp_path / f"phone{i}" for i in range(PHONES)]
+    try:
+        for ns, data in zip(lan, datas, strict=True):
+            subprocess.run(
+                [sys.executable, "-m", "peerline", "init", "--data", str(data)],
+                check=True,
+                capture_output=True,
+            )
+            with (data / "daemon.log").open("w") as log:
+                procs.append(
+                    subprocess.Popen(
+                        [
+                            "ip",
+                            "netns",
+                            "exec",
+                            ns,
+                            sys.executable,
+                            "-m",
+                            "peerline",
+                            "run",
+                            "--data",
+                            str(data),
+                        ],
+                        stdout=subprocess.DEVNULL,
+                        stderr=log,
+                        text=True,
+                    )
+                )
+
+        def settled() -> bool:
+            try:
+                views = [control(d, "lan") for d in datas]
+            except Exception:  # a phone still starting up
+                return False
+            own = [v["extension"] for v in views]
+            return (
+                all(own)
+                and len(set(own)) == PHONES
+                and all(len(v["phones"]) == PHONES - 1 for v in views)
+                and all(all(p["extension"] for p in v["phones"]) for v in views)
+            )
+
+        wait_until(settled, 40, "distinct extensions, each phone seeing the other two")
+        ids = [control(d, "id") for d in datas]
+        views = [control(d, "lan") for d in datas]
+        extensions = [v["extension"] for v in views]
+        for i, view in enumerate(views):
+            seen = {p["number"]: p["extension"] for p in view["phones"]}
+            assert seen == {ids[j]["number"]: extensions[j] for j in range(PHONES) if j != i}
+
+        # The LAN phones formed an overlay with no seed: numbers resolve through it.
+        def resolves() -> bool:
+            return all(
+                control(datas[i], "lookup", {"number": ids[j]["number"]})["found"]
+                for i in range(PHONES)
+                for j in range(PHONES)
+                if i != j
+            )
+
+        wait_until(resolves, 40, "every number to resolve through the LAN-formed overlay")
+
+        # Dialling by extension reaches the phone that holds it.
+        for i in range(PHONES):
+            j = (i + 1) % PHONES
+            sent = control(datas[i], "msg.send", {"number": extensions[j], "text": f"to {j}"})
+            assert sent["status"] == "delivered", sent
+            got = [m for m in control(datas[j], "msg.list") if m["direction"] == "in"]
+            assert any(m["text"] == f"to {j}" and m["number"] == ids[i]["number"] for m in got)
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in procs:
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        for data in datas:
+            log = data / "daemon.log"
+            if log.exists():
+                sys.stderr.write(log.read_text()[-2000:])
