@@ -21,6 +21,7 @@ from peerline.types import Addr
 from peerline.wire.buffer import Buffer
 from peerline.wire.overlay import (
     FLAG_ANONYMOUS,
+    FLAG_FULL,
     FLAG_MEMBER,
     FLAG_TRUNCATED,
     MAX_CONTACTS,
@@ -164,7 +165,7 @@ def test_sizes_and_values_are_pinned() -> None:
     assert TYPE_OVERLAY == 0x54
     assert [int(k) for k in Kind] == list(range(1, 8))
     assert [int(s) for s in StoreStatus] == list(range(6))
-    assert (FLAG_MEMBER, FLAG_ANONYMOUS, FLAG_TRUNCATED) == (0x01, 0x02, 0x04)
+    assert (FLAG_MEMBER, FLAG_ANONYMOUS, FLAG_TRUNCATED, FLAG_FULL) == (0x01, 0x02, 0x04, 0x08)
     assert {Kind.PING, Kind.FIND_NODE, Kind.FIND_VALUE, Kind.STORE} == REQUESTS
     assert {Kind.PONG, Kind.NODES, Kind.STORE_ACK} == REPLIES
     assert {h.kind for h, _, _ in VECTORS} == set(Kind)
@@ -265,7 +266,7 @@ def test_every_unknown_kind_is_rejected() -> None:
 def test_every_unknown_flag_is_rejected(hdr: Header, body: Body, data: bytes) -> None:
     for flags in range(256):
         patched = data[:3] + bytes([flags]) + data[4:] + MAC
-        if flags & ~(FLAG_MEMBER | FLAG_ANONYMOUS | FLAG_TRUNCATED):
+        if flags & ~(FLAG_MEMBER | FLAG_ANONYMOUS | FLAG_TRUNCATED | FLAG_FULL):
             with pytest.raises(DecodeError, match="unknown flags"):
                 decode_overlay(patched)
 
@@ -281,16 +282,16 @@ def test_anonymous_flag_on_a_reply_is_rejected(kind: Kind) -> None:
 @pytest.mark.parametrize("kind", sorted(REQUESTS))
 def test_truncated_flag_on_a_request_is_rejected(kind: Kind) -> None:
     data = VECTOR_FOR_KIND[kind]
-    for flags in (FLAG_TRUNCATED, FLAG_TRUNCATED | FLAG_MEMBER):
-        with pytest.raises(DecodeError, match="only a reply may be truncated"):
+    for flags in (FLAG_TRUNCATED, FLAG_TRUNCATED | FLAG_MEMBER, FLAG_FULL):
+        with pytest.raises(DecodeError, match="only a reply may be truncated or full"):
             decode_overlay(data[:3] + bytes([flags]) + data[4:] + MAC)
 
 
 @pytest.mark.parametrize("kind", list(Kind))
 def test_every_allowed_flag_combination_is_accepted(kind: Kind) -> None:
     data = VECTOR_FOR_KIND[kind]
-    allowed = FLAG_MEMBER | (FLAG_ANONYMOUS if kind in REQUESTS else FLAG_TRUNCATED)
-    for flags in range(8):
+    allowed = FLAG_MEMBER | (FLAG_ANONYMOUS if kind in REQUESTS else FLAG_TRUNCATED | FLAG_FULL)
+    for flags in range(16):
         if flags & ~allowed == 0:
             patched = data[:3] + bytes([flags]) + data[4:]
             msg = decode_overlay(patched + MAC)

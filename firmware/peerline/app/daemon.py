@@ -51,6 +51,8 @@ from peerline.proto.overlay.events import (
     LookupFailed,
     RecordPublished,
     ReflexiveAddressChanged,
+    RelaysChanged,
+    RoleChanged,
 )
 from peerline.proto.overlay.overlay import Overlay, OverlayConfig
 from peerline.runtime.control import CommandError, ControlServer
@@ -77,6 +79,7 @@ MAX_WAIT_S = 120.0
 CONTACT_SAVE_S = 300.0
 """How often the overlay's live contacts are written to the peer cache (and at exit)."""
 LOOKUP_WAIT_S = 15.0
+_ROLE_MEMBER: dict[str, bool | None] = {"supernode": True, "client": False, "auto": None}
 
 
 @dataclass(frozen=True, slots=True)
@@ -273,7 +276,7 @@ class Phone:
             rng=OsRng(),
             binding=self._binding,
             number=self.number,
-            config=overlay_config or OverlayConfig(member=settings.role != "client"),
+            config=overlay_config or OverlayConfig(member=_ROLE_MEMBER[settings.role]),
             seq_start=max(stored_seq + 1, time.time_ns() // 1_000_000),
         )
         self.engine = Engine(node=self.node, overlay=self.overlay)
@@ -295,6 +298,8 @@ class Phone:
         net = self.config.network
         await self._driver.start(bind4=net.bind4, bind6=net.bind6, port=net.port)
         self._host_candidates = host_candidates(self._driver.local_addrs)
+        now = asyncio.get_running_loop().time()
+        self.overlay.set_host_addresses(self._host_candidates, now=now)
         self._control = ControlServer(self.paths.control_socket, self._handlers())
         await self._control.start()
         if self.config.overlay.lan and net.bind4:
@@ -458,6 +463,10 @@ class Phone:
         elif isinstance(event, ReflexiveAddressChanged) and event.addr not in self._host_candidates:
             log.info("overlay peers see this phone at %s:%d", *event.addr)
             self._publish()
+        elif isinstance(event, RoleChanged):
+            log.info("overlay role: %s", "supernode" if event.member else "client behind NAT")
+        elif isinstance(event, RelaysChanged):
+            log.info("keeping a path open through %d supernode(s)", len(event.relays))
 
     def _on_handshake(self, event: HandshakeCompleted) -> None:
         for fut in self._handshakes.pop(event.peer_key, []):
@@ -545,7 +554,8 @@ class Phone:
             "counters": counters,
             "lan": self.lan.registry.status() if self.lan is not None else None,
             "overlay": {
-                "role": "supernode" if self.overlay.config.member else "client",
+                "role": "supernode" if self.overlay.member else "client",
+                "relays": [list(c.addr) for c in self.overlay.relays],
                 "joined": self.overlay.joined,
                 "contacts": len(self.overlay.table),
                 "records_held": len(self.overlay.store),

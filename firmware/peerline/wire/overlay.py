@@ -37,7 +37,9 @@ FLAG_ANONYMOUS = 0x02
 FLAG_TRUNCATED = 0x04
 """Reply only: records or contacts were left out to keep the reply no larger than the request
 (the requester's address was not validated yet); ask again with the token in this reply."""
-_KNOWN_FLAGS = FLAG_MEMBER | FLAG_ANONYMOUS | FLAG_TRUNCATED
+FLAG_FULL = 0x08
+"""Reply only: this supernode keeps no more NAT clients; the client should pick another."""
+_KNOWN_FLAGS = FLAG_MEMBER | FLAG_ANONYMOUS | FLAG_TRUNCATED | FLAG_FULL
 
 
 class Kind(IntEnum):
@@ -212,8 +214,8 @@ def encode_overlay(header: Header, body: Body) -> bytes:
         raise ValueError(f"unknown flags {header.flags:#x}")
     if header.flags & FLAG_ANONYMOUS and header.kind not in REQUESTS:
         raise ValueError("only a request may be anonymous")
-    if header.flags & FLAG_TRUNCATED and header.kind in REQUESTS:
-        raise ValueError("only a reply may be truncated")
+    if header.flags & (FLAG_TRUNCATED | FLAG_FULL) and header.kind in REQUESTS:
+        raise ValueError("only a reply may be truncated or full")
     buf = Buffer()
     buf.push_u8(TYPE_OVERLAY)
     buf.push_u8(PROTOCOL_VERSION)
@@ -314,8 +316,8 @@ def decode_overlay(data: bytes) -> OverlayMessage:
         raise DecodeError(f"unknown flags {flags:#x}")
     if flags & FLAG_ANONYMOUS and kind not in REQUESTS:
         raise DecodeError("only a request may be anonymous")
-    if flags & FLAG_TRUNCATED and kind in REQUESTS:
-        raise DecodeError("only a reply may be truncated")
+    if flags & (FLAG_TRUNCATED | FLAG_FULL) and kind in REQUESTS:
+        raise DecodeError("only a reply may be truncated or full")
     header = Header(
         kind=kind, flags=flags, txid=buf.pull_bytes(8), sender=buf.pull_bytes(PUBLIC_KEY_SIZE)
     )

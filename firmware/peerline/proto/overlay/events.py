@@ -47,3 +47,15 @@ class RecordPublished(OverlayEvent):
 class ReflexiveAddressChanged(OverlayEvent):
     addr: Addr
     "How overlay peers see this phone (its NAT mapping when behind one)."
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RoleChanged(OverlayEvent):
+    member: bool
+    "True: publicly reachable, serving the DHT as a supernode. False: a client behind NAT."
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RelaysChanged(OverlayEvent):
+    relays: tuple[Addr, ...]
+    "The supernodes this client keeps a path open through (listed in its record)."

@@ -19,6 +19,7 @@ from peerline.proto.identity import Identity
 from peerline.types import Addr
 from peerline.wire.overlay import (
     FLAG_ANONYMOUS,
+    FLAG_FULL,
     FLAG_MEMBER,
     FLAG_TRUNCATED,
     MAX_CONTACTS,
@@ -55,6 +56,8 @@ from .events import (
     OverlayEvent,
     RecordPublished,
     ReflexiveAddressChanged,
+    RelaysChanged,
+    RoleChanged,
 )
 from .ids import ID_BITS, as_int, node_id, random_id_in_bucket, record_key
 from .lookup import Candidate, Lookup
@@ -80,6 +83,8 @@ LONE_KEYS_CHECKED_PER_LOOKUP = 2
 second responder or for the end of the lookup (liars mint keys to make the caller pay)."""
 MAX_SEQ = 2**63
 """Sequence numbers a storer may claim to hold for us; anything above is ignored as hostile."""
+REFUSED_FOR_S = 600.0
+"""A supernode that answered FULL is not asked to be a relay again for this long."""
 SETTLE_REPUBLISH_S = 90.0
 """The first republish after joining comes this soon (then every ``republish_s``)."""
 STORE_ATTEMPTS = 5
@@ -100,8 +105,15 @@ class OverlayConfig:
     "Queries in flight per lookup path."
     paths: int = 2
     "Disjoint lookup paths (S/Kademlia's d)."
-    member: bool = True
-    "Serve the DHT (set for publicly reachable phones); clients behind NAT only use it."
+    member: bool | None = True
+    """Serve the DHT as a supernode (True), only use it as a client behind NAT (False), or decide
+    by reachability (None: a supernode once two peers see it at one of its own addresses)."""
+    relays: int = 3
+    "Supernodes a client keeps a path open through and lists in its record."
+    relay_keepalive_s: float = 15.0
+    "How often a client pings its supernodes: holds its NAT mapping open (<= 25 s)."
+    max_clients: int = 256
+    "Clients a supernode keeps; beyond this it answers new ones FULL (its per-client quota)."
     query_timeout_s: float = 0.6
     "Soft timeout of a query to a node with no measured RTT: its slot goes to the next node."
     query_hard_timeout_s: float = 2.0
@@ -164,6 +176,8 @@ class OverlayCounters:
     records_rejected_full: int = 0
     records_unchecked: int = 0
     "Records a lookup did not verify: beyond MAX_KEYS_CHECKED_PER_LOOKUP keys."
+    clients_refused: int = 0
+    "Pings from new clients answered FULL (over ``max_clients``)."
     lookups_started: int = 0
     lookups_completed: int = 0
     lookups_failed: int = 0
@@ -178,6 +192,7 @@ class _Purpose(IntEnum):
     LOOKUP = 1
     STORE = 2
     BOOTSTRAP = 3
+    RELAY = 4
 
 
 @dataclass(slots=True, eq=False)
@@ -233,7 +248,7 @@ _REPLY_TO = {
 }
 
 # Timer tags.
-_T_SOFT, _T_HARD, _T_MAINT, _T_OP, _T_STORE_RETRY = range(5)
+_T_SOFT, _T_HARD, _T_MAINT, _T_OP, _T_STORE_RETRY, _T_RELAY = range(6)
 
 
 class Overlay:
@@ -300,6 +315,16 @@ class Overlay:
         self._publish_due: float | None = None
         self._publishing: _Op | None = None
         self._maint_gen = 0
+        # Roles (docs/overlay.md): supernode or client, and a client's relays.
+        self._auto_member = True
+        self._host_addrs: set[Addr] = set()
+        self._relays: dict[bytes, Contact] = {}
+        self._refused: dict[bytes, float] = {}
+        "Supernodes that answered FULL, and when: not asked again for REFUSED_FOR_S."
+        self._clients: OrderedDict[bytes, float] = OrderedDict()
+        "As a supernode: client key -> when it last pinged."
+        self._relay_gen = 0
+        self._now_hint = 0.0
         self._maint_at: float | None = None
 
     # -- API ----------------------------------------------------------------------------------
@@ -333,7 +358,7 @@ class Overlay:
         self,
         *,
         addresses: tuple[tuple[CandidateKind, Addr], ...],
-        relays: tuple[Contact, ...] = (),
+        relays: tuple[Contact, ...] | None = None,
         presence: Presence = Presence.AVAILABLE,
         forward_to: str | None = None,
         now: float,
@@ -352,7 +377,7 @@ class Overlay:
                 ttl_s=self.config.record_ttl_s,
                 presence=presence,
                 addresses=addresses,
-                relays=relays,
+                relays=self.relays if relays is None else relays,
                 forward_to=forward_to,
             ),
         )
@@ -400,6 +425,7 @@ class Overlay:
     # -- the driver's calls -------------------------------------------------------------------
     def receive_datagram(self, data: bytes, addr: Addr, *, now: float) -> None:
         """Take one overlay datagram. Never raises: bad input is dropped and counted."""
+        self._now_hint = now
         c = self.counters
         c.rx_datagrams += 1
         c.rx_bytes += len(data)
@@ -499,6 +525,8 @@ class Overlay:
             return isinstance(ref, _Request) and self._pending.get(ref.txid) is ref
         if tag == _T_OP:
             return isinstance(ref, _Op) and not ref.done
+        if tag == _T_RELAY:
+            return ref == self._relay_gen
         return ref == self._maint_gen
 
     def _fire(self, entry: tuple[float, int, int, object], now: float) -> None:
@@ -516,6 +544,8 @@ class Overlay:
             self._request_failed(ref, now)
         elif tag == _T_STORE_RETRY and isinstance(ref, _Request):
             self._resend_store(ref, now)
+        elif tag == _T_RELAY:
+            self._keep_relays(now)
 
     def _arm_maintenance(self, now: float, *, soon: bool = False) -> None:
         """Keep exactly one maintenance wake-up pending; ``soon`` pulls it to within a second."""
@@ -568,7 +598,83 @@ class Overlay:
 
     # -- sending ------------------------------------------------------------------------------
     def _flags(self) -> int:
-        return FLAG_MEMBER if self.config.member else 0
+        return FLAG_MEMBER if self.member else 0
+
+    # -- roles --------------------------------------------------------------------------------
+    @property
+    def member(self) -> bool:
+        """Whether this phone serves the DHT (a supernode) rather than only using it."""
+        return self._auto_member if self.config.member is None else self.config.member
+
+    @property
+    def relays(self) -> tuple[Contact, ...]:
+        return tuple(self._relays.values())
+
+    def set_host_addresses(self, addrs: list[Addr], *, now: float) -> None:
+        """The addresses this phone's socket is bound to (for the reachability test)."""
+        self._host_addrs = set(addrs)
+        self._decide_role(now)
+
+    def _decide_role(self, now: float) -> None:
+        if self.config.member is not None:
+            return
+        # Reachable from outside if peers see us at an address we hold ourselves: no NAT
+        # between us. (A NAT with endpoint-independent filtering would also do, but only a
+        # dial-back probe can tell; the NAT layer will add one.)
+        # Until peers have told us how they see us, act as a supernode: two phones that both
+        # waited for proof before serving would never let each other in.
+        member = self.reflexive is None or self.reflexive in self._host_addrs
+        if member != self._auto_member:
+            self._auto_member = member
+            self._events.append(RoleChanged(member=member))
+            if member:
+                self._relays.clear()
+                self._relays_changed(now)
+            else:
+                self._arm_relays(now, soon=True)
+
+    def _arm_relays(self, now: float, *, soon: bool = False) -> None:
+        self._relay_gen += 1
+        delay = 1.0 if soon else self.config.relay_keepalive_s
+        self._at(now + delay, _T_RELAY, self._relay_gen)
+
+    def _keep_relays(self, now: float) -> None:
+        """As a client: top up the relay set, and ping every relay (the NAT keepalive)."""
+        if self.member:
+            return
+        if self._joined and len(self._relays) < self.config.relays:
+            changed = False
+            refused_until = now - REFUSED_FOR_S
+            self._refused = {k: t for k, t in self._refused.items() if t > refused_until}
+            ranked = sorted(
+                self.table.entries(),
+                key=lambda e: (e.failures, e.srtt if e.srtt is not None else 1.0),
+            )
+            for entry in ranked:
+                key = entry.contact.public_key
+                if key in self._relays or key in self._refused:
+                    continue
+                self._relays[key] = entry.contact
+                changed = True
+                if len(self._relays) >= self.config.relays:
+                    break
+            if changed:
+                self._relays_changed(now)
+        for contact in list(self._relays.values()):
+            self._ping(contact.public_key, contact.addr, now, _Purpose.RELAY)
+        self._arm_relays(now)
+
+    def _drop_relay(self, key: bytes, now: float, *, refused: bool) -> None:
+        if refused:
+            self._refused[key] = now
+        if self._relays.pop(key, None) is not None:
+            self._relays_changed(now)
+            self._arm_relays(now, soon=True)
+
+    def _relays_changed(self, now: float) -> None:
+        self._events.append(RelaysChanged(relays=tuple(c.addr for c in self._relays.values())))
+        if self._record is not None:
+            self._republish(now)
 
     def _emit(
         self, kind: Kind, body: Body, txid: bytes, *, to_key: bytes | None, addr: Addr, flags: int
@@ -671,6 +777,10 @@ class Overlay:
         flags = 0
         if isinstance(body, Ping):
             reply, kind = Pong(observed=addr, token=fresh), Kind.PONG
+            if not header.flags & (FLAG_MEMBER | FLAG_ANONYMOUS) and not self._client_ok(
+                header.sender, now
+            ):
+                flags = FLAG_FULL
         elif isinstance(body, FindNode):
             reply, flags = self._nodes_reply(
                 as_int(body.target), header.sender, addr, token=fresh, records=(), limit=limit
@@ -695,6 +805,19 @@ class Overlay:
             if len(probe) + OVERLAY_MAC_SIZE > limit:
                 return
         self._emit(kind, reply, header.txid, to_key=header.sender, addr=addr, flags=flags)
+
+    def _client_ok(self, key: bytes, now: float) -> bool:
+        """Per-client quota: a supernode keeps at most ``max_clients`` NAT clients."""
+        clients = self._clients
+        cutoff = now - 3 * self.config.relay_keepalive_s
+        while clients and next(iter(clients.values())) < cutoff:
+            clients.popitem(last=False)  # gone quiet: its slot is free again
+        if key not in clients and len(clients) >= self.config.max_clients:
+            self.counters.clients_refused += 1
+            return False
+        clients[key] = now
+        clients.move_to_end(key)
+        return True
 
     def _nodes_reply(
         self,
@@ -790,6 +913,8 @@ class Overlay:
             entry.pinging = False
         token = getattr(body, "token", NO_TOKEN)
         self._remember_token(contact.addr, token, now)
+        if header.flags & FLAG_FULL and contact.public_key in self._relays:
+            self._drop_relay(contact.public_key, now, refused=True)
         if isinstance(body, Pong | Nodes):
             self._note_observed(ident, body.observed)
         if req.purpose is _Purpose.BOOTSTRAP and self.table.get(ident) is not None:
@@ -823,6 +948,7 @@ class Overlay:
         if best != self.reflexive and (count >= 2 or (len(seen) == 1 and len(self.table) <= 1)):
             self.reflexive = best
             self._events.append(ReflexiveAddressChanged(addr=best))
+            self._decide_role(self._now_hint)
 
     def _on_nodes(
         self,
@@ -1013,6 +1139,8 @@ class Overlay:
             self._joining = False
             self._publishes_since_join = 0
             self._joined = bool(len(self.table))
+            if self._joined and not self.member:
+                self._arm_relays(now, soon=True)
             if self._joined and self._publish_due is not None:
                 self._start_publish(now)
         elif op.purpose == "publish":
@@ -1139,7 +1267,7 @@ class Overlay:
             return
         self.publish(
             addresses=record.addresses,
-            relays=record.relays,
+            relays=None,
             presence=record.presence,
             forward_to=record.forward_to,
             now=now,
@@ -1175,6 +1303,8 @@ class Overlay:
         self.counters.query_timeouts += 1
         if req.public_key is not None:
             self.table.failed(as_int(node_id(req.public_key)))
+            if req.purpose is _Purpose.RELAY:
+                self._drop_relay(req.public_key, now, refused=False)
         if req.op is not None:
             if req.cand is not None:
                 req.op.lookup.failed(req.cand)
