@@ -481,3 +481,25 @@ def test_building_a_section_directly_is_checked_too() -> None:
 def test_config_error_is_a_value_error(tmp_path: Path) -> None:
     with pytest.raises(ValueError):
         load_config(write(tmp_path, "[log]\nlevel = 1\n"))
+
+
+@pytest.mark.parametrize("bad", ["012", "12", "12345", "2a1", "\uff11\uff12\uff13"])
+def test_overlay_extension_must_be_three_or_four_digits_not_starting_with_zero(bad: str) -> None:
+    with pytest.raises(ConfigError, match=r"overlay\.extension"):
+        Config().override({"overlay.extension": bad})
+
+
+@pytest.mark.parametrize(
+    "bad", ["fe80::1%eth0:4720", "[fe80::1%eth0]:4720", "host.example:4720", "1.2.3.4", "1.2.3.4:0"]
+)
+def test_overlay_seeds_are_ip_literals_with_a_port(bad: str) -> None:
+    with pytest.raises(ConfigError, match=r"overlay\.seeds"):
+        Config().override({"overlay.seeds": [bad]})
+
+
+def test_overlay_seeds_accept_keyed_and_ipv6_forms() -> None:
+    key = "ab" * 32
+    cfg = Config().override({"overlay.seeds": ["192.0.2.1:4720", f"{key}@[2001:db8::1]:4720"]})
+    first, second = cfg.overlay.parsed_seeds()
+    assert (first.host, first.port, first.public_key) == ("192.0.2.1", 4720, None)
+    assert (second.host, second.public_key) == ("2001:db8::1", bytes.fromhex(key))

@@ -17,7 +17,7 @@ from typing import IO, Any
 from peerline import __version__
 from peerline.adapters.rng import OsRng
 from peerline.app.control_client import ControlError, NotRunning, call
-from peerline.app.daemon import Paths, Phone, serve
+from peerline.app.daemon import LOOKUP_WAIT_S, Paths, Phone, serve
 from peerline.errors import ConfigError, InvalidNumber, StoreError
 from peerline.proto.identity import Identity, derive_number, format_number, parse_number
 from peerline.store.config import CONFIG_FILE_NAME, DEFAULT_CONFIG_TEXT, Config, load_config
@@ -232,7 +232,8 @@ def cmd_msg_send(args: argparse.Namespace) -> int:
     cargs: dict[str, Any] = {"number": args.number, "text": args.text, "wait_s": args.wait}
     if args.key:
         cargs["public_key"] = args.key
-    res = _call(args, "msg.send", cargs, timeout=args.wait + 10)
+    # The phone may first look the number up (up to LOOKUP_WAIT_S) before it waits --wait.
+    res = _call(args, "msg.send", cargs, timeout=args.wait + LOOKUP_WAIT_S + 10)
     _out(args, res, f"{res['status']} ({res['id']})")
     return EXIT_FAILED if res["status"] == "failed" else 0
 

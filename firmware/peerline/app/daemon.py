@@ -299,7 +299,13 @@ class Phone:
         await self._driver.start(bind4=net.bind4, bind6=net.bind6, port=net.port)
         self._host_candidates = host_candidates(self._driver.local_addrs)
         now = asyncio.get_running_loop().time()
-        self.overlay.set_host_addresses(self._host_candidates, now=now)
+        # Phones on this very machine see us at 127.0.0.1: that is our own address too.
+        own = self._host_candidates + [
+            ("127.0.0.1", port)
+            for host, port in self._driver.local_addrs
+            if host in ("0.0.0.0", "127.0.0.1")  # noqa: S104 - matching, not binding
+        ]
+        self.overlay.set_host_addresses(own, now=now)
         self._control = ControlServer(self.paths.control_socket, self._handlers())
         await self._control.start()
         if self.config.overlay.lan and net.bind4:
@@ -363,12 +369,11 @@ class Phone:
 
     def _publish(self) -> None:
         now = asyncio.get_running_loop().time()
-        addresses: list[tuple[CandidateKind, Addr]] = [
-            (CandidateKind.HOST, a) for a in self._host_candidates
-        ]
+        addresses: list[tuple[CandidateKind, Addr]] = []
         reflexive = self.overlay.reflexive
         if reflexive is not None and reflexive not in self._host_candidates:
-            addresses.append((CandidateKind.REFLEXIVE, reflexive))
+            addresses.append((CandidateKind.REFLEXIVE, reflexive))  # first: never cut off
+        addresses.extend((CandidateKind.HOST, a) for a in self._host_candidates)
         seq = self.overlay.publish(addresses=tuple(addresses[:8]), now=now)
         self.db.set_state("record_seq", str(seq))
         self._poke()
@@ -460,6 +465,8 @@ class Phone:
                 lookup.set_result(event)
         elif isinstance(event, RecordPublished):
             log.info("directory record %d stored on %d nodes", event.seq, event.storers)
+            if event.seq > int(self.db.get_state("record_seq") or 0):
+                self.db.set_state("record_seq", str(event.seq))  # also re-signed records
         elif isinstance(event, ReflexiveAddressChanged) and event.addr not in self._host_candidates:
             log.info("overlay peers see this phone at %s:%d", *event.addr)
             self._publish()
@@ -705,9 +712,12 @@ class Phone:
         if addr is None:
             raise CommandError("unreachable", f"{format_number(number)} lists no address")
         # Trust on first use: the key is verified to derive to the number; pin it.
+        try:
+            self.node.add_peer(record.public_key, addr)
+        except (InvalidKey, LocalProtocolError) as exc:
+            raise CommandError("bad_record", f"unusable key in the record: {exc}") from None
         self.db.upsert_peer(record.public_key, number, addr[0], addr[1], now=time.time())
         self._numbers.pin(record.public_key, number)
-        self.node.add_peer(record.public_key, addr)
         return record.public_key
 
     async def _relocate(self, key: bytes, number: str) -> None:
@@ -820,6 +830,14 @@ class Phone:
         """Resolve a number or LAN extension and open a secure session (calls ride on it)."""
         number, key = await self._target(args)
         loop = asyncio.get_running_loop()
+        for session in self.node.sessions(now=loop.time()):
+            if session["peer_key"] == key.hex():  # already connected: nothing to wait for
+                return {
+                    "number": number,
+                    "public_key": key.hex(),
+                    "sas": session["sas"],
+                    "addr": session["endpoint"],
+                }
         fut: asyncio.Future[HandshakeCompleted] = loop.create_future()
         self._handshakes.setdefault(key, []).append(fut)
         self.node.connect(key, now=loop.time())

@@ -176,6 +176,8 @@ def parse_seed(text: str) -> Seed:
         raise ValueError("must end in :PORT with PORT 1..65535")
     if host.startswith("[") and host.endswith("]"):
         host = host[1:-1]
+    if "%" in host:
+        raise ValueError("a scoped (link-local) IPv6 address cannot be a seed")
     try:
         ipaddress.ip_address(host)
     except ValueError:
@@ -199,11 +201,18 @@ def _seeds(value: object) -> object:
 
 
 def _extension(value: object) -> object:
-    if not (
+    well_formed = (
         isinstance(value, str)
-        and (value == "" or (value.isascii() and value.isdigit() and 3 <= len(value) <= 4))
-    ):
-        raise _Bad(f'must be "" (pick one automatically) or 3 to 4 digits, got {_show(value)}')
+        and value.isascii()
+        and value.isdigit()
+        and 3 <= len(value) <= 4
+        and value[0] != "0"  # a leading 0 is left for dial-out prefixes (docs/lan.md)
+    )
+    if not (value == "" or well_formed):
+        raise _Bad(
+            f'must be "" (pick one automatically) or 3 to 4 digits not starting with 0,'
+            f" got {_show(value)}"
+        )
     return value
 
 
@@ -362,7 +371,8 @@ class OverlaySettings:
 
     SECTION: ClassVar[str] = "overlay"
     seeds: tuple[str, ...] = ()
-    """Nodes to join through when the peer cache is empty: "HOST:PORT" or "KEYHEX@HOST:PORT"."""
+    """Nodes to join through, tried at every start along with the peer cache (and again whenever
+    the phone knows no one): "HOST:PORT" or "KEYHEX@HOST:PORT"."""
     role: OverlayRole = "auto"
     """"supernode" serves the DHT for others, "client" only uses it, "auto" decides by whether
     the phone is reachable from outside."""
@@ -539,8 +549,8 @@ backend = "null"
 level = "info"
 
 [overlay]
-# Nodes to join the overlay through when the phone knows no one yet (its peer cache is
-# empty): "HOST:PORT" or "KEYHEX@HOST:PORT". Phones on the same LAN need none.
+# Nodes to join the overlay through, tried at every start along with the phones remembered
+# from last time: "HOST:PORT" or "KEYHEX@HOST:PORT". Phones on the same LAN need none.
 seeds = []
 # "supernode" (serve the directory for others), "client" (only use it), or "auto".
 role = "auto"

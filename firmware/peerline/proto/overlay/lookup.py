@@ -34,8 +34,6 @@ class Candidate:
     depth: int
     "1 for the lookup's first contacts; one more than the node that told us about it."
     state: State = State.NEW
-    token: bytes | None = None
-    "The address-validation token this node gave us in its answer."
     retried: bool = False
 
 

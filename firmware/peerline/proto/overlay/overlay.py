@@ -175,7 +175,7 @@ class OverlayCounters:
     records_rejected_malformed: int = 0
     records_rejected_full: int = 0
     records_unchecked: int = 0
-    "Records a lookup did not verify: beyond MAX_KEYS_CHECKED_PER_LOOKUP keys."
+    "Records a lookup did not verify: beyond LONE_KEYS_CHECKED_PER_LOOKUP lone keys."
     clients_refused: int = 0
     "Pings from new clients answered FULL (over ``max_clients``)."
     lookups_started: int = 0
@@ -228,14 +228,16 @@ class _Op:
     "Records whose number binding is still being derived, with the depth they came from."
     stores_out: int = 0
     stored: int = 0
+    held: bool = False
+    "Not to be finished yet: the caller is still adding what it holds locally."
     stale_reports: dict[bytes, int] = field(default_factory=dict)
+    "Storer key -> the higher sequence number it says it holds for us."
     keys_checked: set[bytes] = field(default_factory=set)
     "Keys whose number binding this lookup asked for (each may cost an argon2id run)."
     vouchers: dict[bytes, set[int]] = field(default_factory=dict)
     "Key -> ids of the responders that returned a validly signed record for it."
     unchecked: dict[bytes, tuple[bytes, int]] = field(default_factory=dict)
     "Records held back from the binding check (see _take_record), with their depth."
-    "Storer key -> the higher sequence number it says it holds for us."
     seq: int = 0
     done: bool = False
 
@@ -348,11 +350,24 @@ class Overlay:
         if len(number) != 12 or not number.isascii() or not number.isdigit():
             raise LocalProtocolError("a number is 12 ASCII digits")
         self.counters.lookups_started += 1
-        op = self._start_op(record_key(number), Kind.FIND_VALUE, "value", now, number=number)
-        if number == self.number and self._record is not None and not op.done:
-            # Our own record counts, but the lookup still runs: others may hold the number too.
-            op.records[self.public_key] = self._record
+        key = record_key(number)
+        local = self._records_for(key, now)
+        op = self._start_op(key, Kind.FIND_VALUE, "value", now, number=number, hold=bool(local))
+        # What this phone holds itself counts as one responder (a network of two must work),
+        # and the lookup still asks the others: more keys may hold the number.
+        for raw in local:
+            self._take_record(op, raw, 0, as_int(self.id), now)
+        if not op.done:
+            op.held = False
+            self._check_op(op, now)
         return op.lookup.lookup_id
+
+    def _records_for(self, key: bytes, now: float) -> list[bytes]:
+        """Records held for ``key``: stored for others, and our own if it is ours."""
+        held = self.store.get(key, now)
+        if self._record is not None and key == record_key(self.number):
+            held = [r for r in held if r != self._record_raw] + [self._record_raw]
+        return held[:MAX_RECORDS_PER_REPLY]
 
     def publish(
         self,
@@ -786,7 +801,7 @@ class Overlay:
                 as_int(body.target), header.sender, addr, token=fresh, records=(), limit=limit
             )
         elif isinstance(body, FindValue):
-            records = tuple(self.store.get(body.key, now)[:MAX_RECORDS_PER_REPLY])
+            records = tuple(self._records_for(body.key, now))
             reply, flags = self._nodes_reply(
                 as_int(body.key), header.sender, addr, token=fresh, records=records, limit=limit
             )
@@ -963,7 +978,6 @@ class Overlay:
     ) -> None:
         if op.done or cand.id != ident:
             return
-        cand.token = token
         if op.kind is Kind.FIND_VALUE:
             for raw in body.records:
                 self._take_record(op, raw, cand.depth, ident, now)
@@ -1020,7 +1034,14 @@ class Overlay:
 
     # -- lookups ------------------------------------------------------------------------------
     def _start_op(
-        self, target: bytes, kind: Kind, purpose: str, now: float, *, number: str = ""
+        self,
+        target: bytes,
+        kind: Kind,
+        purpose: str,
+        now: float,
+        *,
+        number: str = "",
+        hold: bool = False,
     ) -> _Op:
         if len(self._ops) >= self.config.max_lookups:
             raise LocalProtocolError("too many lookups in progress")
@@ -1038,7 +1059,7 @@ class Overlay:
         index = self.table.bucket_index(as_int(target))
         if index >= 0:
             self.table.touched[index] = now
-        op = _Op(lookup, kind, purpose, now + cfg.lookup_timeout_s, number=number)
+        op = _Op(lookup, kind, purpose, now + cfg.lookup_timeout_s, number=number, held=hold)
         self._ops[lookup.lookup_id] = op
         self._at(op.deadline, _T_OP, op)
         self._drive(op, now)
@@ -1075,7 +1096,7 @@ class Overlay:
         self._check_op(op, now)
 
     def _check_op(self, op: _Op, now: float) -> None:
-        if op.done:
+        if op.done or op.held:
             return
         if op.pending_raw:
             return  # records still waiting for their number binding

@@ -11,8 +11,8 @@ from collections.abc import Callable
 from enum import Enum
 from typing import Protocol
 
-from peerline.errors import DecodeError
-from peerline.proto.identity import Identity, verify_signature
+from peerline.errors import DecodeError, InvalidKey
+from peerline.proto.identity import Identity, verify_signature, x25519_public_from_ed25519
 from peerline.wire.overlay import MAX_RECORD_SIZE
 from peerline.wire.record import Record, decode_record
 
@@ -104,6 +104,11 @@ def verify_signed(raw: bytes) -> tuple[Verdict, Record | None]:
         return Verdict.MALFORMED, None
     if not verify_signature(record.public_key, record.signed_bytes(), record.signature):
         return Verdict.BAD_SIGNATURE, record
+    try:
+        # A key that signs but has no X25519 twin can never hold a session: useless to a caller.
+        x25519_public_from_ed25519(record.public_key)
+    except InvalidKey:
+        return Verdict.MALFORMED, record
     return Verdict.VALID, record
 
 

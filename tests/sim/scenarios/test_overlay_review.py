@@ -1,0 +1,119 @@
+"""Cases from review: the smallest network, scoped sources, unusable keys, stale tokens,
+and the budget of binding checks a lookup pays for keys only one responder vouches for."""
+
+import hashlib
+
+from peerline.proto.identity import Identity
+from peerline.proto.overlay.events import LookupCompleted
+from peerline.proto.overlay.ids import record_key
+from peerline.proto.overlay.overlay import (
+    LONE_KEYS_CHECKED_PER_LOOKUP,
+    PADDED_PING_SIZE,
+    Overlay,
+    OverlayConfig,
+)
+from peerline.proto.overlay.records import SyncBinding, Verdict, sign_record, verify_signed
+from peerline.sim import LinkProfile, Network, Simulator
+from peerline.sim.overlay_world import sim_number
+from peerline.types import Addr
+from peerline.wire.overlay import Contact, Kind
+from peerline.wire.record import CandidateKind, Record
+
+
+def phone(seed: int, sim: Simulator, binding: SyncBinding) -> Overlay:
+    me = Identity.from_seed(bytes([seed]) * 32)
+    return Overlay(
+        identity=me,
+        rng=sim.node_rng(str(seed)),
+        binding=binding,
+        number=sim_number(me.public_key),
+        config=OverlayConfig(),
+    )
+
+
+def test_a_network_of_two_phones_resolves_both_numbers() -> None:
+    sim = Simulator(seed=1, network=Network(LinkProfile(latency_s=0.02)))
+    binding = SyncBinding(sim_number)
+    a, b = phone(1, sim, binding), phone(2, sim, binding)
+    addr_a: Addr = ("100.64.0.1", 7000)
+    addr_b: Addr = ("100.64.0.2", 7000)
+    sim.add_node(addr_a, a)
+    sim.add_node(addr_b, b)
+    a.publish(addresses=((CandidateKind.HOST, addr_a),), now=sim.now)
+    b.bootstrap([(None, addr_a)], now=sim.now)
+    b.publish(addresses=((CandidateKind.HOST, addr_b),), now=sim.now)
+    sim.poke(addr_a)
+    sim.poke(addr_b)
+    sim.run_for(10.0)
+    for caller, callee, where in ((a, b, addr_b), (b, a, addr_a)):
+        lid = caller.lookup(callee.number, now=sim.now)
+        sim.poke(addr_a if caller is a else addr_b)
+        sim.run_for(5.0)
+        found = []
+        while (e := caller.next_event()) is not None:
+            if isinstance(e, LookupCompleted) and e.lookup_id == lid:
+                found.append(e)
+        assert found and found[0].records[0].addresses == ((CandidateKind.HOST, where),)
+
+
+def test_datagrams_from_scoped_addresses_are_dropped() -> None:
+    sim = Simulator(seed=2)
+    node = phone(3, sim, SyncBinding(sim_number))
+    node.receive_datagram(b"\x54" + bytes(100), ("fe80::1%eth0", 7000), now=0.0)
+    assert node.counters.dropped_malformed == 1
+    assert node.datagrams_to_send(now=0.0) == []
+
+
+def test_a_record_whose_key_has_no_x25519_twin_is_unusable() -> None:
+    # A key that is not a valid curve point: signatures cannot verify under it either way,
+    # and the record is refused before any binding check.
+    record = Record(number="000000000001", public_key=bytes(32), seq=1, ttl_s=60)
+    verdict, _ = verify_signed(record.encode())
+    assert verdict in (Verdict.MALFORMED, Verdict.BAD_SIGNATURE)
+
+
+def test_a_stale_token_is_not_used_and_the_ping_is_padded() -> None:
+    sim = Simulator(seed=3, network=Network(LinkProfile(latency_s=0.01)))
+    binding = SyncBinding(sim_number)
+    a, b = phone(4, sim, binding), phone(5, sim, binding)
+    addr_a: Addr = ("100.64.1.1", 7000)
+    addr_b: Addr = ("100.64.1.2", 7000)
+    sim.add_node(addr_a, a)
+    sim.add_node(addr_b, b)
+    b.bootstrap([(None, addr_a)], now=sim.now)
+    sim.poke(addr_b)
+    sim.run_for(5.0)
+    assert len(b.table) == 1
+    sim.run_for(400.0)  # every token b holds is now older than TOKEN_ROTATE_S
+    b.add_contact(Contact(a.public_key, addr_a), now=sim.now)
+    out = b.datagrams_to_send(now=sim.now)
+    pings = [d for d, to in out if to == addr_a]
+    assert pings and all(len(d) >= PADDED_PING_SIZE for d in pings)
+
+
+def test_a_lookup_checks_few_keys_that_only_one_responder_offers() -> None:
+    """White-box: forged keys from many lone liars are not all paid for; a key two
+    responders agree on always is."""
+    sim = Simulator(seed=4)
+    calls: list[bytes] = []
+
+    def counting(pk: bytes) -> str:
+        calls.append(pk)
+        return sim_number(pk)
+
+    caller = phone(6, sim, SyncBinding(counting))
+    target = Identity.from_seed(bytes([7]) * 32)
+    number = sim_number(target.public_key)
+    op = caller._start_op(record_key(number), Kind.FIND_VALUE, "value", 0.0, number=number)
+    liars = [Identity.from_seed(hashlib.sha256(b"liar%d" % i).digest()) for i in range(6)]
+    for i, liar in enumerate(liars):
+        forged = sign_record(
+            liar, Record(number=number, public_key=liar.public_key, seq=1, ttl_s=60)
+        )
+        caller._take_record(op, forged.encode(), 1, 1000 + i, 0.0)
+    assert len(calls) == LONE_KEYS_CHECKED_PER_LOOKUP
+    real = sign_record(target, Record(number=number, public_key=target.public_key, seq=1, ttl_s=60))
+    caller._take_record(op, real.encode(), 2, 2000, 0.0)
+    caller._take_record(op, real.encode(), 2, 2001, 0.0)
+    assert target.public_key in calls
+    assert op.records and target.public_key in op.records
