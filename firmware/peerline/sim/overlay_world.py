@@ -38,6 +38,8 @@ from .network import LinkProfile, Network
 from .simulator import Simulator
 
 SUBNETS = 16384
+CHURN_SEEDS = 3
+"""Addresses a phone joining during churn starts from (random online phones, liars included)."""
 PORT = 7000
 
 
@@ -197,13 +199,14 @@ class OverlayWorld:
         phone.overlay.publish(addresses=((CandidateKind.HOST, phone.addr),), now=self.sim.now)
         self.sim.poke(phone.addr)
 
-    def join(self, phone: Phone, *, seed: Phone) -> None:
-        """Start ``phone`` for real: it knows one seed's address only, and publishes."""
+    def join(self, phone: Phone, *, seed: Phone | list[Phone]) -> None:
+        """Start ``phone`` for real: it knows its seeds' addresses only, and publishes."""
+        seeds = seed if isinstance(seed, list) else [seed]
         if phone.addr not in self.sim:
             self.sim.add_node(phone.addr, phone.overlay)
         phone.joined_at = self.sim.now
         phone.online = True
-        phone.overlay.bootstrap([(None, seed.addr)], now=self.sim.now)
+        phone.overlay.bootstrap([(None, s.addr) for s in seeds], now=self.sim.now)
         if not phone.malicious:
             phone.overlay.publish(addresses=((CandidateKind.HOST, phone.addr),), now=self.sim.now)
         self.sim.poke(phone.addr)
@@ -223,9 +226,11 @@ class OverlayWorld:
         self.sim.remove_node(leaving.addr)
         if leaving.malicious:
             self.colluders.leave(Contact(leaving.overlay.public_key, leaving.addr))
-        seed = self._random_online()
+        # A returning phone knows a few addresses (its peer cache, a seed list): any of them may
+        # be a liar, as any other node may.
+        seeds = [self._random_online() for _ in range(CHURN_SEEDS)]
         newcomer = self._make(malicious=self.rng.random() < self.malicious)
-        self.join(newcomer, seed=seed)
+        self.join(newcomer, seed=seeds)
 
     def schedule_churn(self, per_hour: float, until: float) -> None:
         """Replace ``per_hour`` (a fraction) of the population per hour until time ``until``."""
