@@ -47,6 +47,7 @@ from peerline.proto.lan import (
     from_txt,
     to_txt,
 )
+from peerline.runtime.timer import DeadlineTimer
 
 log = logging.getLogger(__name__)
 
@@ -349,8 +350,7 @@ class LanDriver:
             on_heard=self._heard, on_lost=self._lost, interfaces=interfaces
         )
         self._loop = asyncio.get_running_loop()
-        self._timer: asyncio.TimerHandle | None = None
-        self._timer_at: float | None = None
+        self._timer = DeadlineTimer(self._loop, self._fire)
         self._registered: LanAnnouncement | None = None
         self._wanted: LanAnnouncement | None = None
         self._updater: asyncio.Task[None] | None = None
@@ -382,9 +382,7 @@ class LanDriver:
         if self._closed:
             return
         self._closed = True
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        self._timer.cancel()
         if self._updater is not None:
             self._updater.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -416,20 +414,11 @@ class LanDriver:
         self.poke()
 
     def _rearm(self) -> None:
-        at = self.registry.get_timer()
-        if self._closed or (at == self._timer_at and self._timer is not None):
-            return
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        self._timer_at = at
-        if at is not None:
-            self._timer = self._loop.call_at(at, self._fire, at)
+        if not self._closed:
+            self._timer.set(self.registry.get_timer())
 
-    def _fire(self, deadline: float) -> None:
-        self._timer = None
-        self._timer_at = None
-        self.registry.handle_timer(now=max(deadline, self._loop.time()))
+    def _fire(self, now: float) -> None:
+        self.registry.handle_timer(now=now)
         self.poke()
 
     def _kick_updater(self) -> None:

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from peerline.ports import DatagramEndpoint
+from peerline.runtime.timer import DeadlineTimer
 from peerline.types import Addr
 
 log = logging.getLogger(__name__)
@@ -52,8 +53,7 @@ class UdpDriver:
         self._on_event = on_event
         self._loop = asyncio.get_running_loop()
         self._transports: dict[int, asyncio.DatagramTransport] = {}
-        self._timer: asyncio.TimerHandle | None = None
-        self._timer_at: float | None = None
+        self._timer = DeadlineTimer(self._loop, self._fire)
         self.socket_errors = 0
         self.local_addrs: list[Addr] = []
 
@@ -118,26 +118,14 @@ class UdpDriver:
         self._rearm()
 
     def _rearm(self) -> None:
-        at = self.endpoint.get_timer()
-        if at == self._timer_at and self._timer is not None:
-            return
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        self._timer_at = at
-        if at is not None:
-            self._timer = self._loop.call_at(at, self._fire, at)
+        self._timer.set(self.endpoint.get_timer())
 
-    def _fire(self, deadline: float) -> None:
-        self._timer = None
-        self._timer_at = None
-        # Never hand the endpoint a time earlier than the deadline it asked for.
-        self.endpoint.handle_timer(now=max(deadline, self._loop.time()))
+    def _fire(self, now: float) -> None:
+        self.endpoint.handle_timer(now=now)
         self.poke()
 
     def close(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
+        self._timer.cancel()
         for transport in self._transports.values():
             transport.close()
         self._transports.clear()
