@@ -45,6 +45,7 @@ from peerline.proto.lan.events import (
     LanPeerAppeared,
     LanPeerUpdated,
 )
+from peerline.proto.nat.stun_client import BindingFailed, BindingResult, StunClient
 from peerline.proto.node import Node, NodeConfig
 from peerline.proto.overlay.events import (
     LookupCompleted,
@@ -279,7 +280,9 @@ class Phone:
             config=overlay_config or OverlayConfig(member=_ROLE_MEMBER[settings.role]),
             seq_start=max(stored_seq + 1, time.time_ns() // 1_000_000),
         )
-        self.engine = Engine(node=self.node, overlay=self.overlay)
+        self.stun = StunClient(OsRng())
+        self.stun_results: dict[Addr, BindingResult | BindingFailed] = {}
+        self.engine = Engine(node=self.node, overlay=self.overlay, stun=self.stun)
         self._driver: UdpDriver | None = None
         self._control: ControlServer | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -310,6 +313,7 @@ class Phone:
         await self._control.start()
         if self.config.overlay.lan and net.bind4:
             await self._start_lan()
+        self._ask_stun_servers()
         self._join_overlay()
         self._spawn(self._save_contacts_every(CONTACT_SAVE_S))
 
@@ -354,6 +358,14 @@ class Phone:
             log.warning("extension %s is configured on several phones (%s)", event.extension, keys)
         elif isinstance(event, ExtensionLost):
             log.warning("this phone lost its LAN extension: %s", event)
+
+    def _ask_stun_servers(self) -> None:
+        now = asyncio.get_running_loop().time()
+        for server in self.config.nat.parsed_servers():
+            family_ok = any((":" in h) == (":" in server[0]) for h, _ in self.local_addrs)
+            if family_ok:
+                self.stun.request(server, now=now)
+        self._poke()
 
     def _join_overlay(self) -> None:
         """Peer cache first, then the configured seeds; then publish where we are."""
@@ -455,6 +467,12 @@ class Phone:
         elif isinstance(event, PeerEndpointChanged):
             self.db.touch_peer(event.peer_key, event.addr[0], event.addr[1], now=time.time())
             log.info("%s moved to %s:%d", self._label(event.peer_key), *event.addr)
+        elif isinstance(event, BindingResult | BindingFailed):
+            self.stun_results[event.server] = event
+            if isinstance(event, BindingResult):
+                log.info("STUN %s:%d sees this phone at %s:%d", *event.server, *event.mapped)
+            else:
+                log.warning("STUN %s:%d: %s", *event.server, event.reason)
         elif isinstance(event, PeerSilent):
             number = self._numbers.get(event.peer_key)
             if number is not None and len(self.overlay.table):
@@ -554,7 +572,20 @@ class Phone:
             "name": self.config.phone.name,
             "listen": [list(a) for a in self.local_addrs],
             "uptime_s": round(time.time() - self.started_at, 1),
-            "nat": None,
+            "nat": {
+                "stun": [
+                    {
+                        "server": list(server),
+                        "mapped": list(r.mapped) if isinstance(r, BindingResult) else None,
+                        "rtt_ms": round(r.rtt_s * 1000, 1)
+                        if isinstance(r, BindingResult)
+                        else None,
+                        "error": r.reason if isinstance(r, BindingFailed) else None,
+                    }
+                    for server, r in self.stun_results.items()
+                ],
+                "counters": self.stun.counters.as_dict(),
+            },
             "peers": len(self.db.peers()),
             "sessions": self.node.sessions(now=now),
             "calls": [],

@@ -32,6 +32,7 @@ __all__ = [
     "HardwareKind",
     "LogConfig",
     "LogLevel",
+    "NatSettings",
     "NetworkConfig",
     "OverlayRole",
     "OverlaySettings",
@@ -200,6 +201,23 @@ def _seeds(value: object) -> object:
     return tuple(value)
 
 
+def _stun_servers(value: object) -> object:
+    if not isinstance(value, list | tuple) or len(value) > _MAX_SEEDS:
+        raise _Bad(
+            f'must be an array of at most {_MAX_SEEDS} "HOST:PORT" strings, got {_show(value)}'
+        )
+    for item in value:
+        if not isinstance(item, str):
+            raise _Bad(f'each STUN server is a string "HOST:PORT", got {_show(item)}')
+        try:
+            seed = parse_seed(item)
+        except ValueError as exc:
+            raise _Bad(f"STUN server {_show(item)}: {exc}") from None
+        if seed.public_key is not None:
+            raise _Bad(f"STUN server {_show(item)}: no key: a STUN server is just HOST:PORT")
+    return tuple(value)
+
+
 def _extension(value: object) -> object:
     well_formed = (
         isinstance(value, str)
@@ -254,6 +272,7 @@ _SCHEMA: dict[str, dict[str, _Check]] = {
     "hardware": {"kind": _choice(get_args(HardwareKind))},
     "audio": {"backend": _audio_backend},
     "log": {"level": _choice(get_args(LogLevel))},
+    "nat": {"stun_servers": _stun_servers},
     "overlay": {
         "seeds": _seeds,
         "role": _choice(get_args(OverlayRole)),
@@ -388,7 +407,30 @@ class OverlaySettings:
         return [parse_seed(s) for s in self.seeds]
 
 
-_Section = NetworkConfig | PhoneConfig | HardwareConfig | AudioConfig | LogConfig | OverlaySettings
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NatSettings:
+    """How the phone learns its public address beyond the overlay."""
+
+    SECTION: ClassVar[str] = "nat"
+    stun_servers: tuple[str, ...] = ()
+    """Standard STUN servers (RFC 8489) to ask at start: "HOST:PORT" (IP literals)."""
+
+    def __post_init__(self) -> None:
+        _validate_section(self, self.SECTION)
+
+    def parsed_servers(self) -> list[tuple[str, int]]:
+        return [(s.host, s.port) for s in map(parse_seed, self.stun_servers)]
+
+
+_Section = (
+    NetworkConfig
+    | PhoneConfig
+    | HardwareConfig
+    | AudioConfig
+    | LogConfig
+    | OverlaySettings
+    | NatSettings
+)
 _SECTION_TYPES: dict[str, type[_Section]] = {
     "network": NetworkConfig,
     "phone": PhoneConfig,
@@ -396,6 +438,7 @@ _SECTION_TYPES: dict[str, type[_Section]] = {
     "audio": AudioConfig,
     "log": LogConfig,
     "overlay": OverlaySettings,
+    "nat": NatSettings,
 }
 assert set(_SECTION_TYPES) == set(_SCHEMA)
 
@@ -410,6 +453,7 @@ class Config:
     audio: AudioConfig = field(default_factory=AudioConfig)
     log: LogConfig = field(default_factory=LogConfig)
     overlay: OverlaySettings = field(default_factory=OverlaySettings)
+    nat: NatSettings = field(default_factory=NatSettings)
 
     def __post_init__(self) -> None:
         for name, cls in _SECTION_TYPES.items():
@@ -513,6 +557,7 @@ def _build(tree: Mapping[str, object], source: str) -> Config:
             audio=AudioConfig(**sections.get("audio", {})),
             log=LogConfig(**sections.get("log", {})),
             overlay=OverlaySettings(**sections.get("overlay", {})),
+            nat=NatSettings(**sections.get("nat", {})),
         )
     except ConfigError as exc:  # a rule across keys, such as bind4 and bind6 both empty
         raise ConfigError(f"{source}: {exc}") from None
@@ -558,4 +603,9 @@ role = "auto"
 lan = true
 # This phone's LAN extension, 3 or 4 digits, or "" to pick a free one automatically.
 extension = ""
+
+[nat]
+# Standard STUN servers to ask how the internet sees this phone: "HOST:PORT" (IP literals).
+# Overlay peers tell the phone too; these are an extra, independent opinion.
+stun_servers = []
 """

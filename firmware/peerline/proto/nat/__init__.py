@@ -1,0 +1,1 @@
+"""NAT traversal: reflexive addresses from STUN servers (and, to come, hole punching)."""
