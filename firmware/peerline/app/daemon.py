@@ -45,6 +45,7 @@ from peerline.proto.lan.events import (
     LanPeerAppeared,
     LanPeerUpdated,
 )
+from peerline.proto.nat.classify import NatClassifier
 from peerline.proto.nat.stun_client import BindingFailed, BindingResult, StunClient
 from peerline.proto.node import Node, NodeConfig
 from peerline.proto.overlay.events import (
@@ -282,6 +283,7 @@ class Phone:
         )
         self.stun = StunClient(OsRng())
         self.stun_results: dict[Addr, BindingResult | BindingFailed] = {}
+        self.classifier: NatClassifier | None = None
         self.engine = Engine(node=self.node, overlay=self.overlay, stun=self.stun)
         self._driver: UdpDriver | None = None
         self._control: ControlServer | None = None
@@ -360,11 +362,18 @@ class Phone:
             log.warning("this phone lost its LAN extension: %s", event)
 
     def _ask_stun_servers(self) -> None:
+        """Ask every STUN server for our address; classify the NAT (RFC 5780) with the first."""
         now = asyncio.get_running_loop().time()
-        for server in self.config.nat.parsed_servers():
-            family_ok = any((":" in h) == (":" in server[0]) for h, _ in self.local_addrs)
-            if family_ok:
-                self.stun.request(server, now=now)
+        servers = [
+            server
+            for server in self.config.nat.parsed_servers()
+            if any((":" in h) == (":" in server[0]) for h, _ in self.local_addrs)
+        ]
+        for server in servers[1:]:
+            self.stun.request(server, now=now)
+        if servers:
+            self.classifier = NatClassifier(self.stun, local=set(self._host_candidates))
+            self.classifier.start(servers[0], now=now)
         self._poke()
 
     def _join_overlay(self) -> None:
@@ -468,11 +477,7 @@ class Phone:
             self.db.touch_peer(event.peer_key, event.addr[0], event.addr[1], now=time.time())
             log.info("%s moved to %s:%d", self._label(event.peer_key), *event.addr)
         elif isinstance(event, BindingResult | BindingFailed):
-            self.stun_results[event.server] = event
-            if isinstance(event, BindingResult):
-                log.info("STUN %s:%d sees this phone at %s:%d", *event.server, *event.mapped)
-            else:
-                log.warning("STUN %s:%d: %s", *event.server, event.reason)
+            self._on_stun(event)
         elif isinstance(event, PeerSilent):
             number = self._numbers.get(event.peer_key)
             if number is not None and len(self.overlay.table):
@@ -492,6 +497,21 @@ class Phone:
             log.info("overlay role: %s", "supernode" if event.member else "client behind NAT")
         elif isinstance(event, RelaysChanged):
             log.info("keeping a path open through %d supernode(s)", len(event.relays))
+
+    def _on_stun(self, event: BindingResult | BindingFailed) -> None:
+        classifier = self.classifier
+        if classifier is not None and classifier.result is None:
+            behaviour = classifier.on_stun(event, now=asyncio.get_running_loop().time())
+            self._poke()  # the next classification test, if any
+            if behaviour is not None:
+                log.info("NAT behaviour: %s", behaviour.as_dict())
+        # A success is what the server says about us; a failure is kept only if nothing better.
+        if isinstance(event, BindingResult) or event.server not in self.stun_results:
+            self.stun_results[event.server] = event
+        if isinstance(event, BindingResult):
+            log.debug("STUN %s:%d sees this phone at %s:%d", *event.server, *event.mapped)
+        else:
+            log.debug("STUN %s:%d: %s", *event.server, event.reason)
 
     def _on_handshake(self, event: HandshakeCompleted) -> None:
         for fut in self._handshakes.pop(event.peer_key, []):
@@ -584,6 +604,11 @@ class Phone:
                     }
                     for server, r in self.stun_results.items()
                 ],
+                "behaviour": (
+                    self.classifier.result.as_dict()
+                    if self.classifier is not None and self.classifier.result is not None
+                    else None
+                ),
                 "counters": self.stun.counters.as_dict(),
             },
             "peers": len(self.db.peers()),

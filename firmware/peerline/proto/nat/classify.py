@@ -76,10 +76,13 @@ class NatClassifier:
         self._step = step
         self._txid = self._stun.request(to, now=now, change=change)
 
-    def on_stun(self, event: BindingResult | BindingFailed, *, now: float) -> None:
-        """Feed a STUN client event; ignores those of other transactions."""
-        if self.result is not None or event.txid != self._txid:
-            return
+    def on_stun(self, event: BindingResult | BindingFailed, *, now: float) -> NatBehaviour | None:
+        """Feed a STUN client event (others' transactions are ignored); the result once done."""
+        if self.result is None and event.txid == self._txid:
+            self._step_on(event, now)
+        return self.result
+
+    def _step_on(self, event: BindingResult | BindingFailed, now: float) -> None:
         ok = isinstance(event, BindingResult)
         step, server = self._step, self._server
         assert server is not None
