@@ -47,6 +47,7 @@ from peerline.proto.lan.events import (
 )
 from peerline.proto.nat.classify import NatClassifier
 from peerline.proto.nat.stun_client import BindingFailed, BindingResult, StunClient
+from peerline.proto.nat.stun_server import StunServer
 from peerline.proto.node import Node, NodeConfig
 from peerline.proto.overlay.events import (
     LookupCompleted,
@@ -284,7 +285,10 @@ class Phone:
         self.stun = StunClient(OsRng())
         self.stun_results: dict[Addr, BindingResult | BindingFailed] = {}
         self.classifier: NatClassifier | None = None
-        self.engine = Engine(node=self.node, overlay=self.overlay, stun=self.stun)
+        self.stun_server = StunServer()
+        self.engine = Engine(
+            node=self.node, overlay=self.overlay, stun=self.stun, stun_server=self.stun_server
+        )
         self._driver: UdpDriver | None = None
         self._control: ControlServer | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -610,6 +614,7 @@ class Phone:
                     else None
                 ),
                 "counters": self.stun.counters.as_dict(),
+                "server": self.stun_server.counters.as_dict(),
             },
             "peers": len(self.db.peers()),
             "sessions": self.node.sessions(now=now),
