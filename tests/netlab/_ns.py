@@ -86,12 +86,16 @@ def in_netns(ns: str, fn: Callable[[], T]) -> T:
     return box[0]
 
 
-def write_sysctls(ns: str, values: dict[str, str]) -> None:
-    """Set ``net.*`` sysctls inside ``ns`` (they are per network namespace)."""
+def write_sysctls(ns: str, values: dict[str, str], *, if_present: bool = False) -> None:
+    """Set ``net.*`` sysctls inside ``ns`` (they are per network namespace). With
+    ``if_present``, keys this kernel does not have (IPv6 off, no br_netfilter) are skipped."""
 
     def write() -> None:
         for key, value in values.items():
-            Path("/proc/sys", *key.split(".")).write_text(value)
+            path = Path("/proc/sys", *key.split("."))
+            if if_present and not path.exists():
+                continue
+            path.write_text(value)
 
     in_netns(ns, write)
 

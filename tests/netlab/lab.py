@@ -273,7 +273,7 @@ class Lab:
         self.nodes[name] = host
         self._attach(host, "eth0", behind)
         self._configure_interface(ns, "eth0", address, behind, gateway)
-        _ns.write_sysctls(ns, _quiet_ipv6())
+        _ns.write_sysctls(ns, _QUIET, if_present=True)
         return host
 
     def router(
@@ -323,21 +323,20 @@ class Lab:
                 "link set lan up",
             ],
         )
+        _ns.write_sysctls(ns, _QUIET, if_present=True)
+        router.ruleset = router_ruleset(
+            nat, wan_addr=address, lan=lan, hairpin=hairpin, udp_timeout_s=udp_timeout_s
+        )
+        router.nft(router.ruleset)  # first: it loads conntrack, whose sysctls come next
         timeout = str(udp_timeout_s)
         _ns.write_sysctls(
             ns,
             {
                 "net.ipv4.ip_forward": "1",
-                "net.bridge.bridge-nf-call-iptables": "0",
                 "net.netfilter.nf_conntrack_udp_timeout": timeout,
                 "net.netfilter.nf_conntrack_udp_timeout_stream": timeout,
-                **_quiet_ipv6(),
             },
         )
-        router.ruleset = router_ruleset(
-            nat, wan_addr=address, lan=lan, hairpin=hairpin, udp_timeout_s=udp_timeout_s
-        )
-        router.nft(router.ruleset)
         return router
 
     def loss(self, node: Node, percent: float) -> None:
@@ -423,9 +422,7 @@ class Lab:
         if self._switch is None:
             self._switch = self._make_namespace(self.prefix + "net")
             _ns.ip_batch(self._switch, ["link add br0 type bridge", "link set br0 up"])
-            _ns.write_sysctls(
-                self._switch, {"net.bridge.bridge-nf-call-iptables": "0", **_quiet_ipv6()}
-            )
+            _ns.write_sysctls(self._switch, _QUIET, if_present=True)
         return self._switch
 
     def _segment_ns(self, behind: Router | None) -> str:
@@ -478,6 +475,11 @@ def _bridge(behind: Router | None) -> str:
     return "br0" if behind is None else "lan"
 
 
-def _quiet_ipv6() -> dict[str, str]:
-    """No IPv6 in the lab: no router solicitations or DAD packets to confuse counts."""
-    return {"net.ipv6.conf.all.disable_ipv6": "1", "net.ipv6.conf.default.disable_ipv6": "1"}
+#: Set where present: no IPv6 in the lab (no router solicitations or DAD packets to confuse
+#: counts), and bridged frames kept out of the IP hooks (br_netfilter, when loaded, defaults
+#: to sending them through iptables/nftables and conntrack in every new namespace).
+_QUIET = {
+    "net.ipv6.conf.all.disable_ipv6": "1",
+    "net.ipv6.conf.default.disable_ipv6": "1",
+    "net.bridge.bridge-nf-call-iptables": "0",
+}

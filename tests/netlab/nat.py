@@ -264,9 +264,3 @@ def hairpin_lines() -> list[str]:
         for hp in (False, True)
     )
     return [line for line in with_hairpin if line not in plain]
-
-
-if __name__ == "__main__":  # print the blocks for docs/nat.md
-    for name, ruleset in doc_rulesets().items():
-        print(f"#### {name}\n\n```nft\n{ruleset}```\n")
-    print("#### hairpin\n\n```nft\n" + "\n".join(hairpin_lines()) + "\n```")

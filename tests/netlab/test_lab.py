@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from netlab import Lab, NatBehaviour, reap_stale, unavailable_reason
-from netlab._ns import delete_namespaces
+from netlab._ns import REGISTRY_DIR, delete_namespaces
 from netlab.probe import reaches
 
 pytestmark = pytest.mark.netns
@@ -111,9 +111,12 @@ def test_lab_of_a_sigkilled_process_is_reaped_by_the_next_lab() -> None:
     try:
         proc.kill()
         proc.wait(timeout=10)
-        assert set(names) <= _existing()  # nothing could run on SIGKILL
-        assert set(names) <= set(reap_stale())  # what Lab.__enter__ calls
+        # Nothing could run on SIGKILL: the namespaces stay until a lab reaps them (this
+        # call, or a lab started meanwhile by a concurrent test run).
+        reap_stale()  # what Lab.__enter__ calls
         assert not set(names) & _existing()
+        lab_id = names[0].split("-")[1]
+        assert not (REGISTRY_DIR / f"{lab_id}.json").exists()
     finally:
         delete_namespaces(names)
 
@@ -181,3 +184,17 @@ def test_delay_relay_adds_delay_and_jitter_both_ways(lab: Lab) -> None:
     assert 40 <= statistics.median(rtts) <= 80, rtts
     assert min(rtts) >= 40 - 1 and max(rtts) <= 76 + 25, rtts  # + scheduling slack
     assert statistics.pstdev(rtts) > 1.5, rtts
+
+
+def test_lab_or_skip_skips_with_the_reason_where_no_lab_can_be_built(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from netlab import _ns
+    from netlab.plugin import lab_or_skip
+
+    monkeypatch.setattr(_ns, "unavailable_reason", lambda: "no namespaces on this test machine")
+    with (
+        pytest.raises(pytest.skip.Exception, match="no namespaces on this test machine"),
+        lab_or_skip(),
+    ):
+        pass
