@@ -187,16 +187,21 @@ def _finish(msg_type: int, txid: bytes, body: bytes) -> bytes:
 
 
 def encode_binding_request(txid: bytes, *, change: int = 0, pad_to: int = 0) -> bytes:
-    """A Binding request; ``pad_to`` adds a PADDING attribute (RFC 5780 §7.6) up to that size."""
+    """A Binding request, at least ``pad_to`` bytes long.
+
+    The length comes from the SOFTWARE text, not a PADDING attribute: RFC 5780 servers answer a
+    PADDING with a reply padded to the path MTU (coturn: 1,604 bytes), the opposite of what
+    padding is for here (letting reflectors answer without sending more than they got).
+    """
     if len(txid) != TXID_SIZE:
         raise ValueError("a STUN transaction id is 12 bytes")
-    body = _attr(ATTR_SOFTWARE, b"peerline")
+    change_attr = b""
     if change:
-        body += _attr(ATTR_CHANGE_REQUEST, (change & (CHANGE_IP | CHANGE_PORT)).to_bytes(4, "big"))
-    size = HEADER_SIZE + len(body) + 8
-    if pad_to > size:
-        body += _attr(ATTR_PADDING, bytes(max(0, pad_to - size - 4)))
-    return _finish(BINDING_REQUEST, txid, body)
+        flags = (change & (CHANGE_IP | CHANGE_PORT)).to_bytes(4, "big")
+        change_attr = _attr(ATTR_CHANGE_REQUEST, flags)
+    fixed = HEADER_SIZE + len(change_attr) + 8 + 4  # header, CHANGE-REQUEST, FINGERPRINT, SOFTWARE
+    software = b"peerline".ljust(min(max(8, pad_to - fixed), 763))
+    return _finish(BINDING_REQUEST, txid, _attr(ATTR_SOFTWARE, software) + change_attr)
 
 
 def encode_binding_success(

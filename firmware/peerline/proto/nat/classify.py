@@ -1,11 +1,12 @@
 """NAT behaviour discovery (RFC 5780 §4.3-§4.4) over a ``StunClient``, sans-I/O.
 
 Needs a STUN server with two addresses (it returns OTHER-ADDRESS and honours CHANGE-REQUEST,
-as coturn does when it listens on two IPs). Mapping: the same socket asks the primary address,
-then the alternate IP (same port), then the alternate IP and port, and compares the mapped
-addresses (endpoint-independent / address-dependent / address-and-port-dependent, RFC 4787
-§4.1). Filtering: asks the server to answer from the other IP and port, then from the other
-port only; which answers get through tells the filtering (RFC 4787 §5). The two series run one
+as coturn does when it listens on two IPs). Filtering first: after one request to the
+primary address, the server is asked to answer from its other IP and port, then from the other
+port only; which answers get through tells the filtering (RFC 4787 §5). Mapping then: the same
+socket asks the alternate IP (same port), then the alternate IP and port, and compares the
+mapped addresses (endpoint-independent / address-dependent / address-and-port-dependent,
+RFC 4787 §4.1). The two series run one
 request at a time, so a lost answer is a timeout of its own test, never another test's.
 
 Usage: ``start(server, now)``; hand every ``BindingResult``/``BindingFailed`` the StunClient
@@ -66,6 +67,7 @@ class NatClassifier:
         self._m2: Addr | None = None
         self._other: Addr | None = None
         self._mapping = Mapping.UNKNOWN
+        self._filtering = Filtering.UNKNOWN
         self.result: NatBehaviour | None = None
 
     def start(self, server: Addr, *, now: float) -> None:
@@ -83,6 +85,9 @@ class NatClassifier:
         return self.result
 
     def _step_on(self, event: BindingResult | BindingFailed, now: float) -> None:
+        # Filtering is tested before mapping: the phone has one socket, and the mapping tests
+        # send to the server's second address, which would open an address-dependent filter
+        # to it and make the NAT look endpoint-independent.
         ok = isinstance(event, BindingResult)
         step, server = self._step, self._server
         assert server is not None
@@ -96,10 +101,15 @@ class NatClassifier:
             if self._other is None or self._other[0] == server[0]:
                 self._finish(Filtering.UNKNOWN, "the STUN server has no second address")
                 return
-            if self._mapping is Mapping.NONE:
-                self._ask("filter1", server, now, CHANGE_IP | CHANGE_PORT)
+            self._ask("filter1", server, now, CHANGE_IP | CHANGE_PORT)
+        elif step == "filter1":
+            if ok:
+                self._mapping_tests(Filtering.ENDPOINT_INDEPENDENT, now)
             else:
-                self._ask("map2", (self._other[0], server[1]), now)
+                self._ask("filter2", server, now, CHANGE_PORT)
+        elif step == "filter2":
+            filtering = Filtering.ADDRESS_DEPENDENT if ok else Filtering.ADDRESS_AND_PORT_DEPENDENT
+            self._mapping_tests(filtering, now)
         elif step == "map2":
             if not isinstance(event, BindingResult) or self._other is None:
                 self._mapping = Mapping.UNKNOWN
@@ -109,7 +119,7 @@ class NatClassifier:
                 self._m2 = event.mapped
                 self._ask("map3", self._other, now)
                 return
-            self._ask("filter1", server, now, CHANGE_IP | CHANGE_PORT)
+            self._finish(self._filtering)
         elif step == "map3":
             if not isinstance(event, BindingResult):
                 self._mapping = Mapping.UNKNOWN
@@ -117,16 +127,14 @@ class NatClassifier:
                 self._mapping = Mapping.ADDRESS_DEPENDENT
             else:
                 self._mapping = Mapping.ADDRESS_AND_PORT_DEPENDENT
-            self._ask("filter1", server, now, CHANGE_IP | CHANGE_PORT)
-        elif step == "filter1":
-            if ok:
-                self._finish(Filtering.ENDPOINT_INDEPENDENT)
-            else:
-                self._ask("filter2", server, now, CHANGE_PORT)
-        elif step == "filter2":
-            self._finish(
-                Filtering.ADDRESS_DEPENDENT if ok else Filtering.ADDRESS_AND_PORT_DEPENDENT
-            )
+            self._finish(self._filtering)
+
+    def _mapping_tests(self, filtering: Filtering, now: float) -> None:
+        self._filtering = filtering
+        if self._mapping is Mapping.NONE or self._other is None or self._server is None:
+            self._finish(filtering)
+        else:
+            self._ask("map2", (self._other[0], self._server[1]), now)
 
     def _finish(self, filtering: Filtering, reason: str = "") -> None:
         self.result = NatBehaviour(
