@@ -40,6 +40,10 @@ from peerline.wire.overlay import (
     FindNode,
     FindValue,
     Header,
+    IntroAck,
+    Introduce,
+    Introduction,
+    IntroStatus,
     Kind,
     Nodes,
     Ping,
@@ -148,6 +152,21 @@ VECTORS: list[tuple[Header, Body, bytes]] = [
         StoreAck(status=StoreStatus.STORED, token=NO_TOKEN, held_seq=2**64 - 1),
         head(0x07) + b"\x00" + NO_TOKEN + b"\xff" * 8,
     ),
+    (
+        header(Kind.INTRODUCE),
+        Introduce(token=TOKEN, target=KEY1, candidates=(V4, V6)),
+        head(0x08) + TOKEN + KEY1 + b"\x02" + V4_BYTES + V6_BYTES,
+    ),
+    (
+        header(Kind.INTRODUCTION, FLAG_MEMBER),
+        Introduction(token=NO_TOKEN, caller=KEY2, candidates=(V4,)),
+        head(0x09, 0x01) + NO_TOKEN + KEY2 + b"\x01" + V4_BYTES,
+    ),
+    (
+        header(Kind.INTRO_ACK, FLAG_TRUNCATED),
+        IntroAck(status=IntroStatus.NOT_MY_CLIENT, token=TOKEN),
+        head(0x0A, 0x04) + b"\x01" + TOKEN,
+    ),
 ]
 VECTOR_IDS = [f"{h.kind.name}-{len(b)}-{i}" for i, (h, _, b) in enumerate(VECTORS)]
 PADDED = (Ping, FindNode, FindValue)
@@ -163,11 +182,18 @@ def test_sizes_and_values_are_pinned() -> None:
     assert (OVERLAY_HEADER_SIZE, OVERLAY_MAC_SIZE, OVERLAY_MIN_SIZE) == (44, 16, 60)
     assert (TOKEN_SIZE, NODE_ID_SIZE, PUBLIC_KEY_SIZE) == (8, 20, 32)
     assert TYPE_OVERLAY == 0x54
-    assert [int(k) for k in Kind] == list(range(1, 8))
+    assert [int(k) for k in Kind] == list(range(1, 11))
     assert [int(s) for s in StoreStatus] == list(range(6))
     assert (FLAG_MEMBER, FLAG_ANONYMOUS, FLAG_TRUNCATED, FLAG_FULL) == (0x01, 0x02, 0x04, 0x08)
-    assert {Kind.PING, Kind.FIND_NODE, Kind.FIND_VALUE, Kind.STORE} == REQUESTS
-    assert {Kind.PONG, Kind.NODES, Kind.STORE_ACK} == REPLIES
+    assert {
+        Kind.PING,
+        Kind.FIND_NODE,
+        Kind.FIND_VALUE,
+        Kind.STORE,
+        Kind.INTRODUCE,
+        Kind.INTRODUCTION,
+    } == REQUESTS
+    assert {Kind.PONG, Kind.NODES, Kind.STORE_ACK, Kind.INTRO_ACK} == REPLIES
     assert {h.kind for h, _, _ in VECTORS} == set(Kind)
 
 
@@ -561,6 +587,9 @@ EXPECTED_BODY = {
     Kind.NODES: Nodes,
     Kind.STORE: Store,
     Kind.STORE_ACK: StoreAck,
+    Kind.INTRODUCE: Introduce,
+    Kind.INTRODUCTION: Introduction,
+    Kind.INTRO_ACK: IntroAck,
 }
 
 
@@ -655,6 +684,19 @@ def nodes_bodies(draw: st.DrawFn, *, fit: bool = True) -> Nodes:
 
 
 BODIES: dict[Kind, st.SearchStrategy[Body]] = {
+    Kind.INTRODUCE: st.builds(
+        Introduce,
+        token=tokens,
+        target=fixed(PUBLIC_KEY_SIZE),
+        candidates=st.lists(addrs, min_size=1, max_size=8).map(tuple),
+    ),
+    Kind.INTRODUCTION: st.builds(
+        Introduction,
+        token=tokens,
+        caller=fixed(PUBLIC_KEY_SIZE),
+        candidates=st.lists(addrs, min_size=1, max_size=8).map(tuple),
+    ),
+    Kind.INTRO_ACK: st.builds(IntroAck, status=st.sampled_from(IntroStatus), token=tokens),
     Kind.PING: st.builds(Ping, token=tokens, padding=st.integers(0, BODY_BUDGET - TOKEN_SIZE)),
     Kind.PONG: st.builds(Pong, observed=addrs, token=tokens),
     Kind.FIND_NODE: st.builds(

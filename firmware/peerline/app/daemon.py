@@ -50,6 +50,7 @@ from peerline.proto.nat.stun_client import BindingFailed, BindingResult, StunCli
 from peerline.proto.nat.stun_server import StunServer
 from peerline.proto.node import Node, NodeConfig
 from peerline.proto.overlay.events import (
+    IntroductionReceived,
     LookupCompleted,
     LookupFailed,
     RecordPublished,
@@ -499,8 +500,38 @@ class Phone:
             self._publish()
         elif isinstance(event, RoleChanged):
             log.info("overlay role: %s", "supernode" if event.member else "client behind NAT")
+        elif isinstance(event, IntroductionReceived):
+            self._on_introduction(event)
         elif isinstance(event, RelaysChanged):
             log.info("keeping a path open through %d supernode(s)", len(event.relays))
+
+    def _on_introduction(self, event: IntroductionReceived) -> None:
+        """A caller behind a NAT is coming (through our relay): send towards it at once, which
+        opens our NAT to it, while its packets come towards us (simultaneous open)."""
+        if not event.candidates or event.caller == self.identity.public_key:
+            return
+        now = asyncio.get_running_loop().time()
+        try:
+            self.node.add_peer(event.caller, event.candidates[0])
+        except (InvalidKey, LocalProtocolError) as exc:
+            log.warning("introduction for an unusable key: %s", exc)
+            return
+        self.node.connect(event.caller, now=now)
+        log.info("punching towards %s at %s:%d", self._label(event.caller), *event.candidates[0])
+        self._poke()
+
+    def _punch(self, record: Record, addr: Addr) -> None:
+        """Before calling a phone behind a NAT, have its relays introduce us (hole punching)."""
+        if not record.relays or addr in self._host_candidates:
+            return
+        own: list[Addr] = []
+        if self.overlay.reflexive is not None:
+            own.append(self.overlay.reflexive)
+        own.extend(a for a in self._host_candidates if a not in own)
+        if own:
+            now = asyncio.get_running_loop().time()
+            self.overlay.introduce(record.public_key, record.relays, tuple(own), now=now)
+            self._poke()
 
     def _on_stun(self, event: BindingResult | BindingFailed) -> None:
         classifier = self.classifier
@@ -779,6 +810,7 @@ class Phone:
             raise CommandError("bad_record", f"unusable key in the record: {exc}") from None
         self.db.upsert_peer(record.public_key, number, addr[0], addr[1], now=time.time())
         self._numbers.pin(record.public_key, number)
+        self._punch(record, addr)
         return record.public_key
 
     async def _relocate(self, key: bytes, number: str) -> None:
@@ -792,6 +824,7 @@ class Phone:
         for record in found.records:
             addr = self._pick_address(record)
             if record.public_key == key and addr is not None:
+                self._punch(record, addr)
                 if addr != self.node.peer_endpoint(key):
                     log.info("%s moved to %s:%d (directory)", self._label(key), *addr)
                     self.node.add_peer(key, addr)

@@ -50,9 +50,26 @@ class Kind(IntEnum):
     NODES = 0x05
     STORE = 0x06
     STORE_ACK = 0x07
+    INTRODUCE = 0x08
+    "Caller to a callee's relay: tell the callee I am calling, from these addresses."
+    INTRODUCTION = 0x09
+    "Relay to its client: this caller is calling you, from these addresses."
+    INTRO_ACK = 0x0A
 
 
-REQUESTS = frozenset({Kind.PING, Kind.FIND_NODE, Kind.FIND_VALUE, Kind.STORE})
+REQUESTS = frozenset(
+    {Kind.PING, Kind.FIND_NODE, Kind.FIND_VALUE, Kind.STORE, Kind.INTRODUCE, Kind.INTRODUCTION}
+)
+MAX_CANDIDATES = 8
+
+
+class IntroStatus(IntEnum):
+    DONE = 0
+    "Forwarded (INTRODUCE) or taken (INTRODUCTION)."
+    NOT_MY_CLIENT = 1
+    "The relay keeps no path to that phone (any more)."
+    REFUSED = 2
+    "The client does not take introductions from this relay, or the caller is rate-limited."
 
 
 class StoreStatus(IntEnum):
@@ -135,7 +152,42 @@ class StoreAck:
     "With STALE: the sequence number held, so a publisher that lost its counter can jump past."
 
 
-Body = Ping | Pong | FindNode | FindValue | Nodes | Store | StoreAck
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Introduce:
+    token: bytes
+    target: bytes
+    "The callee's Ed25519 key."
+    candidates: tuple[Addr, ...]
+    "Where the caller can be reached (its reflexive address first)."
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Introduction:
+    token: bytes
+    caller: bytes
+    "The caller's Ed25519 key."
+    candidates: tuple[Addr, ...]
+    "First: the caller's address as the relay saw it; then what the caller listed."
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IntroAck:
+    status: IntroStatus
+    token: bytes
+
+
+Body = (
+    Ping
+    | Pong
+    | FindNode
+    | FindValue
+    | Nodes
+    | Store
+    | StoreAck
+    | Introduce
+    | Introduction
+    | IntroAck
+)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -286,6 +338,25 @@ def _push_body(buf: Buffer, kind: Kind, body: Body) -> None:
             raise ValueError("record too large")
         buf.push_bytes(body.token)
         buf.push_vbytes16(body.record)
+    elif isinstance(body, Introduce | Introduction) and kind in (
+        Kind.INTRODUCE,
+        Kind.INTRODUCTION,
+    ):
+        _check_token(body.token)
+        key = body.target if isinstance(body, Introduce) else body.caller
+        if (isinstance(body, Introduce)) != (kind is Kind.INTRODUCE):
+            raise ValueError(f"body {type(body).__name__} does not match kind {kind!r}")
+        if len(key) != PUBLIC_KEY_SIZE or not 0 < len(body.candidates) <= MAX_CANDIDATES:
+            raise ValueError("a 32-byte key and 1 to 8 candidates")
+        buf.push_bytes(body.token)
+        buf.push_bytes(key)
+        buf.push_u8(len(body.candidates))
+        for addr in body.candidates:
+            push_addr(buf, addr)
+    elif isinstance(body, IntroAck) and kind is Kind.INTRO_ACK:
+        _check_token(body.token)
+        buf.push_u8(IntroStatus(body.status))
+        buf.push_bytes(body.token)
     elif isinstance(body, StoreAck) and kind is Kind.STORE_ACK:
         _check_token(body.token)
         if not 0 <= body.held_seq < 2**64:
@@ -370,6 +441,23 @@ def _pull_body(buf: Buffer, kind: Kind) -> Body:
         # Not bounded by MAX_RECORD_SIZE here (the datagram bounds it): the receiver answers an
         # oversize record with INVALID and counts it, rather than dropping the STORE unseen.
         return Store(token=token, record=buf.pull_vbytes16(MAX_DATAGRAM))
+    if kind in (Kind.INTRODUCE, Kind.INTRODUCTION):
+        token = buf.pull_bytes(TOKEN_SIZE)
+        key = buf.pull_bytes(PUBLIC_KEY_SIZE)
+        n = buf.pull_u8()
+        if not 0 < n <= MAX_CANDIDATES:
+            raise DecodeError(f"{n} candidates: 1 to {MAX_CANDIDATES} allowed")
+        candidates = tuple(pull_addr(buf) for _ in range(n))
+        if kind is Kind.INTRODUCE:
+            return Introduce(token=token, target=key, candidates=candidates)
+        return Introduction(token=token, caller=key, candidates=candidates)
+    if kind is Kind.INTRO_ACK:
+        raw_status = buf.pull_u8()
+        try:
+            intro_status = IntroStatus(raw_status)
+        except ValueError:
+            raise DecodeError(f"unknown introduction status {raw_status}") from None
+        return IntroAck(status=intro_status, token=buf.pull_bytes(TOKEN_SIZE))
     raw = buf.pull_u8()
     try:
         status = StoreStatus(raw)

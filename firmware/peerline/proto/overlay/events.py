@@ -59,3 +59,11 @@ class RoleChanged(OverlayEvent):
 class RelaysChanged(OverlayEvent):
     relays: tuple[Addr, ...]
     "The supernodes this client keeps a path open through (listed in its record)."
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IntroductionReceived(OverlayEvent):
+    caller: bytes
+    "The calling phone's Ed25519 key."
+    candidates: tuple[Addr, ...]
+    "First: the caller's address as our relay saw it; then the addresses it listed."

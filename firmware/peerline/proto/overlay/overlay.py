@@ -22,6 +22,7 @@ from peerline.wire.overlay import (
     FLAG_FULL,
     FLAG_MEMBER,
     FLAG_TRUNCATED,
+    MAX_CANDIDATES,
     MAX_CONTACTS,
     MAX_RECORD_SIZE,
     MAX_RECORDS_PER_REPLY,
@@ -33,6 +34,10 @@ from peerline.wire.overlay import (
     FindNode,
     FindValue,
     Header,
+    IntroAck,
+    Introduce,
+    Introduction,
+    IntroStatus,
     Kind,
     Nodes,
     OverlayMessage,
@@ -51,6 +56,7 @@ from peerline.wire.spec import MAX_DATAGRAM
 
 from .auth import PairKeys, mac
 from .events import (
+    IntroductionReceived,
     LookupCompleted,
     LookupFailed,
     OverlayEvent,
@@ -176,6 +182,10 @@ class OverlayCounters:
     records_rejected_full: int = 0
     records_unchecked: int = 0
     "Records a lookup did not verify: beyond LONE_KEYS_CHECKED_PER_LOOKUP lone keys."
+    introductions_sent: int = 0
+    introductions_relayed: int = 0
+    introductions_refused: int = 0
+    "Introductions from a node that is not one of our relays."
     clients_refused: int = 0
     "Pings from new clients answered FULL (over ``max_clients``)."
     lookups_started: int = 0
@@ -247,6 +257,8 @@ _REPLY_TO = {
     Kind.FIND_NODE: Kind.NODES,
     Kind.FIND_VALUE: Kind.NODES,
     Kind.STORE: Kind.STORE_ACK,
+    Kind.INTRODUCE: Kind.INTRO_ACK,
+    Kind.INTRODUCTION: Kind.INTRO_ACK,
 }
 
 # Timer tags.
@@ -323,8 +335,8 @@ class Overlay:
         self._relays: dict[bytes, Contact] = {}
         self._refused: dict[bytes, float] = {}
         "Supernodes that answered FULL, and when: not asked again for REFUSED_FOR_S."
-        self._clients: OrderedDict[bytes, float] = OrderedDict()
-        "As a supernode: client key -> when it last pinged."
+        self._clients: OrderedDict[bytes, tuple[float, Addr]] = OrderedDict()
+        "As a supernode: client key -> when it last pinged, and from where (validated)."
         self._relay_gen = 0
         self._now_hint = 0.0
         self._maint_at: float | None = None
@@ -793,7 +805,7 @@ class Overlay:
         if isinstance(body, Ping):
             reply, kind = Pong(observed=addr, token=fresh), Kind.PONG
             if not header.flags & (FLAG_MEMBER | FLAG_ANONYMOUS) and not self._client_ok(
-                header.sender, now
+                header.sender, addr, validated, now
             ):
                 flags = FLAG_FULL
         elif isinstance(body, FindNode):
@@ -808,6 +820,12 @@ class Overlay:
         elif isinstance(body, Store):
             status, held = self._on_store(body, validated, addr, now)
             reply, kind = StoreAck(status=status, token=fresh, held_seq=held), Kind.STORE_ACK
+        elif isinstance(body, Introduce):
+            intro = self._on_introduce(header.sender, body, addr, validated, now)
+            reply, kind = IntroAck(status=intro, token=fresh), Kind.INTRO_ACK
+        elif isinstance(body, Introduction):
+            intro = self._on_introduction(header.sender, body)
+            reply, kind = IntroAck(status=intro, token=fresh), Kind.INTRO_ACK
         else:
             return
         if flags & FLAG_TRUNCATED:
@@ -821,18 +839,74 @@ class Overlay:
                 return
         self._emit(kind, reply, header.txid, to_key=header.sender, addr=addr, flags=flags)
 
-    def _client_ok(self, key: bytes, now: float) -> bool:
-        """Per-client quota: a supernode keeps at most ``max_clients`` NAT clients."""
+    def _client_ok(self, key: bytes, addr: Addr, validated: bool, now: float) -> bool:
+        """Per-client quota: a supernode keeps at most ``max_clients`` NAT clients.
+
+        Only a ping from a validated address (it carries our token) records where the client
+        is: that is where introductions for it will be sent.
+        """
         clients = self._clients
         cutoff = now - 3 * self.config.relay_keepalive_s
-        while clients and next(iter(clients.values())) < cutoff:
+        while clients and next(iter(clients.values()))[0] < cutoff:
             clients.popitem(last=False)  # gone quiet: its slot is free again
         if key not in clients and len(clients) >= self.config.max_clients:
             self.counters.clients_refused += 1
             return False
-        clients[key] = now
-        clients.move_to_end(key)
+        if validated:
+            clients[key] = (now, addr)
+            clients.move_to_end(key)
         return True
+
+    def introduce(
+        self,
+        target: bytes,
+        relays: tuple[Contact, ...],
+        candidates: tuple[Addr, ...],
+        *,
+        now: float,
+    ) -> int:
+        """Ask ``target``'s relays to tell it we are calling from ``candidates`` (hole punching:
+        it will send towards us, opening its NAT, while we send towards it). Returns how many
+        relays were asked."""
+        asked = 0
+        for relay in relays[:2]:
+            if relay.public_key == self.public_key:
+                continue
+            token = self._token_for(relay.addr, now)
+            body = Introduce(token=token, target=target, candidates=candidates[:MAX_CANDIDATES])
+            req = self._request(
+                Kind.INTRODUCE, body, relay.public_key, relay.addr, now=now, purpose=_Purpose.PING
+            )
+            if req is not None:
+                asked += 1
+                self.counters.introductions_sent += 1
+        return asked
+
+    def _on_introduce(
+        self, sender: bytes, body: Introduce, addr: Addr, validated: bool, now: float
+    ) -> IntroStatus:
+        """As a relay: pass a caller's introduction to our client (validated callers only:
+        the client will send towards the addresses it names)."""
+        client = self._clients.get(body.target)
+        if not validated:
+            return IntroStatus.REFUSED
+        if client is None or client[0] < now - 3 * self.config.relay_keepalive_s:
+            return IntroStatus.NOT_MY_CLIENT
+        candidates = (addr, *[c for c in body.candidates if c != addr])[:MAX_CANDIDATES]
+        note = Introduction(token=NO_TOKEN, caller=sender, candidates=candidates)
+        self._request(
+            Kind.INTRODUCTION, note, body.target, client[1], now=now, purpose=_Purpose.PING
+        )
+        self.counters.introductions_relayed += 1
+        return IntroStatus.DONE
+
+    def _on_introduction(self, sender: bytes, body: Introduction) -> IntroStatus:
+        """As a client: a caller is coming; only our own relays may say so."""
+        if sender not in self._relays:
+            self.counters.introductions_refused += 1
+            return IntroStatus.REFUSED
+        self._events.append(IntroductionReceived(caller=body.caller, candidates=body.candidates))
+        return IntroStatus.DONE
 
     def _nodes_reply(
         self,
