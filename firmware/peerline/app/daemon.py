@@ -512,7 +512,7 @@ class Phone:
             return
         now = asyncio.get_running_loop().time()
         try:
-            self.node.add_peer(event.caller, event.candidates[0])
+            self.node.add_peer(event.caller, event.candidates[0], pin=False)
         except (InvalidKey, LocalProtocolError) as exc:
             log.warning("introduction for an unusable key: %s", exc)
             return
@@ -781,6 +781,7 @@ class Phone:
                             if record.public_key == key and addr is not None:
                                 self.db.upsert_peer(key, number, addr[0], addr[1], now=time.time())
                                 self.node.add_peer(key, addr)
+                                self._punch(record, addr)
             return key
         event = await self._lookup(number)
         if isinstance(event, LookupFailed):

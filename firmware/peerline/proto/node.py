@@ -267,11 +267,18 @@ class Node:
         "Counts handshake events (initiation sent or received, response received): §4.10."
 
     # -- API --------------------------------------------------------------------------------
-    def add_peer(self, public_key: bytes, addr: Addr | None) -> None:
-        """Know a peer by key, optionally at an address. Raises ``InvalidKey``."""
+    def add_peer(self, public_key: bytes, addr: Addr | None, *, pin: bool = True) -> None:
+        """Know a peer by key, optionally at an address. Raises ``InvalidKey``.
+
+        ``pin=False`` (a caller someone introduced) counts against ``max_peers`` and is
+        forgotten once idle, like any unknown caller; raises LocalProtocolError when full.
+        """
         if public_key == self.identity.public_key:
             raise LocalProtocolError("cannot add this phone as its own peer")
         peer = self._peers.get(public_key)
+        if peer is None and not pin and len(self._peers) >= self.config.max_peers:
+            self.counters.dropped_peer_limit += 1
+            raise LocalProtocolError("peer table full")
         if peer is None:
             peer = _Peer(
                 public_key=public_key,
@@ -281,7 +288,7 @@ class Node:
             self._peers[public_key] = peer
         elif addr is not None:
             peer.endpoint = addr
-        peer.pinned = True
+        peer.pinned = peer.pinned or pin
 
     def peer_endpoint(self, public_key: bytes) -> Addr | None:
         peer = self._peers.get(public_key)

@@ -69,7 +69,8 @@ class IntroStatus(IntEnum):
     NOT_MY_CLIENT = 1
     "The relay keeps no path to that phone (any more)."
     REFUSED = 2
-    "The client does not take introductions from this relay, or the caller is rate-limited."
+    """The caller's address is not validated (no token: ask again with the one in this reply),
+    or the client does not take introductions from this relay."""
 
 
 class StoreStatus(IntEnum):

@@ -1,7 +1,8 @@
 """STUN (RFC 8489) Binding messages: the codec, bounded, for the first-byte range 0-3.
 
 Only what a phone needs to learn its reflexive address from a standard STUN server and to
-classify its NAT (RFC 5780): Binding requests (optionally with CHANGE-REQUEST and PADDING) and
+classify its NAT (RFC 5780): Binding requests (optionally with CHANGE-REQUEST; a PADDING
+attribute is accepted but never sent) and
 Binding success/error responses with XOR-MAPPED-ADDRESS, MAPPED-ADDRESS, OTHER-ADDRESS,
 RESPONSE-ORIGIN, SOFTWARE, ERROR-CODE and FINGERPRINT. No long-term credentials: a Binding
 request needs none (RFC 8489 §9). Unknown comprehension-optional attributes are skipped;

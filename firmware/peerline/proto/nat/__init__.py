@@ -1,1 +1,2 @@
-"""NAT traversal: reflexive addresses from STUN servers (and, to come, hole punching)."""
+"""NAT traversal: STUN (client, reflector), NAT classification; hole punching rides on the
+overlay's introductions (``proto.overlay``)."""

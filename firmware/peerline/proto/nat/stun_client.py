@@ -22,9 +22,9 @@ from peerline.wire.stun import (
 )
 
 MAX_OUTSTANDING = 32
-REQUEST_SIZE = 48
+REQUEST_SIZE = 56
 """Requests are padded this far, so a reflector that never answers larger than it was asked
-(as Peerline phones do) can still answer with an IPv6 mapping and a fingerprint."""
+(as Peerline phones do) can still answer with an IPv6 mapping and a fingerprint (52 bytes)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -185,7 +185,7 @@ class OverlayCounters:
     introductions_sent: int = 0
     introductions_relayed: int = 0
     introductions_refused: int = 0
-    "Introductions from a node that is not one of our relays."
+    "Introductions from a node that is not one of our relays (counted by the client)."
     clients_refused: int = 0
     "Pings from new clients answered FULL (over ``max_clients``)."
     lookups_started: int = 0
@@ -217,6 +217,8 @@ class _Request:
     cand: Candidate | None = None
     record: bytes = b""
     attempts: int = 1
+    intro: Introduce | None = None
+    "An INTRODUCE sent without a token: sent once more if the relay refuses it for that."
 
 
 @dataclass(slots=True, eq=False)
@@ -878,6 +880,7 @@ class Overlay:
                 Kind.INTRODUCE, body, relay.public_key, relay.addr, now=now, purpose=_Purpose.PING
             )
             if req is not None:
+                req.intro = body if token == NO_TOKEN else None
                 asked += 1
                 self.counters.introductions_sent += 1
         return asked
@@ -1014,6 +1017,13 @@ class Overlay:
             )
         elif isinstance(body, StoreAck):
             self._on_store_ack(req, body, now)
+        elif isinstance(body, IntroAck) and body.status is IntroStatus.REFUSED and req.intro:
+            # Refused for want of a token, which this very reply carries: ask once more.
+            again = Introduce(token=token, target=req.intro.target, candidates=req.intro.candidates)
+            if req.public_key is not None and token != NO_TOKEN:
+                self._request(
+                    Kind.INTRODUCE, again, req.public_key, req.addr, now=now, purpose=_Purpose.PING
+                )
 
     def _remember_token(self, addr: Addr, token: bytes, now: float) -> None:
         if token == NO_TOKEN:
