@@ -16,7 +16,7 @@ from peerline.proto.overlay.records import SyncBinding, Verdict, sign_record, ve
 from peerline.sim import LinkProfile, Network, Simulator
 from peerline.sim.overlay_world import sim_number
 from peerline.types import Addr
-from peerline.wire.overlay import Contact, Kind
+from peerline.wire.overlay import NO_TOKEN, Contact, Introduce, Kind, decode_overlay
 from peerline.wire.record import CandidateKind, Record
 
 
@@ -117,3 +117,49 @@ def test_a_lookup_checks_few_keys_that_only_one_responder_offers() -> None:
     caller._take_record(op, real.encode(), 2, 2001, 0.0)
     assert target.public_key in calls
     assert op.records and target.public_key in op.records
+
+
+def test_an_introduction_refused_for_want_of_a_token_is_sent_again_with_it() -> None:
+    sim = Simulator(seed=9, network=Network(LinkProfile(latency_s=0.01)))
+    binding = SyncBinding(sim_number)
+    caller, relay = phone(30, sim, binding), phone(31, sim, binding)
+    addr_c: Addr = ("100.64.9.1", 7000)
+    addr_r: Addr = ("100.64.9.2", 7000)
+    sim.add_node(addr_c, caller)
+    sim.add_node(addr_r, relay)
+    target = Identity.from_seed(bytes([32]) * 32).public_key
+    introduces: list[bytes] = []
+    original = caller.datagrams_to_send
+
+    def spy(*, now: float) -> list[tuple[bytes, Addr]]:
+        out = original(now=now)
+        for data, _ in out:
+            msg = decode_overlay(data)
+            if msg.header.kind is Kind.INTRODUCE:
+                assert isinstance(msg.body, Introduce)
+                introduces.append(msg.body.token)
+        return out
+
+    caller.datagrams_to_send = spy  # type: ignore[method-assign]
+    caller.introduce(target, (Contact(relay.public_key, addr_r),), (addr_c,), now=sim.now)
+    sim.poke(addr_c)
+    sim.run_for(2.0)
+    # Refused once for want of a token, then sent again with the token the refusal carried.
+    assert len(introduces) == 2 and introduces[0] == NO_TOKEN and introduces[1] != NO_TOKEN
+
+
+def test_introduced_callers_are_held_to_the_peer_limit() -> None:
+    import pytest
+
+    from peerline.adapters.rng import SeededRng
+    from peerline.errors import LocalProtocolError
+    from peerline.proto.node import Node, NodeConfig
+
+    node = Node(
+        identity=Identity.from_seed(bytes(32)), rng=SeededRng(1), config=NodeConfig(max_peers=2)
+    )
+    for i in (1, 2):
+        node.add_peer(Identity.from_seed(bytes([i]) * 32).public_key, ("192.0.2.1", 1), pin=False)
+    with pytest.raises(LocalProtocolError):
+        node.add_peer(Identity.from_seed(bytes([3]) * 32).public_key, ("192.0.2.1", 1), pin=False)
+    assert node.counters.dropped_peer_limit == 1
