@@ -280,7 +280,12 @@ class Phone:
             rng=OsRng(),
             binding=self._binding,
             number=self.number,
-            config=overlay_config or OverlayConfig(member=_ROLE_MEMBER[settings.role]),
+            config=overlay_config
+            or OverlayConfig(
+                member=_ROLE_MEMBER[settings.role],
+                # One setting for every NAT keepalive: sessions' and the relays' pings.
+                relay_keepalive_s=config.network.keepalive_s,
+            ),
             seq_start=max(stored_seq + 1, time.time_ns() // 1_000_000),
         )
         self.stun = StunClient(OsRng())
@@ -660,6 +665,11 @@ class Phone:
                 "records_held": len(self.overlay.store),
                 "reflexive": list(self.overlay.reflexive) if self.overlay.reflexive else None,
                 "record_seq": self.overlay.record.seq if self.overlay.record else None,
+                "keepalive_bytes_per_s": round(
+                    self.overlay.counters.keepalive_bytes_sent
+                    / max(1.0, time.time() - self.started_at),
+                    1,
+                ),
                 "counters": self.overlay.counters.as_dict(),
             },
         }

@@ -186,6 +186,8 @@ class OverlayCounters:
     introductions_relayed: int = 0
     introductions_refused: int = 0
     "Introductions from a node that is not one of our relays (counted by the client)."
+    keepalive_bytes_sent: int = 0
+    "Bytes of a client's keepalive pings to its relays (the pongs cost about as much again)."
     clients_refused: int = 0
     "Pings from new clients answered FULL (over ``max_clients``)."
     lookups_started: int = 0
@@ -756,6 +758,8 @@ class Overlay:
         if token == NO_TOKEN:  # unvalidated: the pong may not be larger than the ping
             padding = PADDED_PING_SIZE - (44 + 8 + OVERLAY_MAC_SIZE)
         body = Ping(token=token, padding=padding)
+        if purpose is _Purpose.RELAY:  # what holding the NAT mapping open costs
+            self.counters.keepalive_bytes_sent += 44 + 8 + padding + OVERLAY_MAC_SIZE
         self._request(Kind.PING, body, public_key, addr, now=now, purpose=purpose)
 
     def _rto(self, public_key: bytes) -> float:
