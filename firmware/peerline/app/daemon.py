@@ -83,6 +83,8 @@ MAX_WAIT_S = 120.0
 CONTACT_SAVE_S = 300.0
 """How often the overlay's live contacts are written to the peer cache (and at exit)."""
 LOOKUP_WAIT_S = 15.0
+ADDRESS_WATCH_S = 1.0
+"""How often a phone bound to a wildcard address looks for a change of its own addresses."""
 _ROLE_MEMBER: dict[str, bool | None] = {"supernode": True, "client": False, "auto": None}
 
 
@@ -313,14 +315,7 @@ class Phone:
         net = self.config.network
         await self._driver.start(bind4=net.bind4, bind6=net.bind6, port=net.port)
         self._host_candidates = host_candidates(self._driver.local_addrs)
-        now = asyncio.get_running_loop().time()
-        # Phones on this very machine see us at 127.0.0.1: that is our own address too.
-        own = self._host_candidates + [
-            ("127.0.0.1", port)
-            for host, port in self._driver.local_addrs
-            if host in ("0.0.0.0", "127.0.0.1")  # noqa: S104 - matching, not binding
-        ]
-        self.overlay.set_host_addresses(own, now=now)
+        self._tell_overlay_own_addresses()
         self._control = ControlServer(self.paths.control_socket, self._handlers())
         await self._control.start()
         if self.config.overlay.lan and net.bind4:
@@ -328,6 +323,8 @@ class Phone:
         self._ask_stun_servers()
         self._join_overlay()
         self._spawn(self._save_contacts_every(CONTACT_SAVE_S))
+        if any(ipaddress.ip_address(h).is_unspecified for h, _ in self._driver.local_addrs):
+            self._spawn(self._watch_addresses_every(ADDRESS_WATCH_S))
 
     async def _start_lan(self) -> None:
         """Announce this phone on the LAN (zeroconf) and take an extension there."""
@@ -419,6 +416,30 @@ class Phone:
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    async def _watch_addresses_every(self, period: float) -> None:
+        """Notice this machine's addresses changing (DHCP, Wi-Fi to Ethernet): tell every peer
+        at once (a keepalive from the new address moves its path) and republish."""
+        while True:
+            await asyncio.sleep(period)
+            assert self._driver is not None
+            fresh = host_candidates(self._driver.local_addrs)
+            if fresh != self._host_candidates:
+                log.info("this phone's addresses changed: %s", fresh)
+                self._host_candidates = fresh
+                self._tell_overlay_own_addresses()
+                self.node.nudge(now=asyncio.get_running_loop().time())
+                self._publish()
+
+    def _tell_overlay_own_addresses(self) -> None:
+        assert self._driver is not None
+        # Phones on this very machine see us at 127.0.0.1: that is our own address too.
+        own = self._host_candidates + [
+            ("127.0.0.1", port)
+            for host, port in self._driver.local_addrs
+            if host in ("0.0.0.0", "127.0.0.1")  # noqa: S104 - matching, not binding
+        ]
+        self.overlay.set_host_addresses(own, now=asyncio.get_running_loop().time())
 
     async def _save_contacts_every(self, period: float) -> None:
         while True:

@@ -325,6 +325,18 @@ class Node:
         if self._sending_session(peer, now) is None:
             self._start_handshake(peer, now)
 
+    def nudge(self, *, now: float) -> int:
+        """Send a keepalive on every live session now: this phone's address just changed, and
+        an authenticated packet from the new one moves each peer's path there (§5.7) before
+        the peer sends anything to the old one. Returns how many peers were nudged."""
+        nudged = 0
+        for peer in self._peers.values():
+            if self._sending_session(peer, now) is not None:
+                peer.last_sent = float("-inf")
+                self._flush(peer, now)
+                nudged += 1
+        return nudged
+
     def sessions(self, *, now: float) -> list[dict[str, Any]]:
         """A snapshot of live sessions for status displays (no key material)."""
         out = []

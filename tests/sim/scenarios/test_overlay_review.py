@@ -5,7 +5,7 @@ import hashlib
 
 from peerline.proto.identity import Identity
 from peerline.proto.overlay.events import LookupCompleted
-from peerline.proto.overlay.ids import record_key
+from peerline.proto.overlay.ids import node_id, record_key
 from peerline.proto.overlay.overlay import (
     LONE_KEYS_CHECKED_PER_LOOKUP,
     PADDED_PING_SIZE,
@@ -163,3 +163,23 @@ def test_introduced_callers_are_held_to_the_peer_limit() -> None:
     with pytest.raises(LocalProtocolError):
         node.add_peer(Identity.from_seed(bytes([3]) * 32).public_key, ("192.0.2.1", 1), pin=False)
     assert node.counters.dropped_peer_limit == 1
+
+
+def test_publishing_with_no_one_to_store_at_does_not_loop() -> None:
+    """A record re-signed while a publish is out, whose only contact then fails: the next
+    publish finds no one and finishes at once; it must not start itself again and again."""
+    sim = Simulator(seed=10)
+    alone = phone(40, sim, SyncBinding(sim_number))
+    here: Addr = ("100.64.10.1", 7000)
+    sim.add_node(here, alone)
+    ghost = Identity.from_seed(bytes([41]) * 32).public_key
+    ident = int.from_bytes(node_id(ghost), "big")
+    alone.table.seen(Contact(ghost, ("100.64.10.2", 7000)), ident, 0.0)
+    alone.table.failed(ident)  # one more failure and it is gone
+    alone.warm_start(now=0.0, republish_at=None, refreshed_at=0.0)
+    alone.publish(addresses=((CandidateKind.HOST, here),), now=sim.now)
+    alone.publish(addresses=((CandidateKind.HOST, ("100.64.10.1", 7001)),), now=sim.now)
+    sim.poke(here)
+    sim.run_for(10.0)
+    assert alone.record is not None and alone.record.seq == 2
+    assert len(alone.table) == 0 and alone.counters.publishes >= 2

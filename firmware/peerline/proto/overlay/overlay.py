@@ -1260,12 +1260,16 @@ class Overlay:
         if self._record is None or self._publishing is not None:
             return
         try:
-            op = self._start_op(record_key(self.number), Kind.FIND_NODE, "publish", now)
+            # Held until its bookkeeping is set: with no one to ask, the lookup finishes at once
+            # and must then see which record it published.
+            op = self._start_op(record_key(self.number), Kind.FIND_NODE, "publish", now, hold=True)
         except LocalProtocolError:
             return
         op.seq = self._record_seq
         self._publishing = op
         self._publish_due = None
+        op.held = False
+        self._check_op(op, now)
 
     def _store_at(self, op: _Op, now: float) -> None:
         targets = op.lookup.closest_answered(self.config.k)
