@@ -1,54 +1,15 @@
 """Keepalives hold a NAT mapping open: a phone behind a NAT that forgets idle UDP after 4 s
 stays reachable by number when it pings its relay every 2 s, and the cost is reported."""
 
-import subprocess
-import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import pytest
+from lab_phones import PORT, control, start_phone, wait_until
 
-from netlab import Host, Lab, NatBehaviour
-from peerline.app.control_client import call
-from peerline.app.daemon import CONTROL_SOCKET_NAME
+from netlab import Lab, NatBehaviour
 
 pytestmark = pytest.mark.netns
-PORT = 4720
-
-
-def control(data: Path, cmd: str, args: dict[str, Any] | None = None) -> Any:
-    return call(data / CONTROL_SOCKET_NAME, cmd, args, timeout=40)
-
-
-def start_phone(host: Host, data: Path, keepalive_s: float, *extra: str) -> None:
-    subprocess.run(
-        [sys.executable, "-m", "peerline", "init", "--data", str(data)],
-        check=True,
-        capture_output=True,
-    )
-    (data / "peerline.toml").write_text(
-        f'[overlay]\nlan = false\n\n[network]\nbind6 = ""\nkeepalive_s = {keepalive_s}\n'
-    )
-    log = (data / "daemon.log").open("w")
-    host.popen(
-        [sys.executable, "-m", "peerline", "run", "--data", str(data), "--port", str(PORT), *extra],
-        stdout=subprocess.DEVNULL,
-        stderr=log,
-    )
-    log.close()
-
-
-def wait_until(pred: Any, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if pred():
-                return
-        except Exception:  # still starting
-            pass
-        time.sleep(0.25)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def test_keepalives_hold_a_short_nat_mapping_and_their_cost_is_reported(
@@ -59,10 +20,10 @@ def test_keepalives_hold_a_short_nat_mapping_and_their_cost_is_reported(
     router = lab.router("home", nat=NatBehaviour.PORT_RESTRICTED, udp_timeout_s=4)
     callee_host = lab.host("callee", behind=router)
     seed, caller, callee = tmp_path / "seed", tmp_path / "caller", tmp_path / "callee"
-    start_phone(seed_host, seed, 15)
+    start_phone(seed_host, seed, keepalive_s=15)
     wait_until(lambda: control(seed, "status"), 15, "the seed phone")
-    start_phone(caller_host, caller, 15, "--seed", f"{seed_host.addr}:{PORT}")
-    start_phone(callee_host, callee, 2, "--seed", f"{seed_host.addr}:{PORT}")
+    start_phone(caller_host, caller, "--seed", f"{seed_host.addr}:{PORT}", keepalive_s=15)
+    start_phone(callee_host, callee, "--seed", f"{seed_host.addr}:{PORT}", keepalive_s=2)
     wait_until(lambda: bool(control(callee, "status")["overlay"]["relays"]), 30, "a relay")
     number = control(callee, "id")["number"]
     wait_until(

@@ -6,53 +6,16 @@ within a second, sends a keepalive from the new address, the other phone's path 
 and a message sent towards the moved phone afterwards arrives.
 """
 
-import subprocess
-import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import pytest
+from lab_phones import PORT, control, start_phone, wait_until
 
-from netlab import Host, Lab
-from peerline.app.control_client import call
-from peerline.app.daemon import CONTROL_SOCKET_NAME
+from netlab import Lab
 
 pytestmark = pytest.mark.netns
-PORT = 4720
 NEW_ADDR = "198.51.100.77"
-
-
-def control(data: Path, cmd: str, args: dict[str, Any] | None = None) -> Any:
-    return call(data / CONTROL_SOCKET_NAME, cmd, args, timeout=40)
-
-
-def start_phone(host: Host, data: Path, *extra: str) -> None:
-    subprocess.run(
-        [sys.executable, "-m", "peerline", "init", "--data", str(data)],
-        check=True,
-        capture_output=True,
-    )
-    (data / "peerline.toml").write_text('[overlay]\nlan = false\n\n[network]\nbind6 = ""\n')
-    log = (data / "daemon.log").open("w")
-    host.popen(
-        [sys.executable, "-m", "peerline", "run", "--data", str(data), "--port", str(PORT), *extra],
-        stdout=subprocess.DEVNULL,
-        stderr=log,
-    )
-    log.close()
-
-
-def wait_until(pred: Any, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if pred():
-                return
-        except Exception:  # still starting
-            pass
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def test_messages_resume_after_an_address_change(lab: Lab, tmp_path: Path) -> None:

@@ -8,53 +8,15 @@ the NATs let the packets through (simultaneous open). The session must be direct
 callee's endpoint, seen from the caller, is the callee's router.
 """
 
-import subprocess
-import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import pytest
+from lab_phones import PORT, control, start_phone, wait_until
 
-from netlab import Host, Lab, NatBehaviour
-from peerline.app.control_client import call
-from peerline.app.daemon import CONTROL_SOCKET_NAME
+from netlab import Lab, NatBehaviour
 
 pytestmark = pytest.mark.netns
-PORT = 4720
-
-
-def control(data: Path, cmd: str, args: dict[str, Any] | None = None) -> Any:
-    return call(data / CONTROL_SOCKET_NAME, cmd, args, timeout=40)
-
-
-def start_phone(host: Host, data: Path, *extra: str) -> None:
-    subprocess.run(
-        [sys.executable, "-m", "peerline", "init", "--data", str(data)],
-        check=True,
-        capture_output=True,
-    )
-    (data / "peerline.toml").write_text('[overlay]\nlan = false\n\n[network]\nbind6 = ""\n')
-    log = (data / "daemon.log").open("w")
-    host.popen(
-        [sys.executable, "-m", "peerline", "run", "--data", str(data), "--port", str(PORT), *extra],
-        stdout=subprocess.DEVNULL,
-        stderr=log,
-    )
-    log.close()
-
-
-def wait_until(pred: Any, timeout: float, what: str, logs: list[Path]) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if pred():
-                return
-        except Exception:  # a phone still starting
-            pass
-        time.sleep(0.25)
-    tails = "\n".join(f"--- {p}\n{p.read_text()[-1500:]}" for p in logs if p.exists())
-    raise AssertionError(f"timed out waiting for {what}\n{tails}")
 
 
 @pytest.mark.parametrize(
