@@ -1,5 +1,6 @@
 """Real phones in the network lab: start a daemon inside a lab host, talk to it, wait on it."""
 
+import os
 import subprocess
 import sys
 import time
@@ -18,7 +19,9 @@ def control(data: Path, cmd: str, args: dict[str, Any] | None = None) -> Any:
     return call(data / CONTROL_SOCKET_NAME, cmd, args, timeout=40)
 
 
-def start_phone(host: Host, data: Path, *extra: str, keepalive_s: float | None = None) -> None:
+def start_phone(
+    host: Host, data: Path, *extra: str, keepalive_s: float | None = None
+) -> "subprocess.Popen[bytes]":
     """``peerline init`` + ``peerline run`` inside ``host``: IPv4 only, no LAN discovery."""
     subprocess.run(
         [sys.executable, "-m", "peerline", "init", "--data", str(data)],
@@ -26,14 +29,18 @@ def start_phone(host: Host, data: Path, *extra: str, keepalive_s: float | None =
         capture_output=True,
     )
     network = 'bind6 = ""\n' + (f"keepalive_s = {keepalive_s}\n" if keepalive_s else "")
-    (data / "peerline.toml").write_text(f"[overlay]\nlan = false\n\n[network]\n{network}")
+    level = os.environ.get("PEERLINE_LAB_LOG", "info")  # "debug" to see every packet decision
+    (data / "peerline.toml").write_text(
+        f'[overlay]\nlan = false\n\n[log]\nlevel = "{level}"\n\n[network]\n{network}'
+    )
     log = (data / "daemon.log").open("w")
-    host.popen(
+    proc = host.popen(
         [sys.executable, "-m", "peerline", "run", "--data", str(data), "--port", str(PORT), *extra],
         stdout=subprocess.DEVNULL,
         stderr=log,
     )
     log.close()
+    return proc
 
 
 def wait_until(pred: Any, timeout: float, what: str, logs: Sequence[Path] = ()) -> None:

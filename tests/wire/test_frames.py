@@ -20,12 +20,14 @@ from peerline.wire.frames import (
     MessageAckFrame,
     MessageFrame,
     PingFrame,
+    PathChallengeFrame,
+    PathResponseFrame,
     frame_size,
     pull_frames,
     push_frame,
     push_frames,
 )
-from peerline.wire.spec import MAX_DATAGRAM
+from peerline.wire.spec import MAX_DATAGRAM, RELAY_HEADER_SIZE
 
 MID = bytes(range(16))
 MID2 = bytes(range(0xF0, 0x100))
@@ -70,7 +72,7 @@ def test_frame_type_values_are_pinned() -> None:
 def test_largest_message_fits_one_datagram() -> None:
     frame = MessageFrame(message_id=MID, text="\U0001f4de" * (MAX_MESSAGE_BYTES // 4))
     assert frame_size(frame) <= MAX_PAYLOAD
-    assert MAX_PAYLOAD + 14 + 16 == MAX_DATAGRAM
+    assert MAX_PAYLOAD + RELAY_HEADER_SIZE + 14 + 16 == MAX_DATAGRAM
 
 
 # -- rejection -------------------------------------------------------------------------------------
@@ -174,7 +176,7 @@ def test_constructors_reject_invalid_fields(make: object) -> None:
 
 def test_unknown_frame_types_are_skipped_and_counted() -> None:
     data = (
-        b"\x02\x00\x03abc"
+        b"\x07\x00\x03abc"
         + b"\x01\x00\x00"
         + b"\xff\x00\x00"
         + b"\x11\x00\x10"
@@ -273,3 +275,17 @@ def test_random_frame_headers_decode_or_raise_decode_error(
 @given(st.lists(frames_st, min_size=1, max_size=4).map(push_frames).flatmap(mutations))
 def test_mutated_payloads_decode_or_raise_decode_error(data: bytes) -> None:
     check_total(data)
+
+
+def test_path_frames_round_trip_and_need_eight_bytes() -> None:
+    frames: list[Frame] = [
+        PathChallengeFrame(data=b"12345678"),
+        PathResponseFrame(data=b"abcdefgh"),
+    ]
+    data = push_frames(frames)
+    assert pull_frames(data) == (frames, 0)
+    assert sum(frame_size(f) for f in frames) == len(data)
+    with pytest.raises(DecodeError):
+        pull_frames(b"\x02\x00\x07" + bytes(7))
+    with pytest.raises(ValueError):
+        PathResponseFrame(data=b"short")

@@ -44,6 +44,9 @@ from peerline.wire.overlay import (
     Introduce,
     Introduction,
     IntroStatus,
+    RelayOpen,
+    RelayOpened,
+    RelayStatus,
     Kind,
     Nodes,
     Ping,
@@ -167,6 +170,16 @@ VECTORS: list[tuple[Header, Body, bytes]] = [
         IntroAck(status=IntroStatus.NOT_MY_CLIENT, token=TOKEN),
         head(0x0A, 0x04) + b"\x01" + TOKEN,
     ),
+    (
+        header(Kind.RELAY_OPEN),
+        RelayOpen(token=TOKEN, target=KEY1),
+        head(0x0B) + TOKEN + KEY1,
+    ),
+    (
+        header(Kind.RELAY_OPENED, FLAG_FULL),
+        RelayOpened(status=RelayStatus.OPENED, token=TOKEN, channel=0xDEADBEEF),
+        head(0x0C, 0x08) + b"\x00" + TOKEN + b"\xde\xad\xbe\xef",
+    ),
 ]
 VECTOR_IDS = [f"{h.kind.name}-{len(b)}-{i}" for i, (h, _, b) in enumerate(VECTORS)]
 PADDED = (Ping, FindNode, FindValue)
@@ -182,7 +195,8 @@ def test_sizes_and_values_are_pinned() -> None:
     assert (OVERLAY_HEADER_SIZE, OVERLAY_MAC_SIZE, OVERLAY_MIN_SIZE) == (44, 16, 60)
     assert (TOKEN_SIZE, NODE_ID_SIZE, PUBLIC_KEY_SIZE) == (8, 20, 32)
     assert TYPE_OVERLAY == 0x54
-    assert [int(k) for k in Kind] == list(range(1, 11))
+    assert [int(k) for k in Kind] == list(range(1, 13))
+    assert [int(s) for s in RelayStatus] == list(range(4))
     assert [int(s) for s in StoreStatus] == list(range(6))
     assert (FLAG_MEMBER, FLAG_ANONYMOUS, FLAG_TRUNCATED, FLAG_FULL) == (0x01, 0x02, 0x04, 0x08)
     assert {
@@ -192,8 +206,9 @@ def test_sizes_and_values_are_pinned() -> None:
         Kind.STORE,
         Kind.INTRODUCE,
         Kind.INTRODUCTION,
+        Kind.RELAY_OPEN,
     } == REQUESTS
-    assert {Kind.PONG, Kind.NODES, Kind.STORE_ACK, Kind.INTRO_ACK} == REPLIES
+    assert {Kind.PONG, Kind.NODES, Kind.STORE_ACK, Kind.INTRO_ACK, Kind.RELAY_OPENED} == REPLIES
     assert {h.kind for h, _, _ in VECTORS} == set(Kind)
 
 
@@ -590,6 +605,8 @@ EXPECTED_BODY = {
     Kind.INTRODUCE: Introduce,
     Kind.INTRODUCTION: Introduction,
     Kind.INTRO_ACK: IntroAck,
+    Kind.RELAY_OPEN: RelayOpen,
+    Kind.RELAY_OPENED: RelayOpened,
 }
 
 
@@ -697,6 +714,13 @@ BODIES: dict[Kind, st.SearchStrategy[Body]] = {
         candidates=st.lists(addrs, min_size=1, max_size=8).map(tuple),
     ),
     Kind.INTRO_ACK: st.builds(IntroAck, status=st.sampled_from(IntroStatus), token=tokens),
+    Kind.RELAY_OPEN: st.builds(RelayOpen, token=tokens, target=fixed(PUBLIC_KEY_SIZE)),
+    Kind.RELAY_OPENED: st.builds(
+        RelayOpened,
+        status=st.sampled_from(RelayStatus),
+        token=tokens,
+        channel=st.integers(0, 2**32 - 1),
+    ),
     Kind.PING: st.builds(Ping, token=tokens, padding=st.integers(0, BODY_BUDGET - TOKEN_SIZE)),
     Kind.PONG: st.builds(Pong, observed=addrs, token=tokens),
     Kind.FIND_NODE: st.builds(

@@ -46,6 +46,7 @@ from peerline.proto.lan.events import (
     LanPeerUpdated,
 )
 from peerline.proto.nat.classify import NatClassifier
+from peerline.proto.nat.relay import is_relayed, relay_of
 from peerline.proto.nat.stun_client import BindingFailed, BindingResult, StunClient
 from peerline.proto.nat.stun_server import StunServer
 from peerline.proto.node import Node, NodeConfig
@@ -428,7 +429,9 @@ class Phone:
                 log.info("this phone's addresses changed: %s", fresh)
                 self._host_candidates = fresh
                 self._tell_overlay_own_addresses()
-                self.node.nudge(now=asyncio.get_running_loop().time())
+                now = asyncio.get_running_loop().time()
+                self.node.nudge(now=now)
+                self.engine.traversal.rebind(now=now)
                 self._publish()
 
     def _tell_overlay_own_addresses(self) -> None:
@@ -505,7 +508,8 @@ class Phone:
                 event.sas,
             )
         elif isinstance(event, PeerEndpointChanged):
-            self.db.touch_peer(event.peer_key, event.addr[0], event.addr[1], now=time.time())
+            if not is_relayed(event.addr):  # a relay's channel means nothing after a restart
+                self.db.touch_peer(event.peer_key, event.addr[0], event.addr[1], now=time.time())
             log.info("%s moved to %s:%d", self._label(event.peer_key), *event.addr)
         elif isinstance(event, BindingResult | BindingFailed):
             self._on_stun(event)
@@ -532,32 +536,26 @@ class Phone:
             log.info("keeping a path open through %d supernode(s)", len(event.relays))
 
     def _on_introduction(self, event: IntroductionReceived) -> None:
-        """A caller behind a NAT is coming (through our relay): send towards it at once, which
-        opens our NAT to it, while its packets come towards us (simultaneous open)."""
-        if not event.candidates or event.caller == self.identity.public_key:
-            return
-        now = asyncio.get_running_loop().time()
-        try:
-            self.node.add_peer(event.caller, event.candidates[0], pin=False)
-        except (InvalidKey, LocalProtocolError) as exc:
-            log.warning("introduction for an unusable key: %s", exc)
-            return
-        self.node.connect(event.caller, now=now)
-        log.info("punching towards %s at %s:%d", self._label(event.caller), *event.candidates[0])
-        self._poke()
+        """A caller behind a NAT is coming through our relay; the engine's traversal has
+        already sent towards it (or probed it, for a session that wants to go direct)."""
+        if event.candidates and event.caller != self.identity.public_key:
+            log.info("introduced: %s at %s:%d", self._label(event.caller), *event.candidates[0])
 
-    def _punch(self, record: Record, addr: Addr) -> None:
-        """Before calling a phone behind a NAT, have its relays introduce us (hole punching)."""
-        if not record.relays or addr in self._host_candidates:
+    def _reach(self, record: Record, addr: Addr) -> None:
+        """Before calling a phone behind a NAT: punch through its relays, with a relay ready
+        if the punch fails (``Traversal.reach``)."""
+        if addr in self._host_candidates:
             return
         own: list[Addr] = []
         if self.overlay.reflexive is not None:
             own.append(self.overlay.reflexive)
         own.extend(a for a in self._host_candidates if a not in own)
-        if own:
-            now = asyncio.get_running_loop().time()
-            self.overlay.introduce(record.public_key, record.relays, tuple(own), now=now)
-            self._poke()
+        traversal = self.engine.traversal
+        traversal.own_candidates = tuple(own)
+        direct = [addr, *(a for _, a in record.addresses if a != addr)]
+        now = asyncio.get_running_loop().time()
+        traversal.reach(record.public_key, direct=direct, relays=record.relays, now=now)
+        self._poke()
 
     def _on_stun(self, event: BindingResult | BindingFailed) -> None:
         classifier = self.classifier
@@ -599,6 +597,7 @@ class Phone:
         number = done.result()
         self._numbers.remember(key, number)
         self._fill_numbers(key, number)
+        self._bindings_changed()  # a lookup may be waiting on this very key's number
 
     def _fill_numbers(self, key: bytes, number: str) -> None:
         try:
@@ -674,7 +673,7 @@ class Phone:
                 "server": self.stun_server.counters.as_dict(),
             },
             "peers": len(self.db.peers()),
-            "sessions": self.node.sessions(now=now),
+            "sessions": [self._session_status(s) for s in self.node.sessions(now=now)],
             "calls": [],
             "counters": counters,
             "lan": self.lan.registry.status() if self.lan is not None else None,
@@ -692,8 +691,22 @@ class Phone:
                     1,
                 ),
                 "counters": self.overlay.counters.as_dict(),
+                "relaying": {
+                    "channels": len(self.overlay.relay_table),
+                    "counters": self.overlay.relay_table.counters.as_dict(),
+                },
             },
+            "traversal": self.engine.traversal.counters.as_dict(),
         }
+
+    @staticmethod
+    def _session_status(session: dict[str, Any]) -> dict[str, Any]:
+        """A node session for status: its path says direct or relayed (and through whom)."""
+        endpoint = session["endpoint"]
+        via = relay_of((endpoint[0], endpoint[1])) if endpoint else None
+        session["path"] = "relayed" if via is not None else "direct"
+        session["relay"] = list(via[0]) if via is not None else None
+        return session
 
     async def _cmd_peer_add(self, args: dict[str, Any]) -> dict[str, Any]:
         try:
@@ -812,7 +825,7 @@ class Phone:
                             if record.public_key == key and addr is not None:
                                 self.db.upsert_peer(key, number, addr[0], addr[1], now=time.time())
                                 self.node.add_peer(key, addr)
-                                self._punch(record, addr)
+                                self._reach(record, addr)
             return key
         event = await self._lookup(number)
         if isinstance(event, LookupFailed):
@@ -835,14 +848,16 @@ class Phone:
         addr = self._pick_address(record)
         if addr is None:
             raise CommandError("unreachable", f"{format_number(number)} lists no address")
-        # Trust on first use: the key is verified to derive to the number; pin it.
+        # Trust on first use: the key is verified to derive to the number; pin it. A live
+        # session (the peer called us) keeps its path: only authenticated packets move it.
+        live = self.node.live_path(record.public_key, now=asyncio.get_running_loop().time())
         try:
-            self.node.add_peer(record.public_key, addr)
+            self.node.add_peer(record.public_key, addr if live is None else None)
         except (InvalidKey, LocalProtocolError) as exc:
             raise CommandError("bad_record", f"unusable key in the record: {exc}") from None
         self.db.upsert_peer(record.public_key, number, addr[0], addr[1], now=time.time())
         self._numbers.pin(record.public_key, number)
-        self._punch(record, addr)
+        self._reach(record, addr)
         return record.public_key
 
     async def _relocate(self, key: bytes, number: str) -> None:
@@ -856,7 +871,7 @@ class Phone:
         for record in found.records:
             addr = self._pick_address(record)
             if record.public_key == key and addr is not None:
-                self._punch(record, addr)
+                self._reach(record, addr)
                 if addr != self.node.peer_endpoint(key):
                     log.info("%s moved to %s:%d (directory)", self._label(key), *addr)
                     self.node.add_peer(key, addr)
@@ -963,6 +978,7 @@ class Phone:
                     "public_key": key.hex(),
                     "sas": session["sas"],
                     "addr": session["endpoint"],
+                    "path": self._session_status(session)["path"],
                 }
         fut: asyncio.Future[HandshakeCompleted] = loop.create_future()
         self._handshakes.setdefault(key, []).append(fut)
@@ -977,6 +993,7 @@ class Phone:
             "public_key": key.hex(),
             "sas": done.sas,
             "addr": list(done.addr),
+            "path": "relayed" if is_relayed(done.addr) else "direct",
         }
 
     async def _cmd_msg_list(self, args: dict[str, Any]) -> list[dict[str, Any]]:

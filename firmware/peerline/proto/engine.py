@@ -1,25 +1,32 @@
-"""The phone's protocol engine: secure sessions and the overlay on one socket.
+"""The phone's protocol engine: secure sessions, the overlay and NAT traversal on one socket.
 
 Packets are told apart by their first byte (docs/protocol.md §3): 0x54 goes to the overlay,
-everything else to the session node (which counts STUN and junk). Both halves stay separate
-sans-I/O objects; this class only fans the driver's five calls out to them, so the asyncio
-runtime and the simulator drive a whole phone exactly as they drive one part.
+0x55 (relayed session packets) is unwrapped for the session node when it comes from one of our
+relays and forwarded otherwise (this phone is the relay), STUN goes to the STUN client or
+server, everything else to the session node (which counts junk). The parts stay separate
+sans-I/O objects; this class fans the driver's five calls out to them, wraps session packets
+bound for a relayed path, and shows every event to ``Traversal`` before handing it out, so the
+asyncio runtime and the simulator drive a whole phone exactly as they drive one part.
 """
 
+from peerline.errors import DecodeError
 from peerline.proto.events import Event
+from peerline.proto.nat.relay import relay_of, relayed_addr
 from peerline.proto.nat.stun_client import BindingFailed, BindingResult, StunClient
 from peerline.proto.nat.stun_server import StunServer
+from peerline.proto.nat.traversal import Traversal, TraversalConfig
 from peerline.proto.node import Node
 from peerline.proto.overlay.events import OverlayEvent
 from peerline.proto.overlay.overlay import Overlay
 from peerline.types import Addr
-from peerline.wire.spec import STUN_FIRST_BYTE_MAX, TYPE_OVERLAY
+from peerline.wire.relay import pull_relayed, push_relayed
+from peerline.wire.spec import STUN_FIRST_BYTE_MAX, TYPE_OVERLAY, TYPE_RELAY
 
 EngineEvent = Event | OverlayEvent | BindingResult | BindingFailed
 
 
 class Engine:
-    __slots__ = ("node", "overlay", "stun", "stun_server")
+    __slots__ = ("_now", "node", "overlay", "stun", "stun_server", "traversal")
 
     def __init__(
         self,
@@ -28,6 +35,7 @@ class Engine:
         overlay: Overlay,
         stun: StunClient | None = None,
         stun_server: StunServer | None = None,
+        traversal: TraversalConfig | None = None,
     ) -> None:
         if node.identity.public_key != overlay.public_key:
             raise ValueError("node and overlay must share one identity")
@@ -36,10 +44,15 @@ class Engine:
         self.stun = stun
         self.stun_server = stun_server
         "Answers Binding requests while the overlay says this phone is a supernode."
+        self.traversal = Traversal(node=node, overlay=overlay, config=traversal)
+        self._now = 0.0
 
     def receive_datagram(self, data: bytes, addr: Addr, *, now: float) -> None:
+        self._now = now
         if data and data[0] == TYPE_OVERLAY:
             self.overlay.receive_datagram(data, addr, now=now)
+        elif data and data[0] == TYPE_RELAY:
+            self._on_relayed(data, addr, now)
         elif data and data[0] <= STUN_FIRST_BYTE_MAX:
             # A request (class bits 00 in byte 1) to the server side; the rest to the client.
             is_request = len(data) > 1 and data[0] == 0 and not data[1] & 0x10
@@ -52,8 +65,34 @@ class Engine:
         else:
             self.node.receive_datagram(data, addr, now=now)
 
+    def _on_relayed(self, data: bytes, addr: Addr, now: float) -> None:
+        """From one of our relays: a session packet for us, on the path through that relay's
+        channel. From anyone else: for this phone to forward, if it relays at all."""
+        traversal = self.traversal
+        if not traversal.is_relay_source(addr):
+            self.overlay.forward_relayed(data, addr, now=now)
+            return
+        try:
+            channel, inner = pull_relayed(data)
+        except DecodeError:
+            traversal.counters.relayed_dropped += 1
+            return
+        traversal.counters.relayed_in += 1
+        self.node.receive_datagram(inner, relayed_addr(addr, channel), now=now)
+
     def datagrams_to_send(self, *, now: float) -> list[tuple[bytes, Addr]]:
-        out = self.node.datagrams_to_send(now=now)
+        self._now = now
+        out: list[tuple[bytes, Addr]] = []
+        for data, addr in self.node.datagrams_to_send(now=now):
+            via = relay_of(addr)
+            if via is None:
+                out.append((data, addr))
+                continue
+            try:
+                out.append((push_relayed(via[1], data), via[0]))
+                self.traversal.counters.relayed_out += 1
+            except ValueError:
+                self.traversal.counters.relayed_dropped += 1
         out.extend(self.overlay.datagrams_to_send(now=now))
         if self.stun is not None:
             out.extend(self.stun.datagrams_to_send(now=now))
@@ -62,22 +101,27 @@ class Engine:
         return out
 
     def get_timer(self) -> float | None:
-        times = [self.node.get_timer(), self.overlay.get_timer()]
+        times = [self.node.get_timer(), self.overlay.get_timer(), self.traversal.get_timer()]
         if self.stun is not None:
             times.append(self.stun.get_timer())
         due = [t for t in times if t is not None]
         return min(due) if due else None
 
     def handle_timer(self, *, now: float) -> None:
+        self._now = now
         self.node.handle_timer(now=now)
         self.overlay.handle_timer(now=now)
+        self.traversal.handle_timer(now=now)
         if self.stun is not None:
             self.stun.handle_timer(now=now)
 
     def next_event(self) -> EngineEvent | None:
-        event: EngineEvent | None = self.node.next_event()
+        """The next event for the app; NAT traversal has seen it first (and may have acted on
+        it: the caller drains ``datagrams_to_send`` after the events, as always)."""
+        event: Event | OverlayEvent | None = self.node.next_event()
         if event is None:
             event = self.overlay.next_event()
-        if event is None and self.stun is not None:
-            event = self.stun.next_event()
+        if event is None:
+            return self.stun.next_event() if self.stun is not None else None
+        self.traversal.on_event(event, now=self._now)
         return event

@@ -53,3 +53,18 @@ class PeerEndpointChanged(Event):
 class PeerSilent(Event):
     addr: Addr | None
     "Where the peer was last reached; it no longer answers there (it may have moved)."
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PathQuiet(Event):
+    addr: Addr
+    "A message sent on this path went unanswered for a retransmission: the path may be dead"
+    " (a relay gone, a NAT rebound). Earlier than ``PeerSilent``: time to probe alternatives."
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PathValidated(Event):
+    addr: Addr
+    "A probe's echo came back from here: the path is open both ways."
+    moved: bool
+    "Whether the session's path moved here (it does, unless it was already here)."

@@ -27,6 +27,8 @@ from peerline.proto.events import (
     MessageDelivered,
     MessageFailed,
     MessageReceived,
+    PathQuiet,
+    PathValidated,
     PeerEndpointChanged,
     PeerSilent,
 )
@@ -45,9 +47,13 @@ from peerline.proto.noise.session import Session
 from peerline.types import Addr
 from peerline.wire.frames import (
     MAX_PAYLOAD,
+    PATH_DATA_SIZE,
+    PATH_FRAMES,
     Frame,
     MessageAckFrame,
     MessageFrame,
+    PathChallengeFrame,
+    PathResponseFrame,
     frame_size,
     pull_frames,
     push_frames,
@@ -91,6 +97,12 @@ INITIATIONS_PER_ADDRESS_PER_S = 5.0
 
 RECENT_IDS = 1024
 """Per peer, message ids remembered to suppress duplicate deliveries after retransmission."""
+
+MAX_PROBES = 8
+"""Per peer, path challenges outstanding (the oldest is forgotten beyond this)."""
+
+PROBE_LIFETIME_S = 10.0
+"""A path challenge's echo is accepted this long after it was sent."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -173,6 +185,12 @@ class NodeCounters:
     messages_delivered: int = 0
     messages_failed: int = 0
     message_retransmissions: int = 0
+    path_probes_sent: int = 0
+    path_probes_answered: int = 0
+    "Path challenges from peers echoed back to where they came from."
+    paths_validated: int = 0
+    path_migrations: int = 0
+    "A peer's path moved: a newer authenticated packet, or a validated probe, from elsewhere."
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)
@@ -238,6 +256,12 @@ class _Peer:
     "Added by the user (``add_peer``); unknown callers' peers are forgotten when idle."
     confirm_needed: bool = False
     "Initiator just finished a handshake: send something so the responder can confirm."
+    probes: OrderedDict[bytes, tuple[Addr, float]] = field(default_factory=OrderedDict)
+    "Path challenges in flight: data -> (where sent, when)."
+    responses_due: list[tuple[bytes, Addr]] = field(default_factory=list)
+    "Path challenges to echo: data and the address the challenge came from."
+    quiet_reported: int = -1
+    "The ``heard`` count at the last ``PathQuiet``: one report per silence."
 
 
 class Node:
@@ -290,6 +314,13 @@ class Node:
             peer.endpoint = addr
         peer.pinned = peer.pinned or pin
 
+    def live_path(self, public_key: bytes, *, now: float) -> Addr | None:
+        """Where the peer is reached on a live, confirmed session; None without one."""
+        peer = self._peers.get(public_key)
+        if peer is None or self._sending_session(peer, now) is None:
+            return None
+        return peer.endpoint
+
     def peer_endpoint(self, public_key: bytes) -> Addr | None:
         peer = self._peers.get(public_key)
         return peer.endpoint if peer else None
@@ -323,6 +354,41 @@ class Node:
         if peer is None or peer.endpoint is None:
             raise LocalProtocolError("unknown peer or no address for it")
         if self._sending_session(peer, now) is None:
+            self._start_handshake(peer, now)
+
+    def probe_path(self, public_key: bytes, addr: Addr, *, now: float) -> bool:
+        """Send a path challenge on the live session to ``addr`` (another of the peer's
+        addresses, a relay, a punched hole). If the echo comes back from there the path is open
+        both ways and the session moves to it (``PathValidated``); otherwise nothing changes.
+        Returns False when there is no live session to probe with."""
+        peer = self._peers.get(public_key)
+        if peer is None:
+            return False
+        session = self._sending_session(peer, now)
+        if session is None:
+            return False
+        data = self._rng.random_bytes(PATH_DATA_SIZE)
+        peer.probes[data] = (addr, now)
+        while len(peer.probes) > MAX_PROBES:
+            peer.probes.popitem(last=False)
+        self.counters.path_probes_sent += 1
+        self._out.append((session.seal(push_frames([PathChallengeFrame(data=data)])), addr))
+        return True
+
+    def redirect(self, public_key: bytes, addr: Addr, *, now: float) -> None:
+        """Reach the peer at ``addr`` from now on (e.g. through a relay when punching failed).
+        A handshake in flight is sent again there at once; a live session is probed there
+        instead (it moves when the probe's echo returns, never blindly)."""
+        peer = self._peers.get(public_key)
+        if peer is None:
+            raise LocalProtocolError("unknown peer")
+        if self._sending_session(peer, now) is not None:
+            self.probe_path(public_key, addr, now=now)
+            return
+        peer.endpoint = addr
+        if peer.handshake is not None:
+            self._send_initiation(peer, now, retry=True)
+        elif peer.unacked:
             self._start_handshake(peer, now)
 
     def nudge(self, *, now: float) -> int:
@@ -432,6 +498,7 @@ class Node:
         if not session.is_usable(now):
             c.dropped_unknown_session += 1
             return
+        newest = packet.counter > session.replay.highest
         try:
             payload = session.open(packet)
         except ReplayError:
@@ -455,17 +522,24 @@ class Node:
                     addr=addr,
                 )
             )
-        if peer.endpoint != addr:
-            peer.endpoint = addr
-            self._events.append(PeerEndpointChanged(peer_key=peer.public_key, addr=addr))
         try:
             frames, unknown = pull_frames(payload)
         except DecodeError:
             c.dropped_bad_frames += 1
             return
         c.unknown_frames += unknown
+        probe_only = bool(frames) and all(isinstance(f, PATH_FRAMES) for f in frames)
+        # The path follows the newest authenticated packet that is not a probe (§5.7): a late
+        # packet from an old path, or a probe of a new one, never moves it.
+        if peer.endpoint != addr and newest and not probe_only:
+            self._move(peer, addr)
         for frame in frames:
-            if isinstance(frame, MessageFrame):
+            if isinstance(frame, PathChallengeFrame):
+                peer.responses_due.append((frame.data, addr))
+                del peer.responses_due[:-MAX_PROBES]
+            elif isinstance(frame, PathResponseFrame):
+                self._on_path_response(peer, frame.data, addr, now)
+            elif isinstance(frame, MessageFrame):
                 self._on_message(peer, frame)
             elif (
                 isinstance(frame, MessageAckFrame)
@@ -476,6 +550,26 @@ class Node:
                     MessageDelivered(peer_key=peer.public_key, message_id=frame.message_id)
                 )
         self._flush(peer, now)
+
+    def _move(self, peer: _Peer, addr: Addr) -> None:
+        peer.endpoint = addr
+        self.counters.path_migrations += 1
+        self._events.append(PeerEndpointChanged(peer_key=peer.public_key, addr=addr))
+
+    def _on_path_response(self, peer: _Peer, data: bytes, addr: Addr, now: float) -> None:
+        sent = peer.probes.get(data)
+        if sent is None or sent[0] != addr or now - sent[1] > PROBE_LIFETIME_S:
+            return  # not ours, echoed from elsewhere, or too old
+        del peer.probes[data]
+        self.counters.paths_validated += 1
+        moved = peer.endpoint != addr
+        if moved:
+            self._move(peer, addr)
+            # Say so on the new path at once (the peer moves on it), and resend what is pending.
+            peer.last_sent = float("-inf")
+            for out in peer.unacked.values():
+                out.next_send = now
+        self._events.append(PathValidated(peer_key=peer.public_key, addr=addr, moved=moved))
 
     def _on_message(self, peer: _Peer, frame: MessageFrame) -> None:
         peer.acks_due.append(MessageAckFrame(message_id=frame.message_id))
@@ -669,6 +763,11 @@ class Node:
         """Send what is due for ``peer``: acks, due messages, a key-confirmation keepalive."""
         session = self._sending_session(peer, now)
         due = [o for o in peer.unacked.values() if o.next_send <= now]
+        if peer.responses_due and session is not None:
+            responses, peer.responses_due = peer.responses_due, []
+            for data, to in responses:
+                self.counters.path_probes_answered += 1
+                self._out.append((session.seal(push_frames([PathResponseFrame(data=data)])), to))
         if session is None:
             if due and peer.handshake is None and peer.endpoint is not None:
                 self._start_handshake(peer, now)
@@ -681,6 +780,10 @@ class Node:
             # The app may know a newer address (a directory lookup): ``add_peer`` redirects
             # this handshake's retries there.
             self._events.append(PeerSilent(peer_key=peer.public_key, addr=peer.endpoint))
+        quiet = any(o.quiet_epoch == peer.heard and o.quiet_sends >= 1 for o in due)
+        if quiet and peer.quiet_reported != peer.heard and peer.endpoint is not None:
+            peer.quiet_reported = peer.heard
+            self._events.append(PathQuiet(peer_key=peer.public_key, addr=peer.endpoint))
         for out in due:
             if out.sends:
                 self.counters.message_retransmissions += 1

@@ -100,6 +100,19 @@ class UdpDriver:
     def poke(self) -> None:
         """Send what the endpoint has queued, deliver its events, re-arm its timer."""
         now = self._loop.time()
+        self._send(now)
+        handled = False
+        while (event := self.endpoint.next_event()) is not None:
+            handled = True
+            try:
+                self._on_event(event)
+            except Exception:
+                log.exception("event handler failed for %s", type(event).__name__)
+        if handled:
+            self._send(now)  # what the events led to (the engine acts on some itself)
+        self._rearm()
+
+    def _send(self, now: float) -> None:
         for data, addr in self.endpoint.datagrams_to_send(now=now):
             family = socket.AF_INET6 if ":" in addr[0] else socket.AF_INET
             transport = self._transports.get(family)
@@ -110,12 +123,6 @@ class UdpDriver:
                 transport.sendto(data, addr)
             except OSError:
                 self.socket_errors += 1
-        while (event := self.endpoint.next_event()) is not None:
-            try:
-                self._on_event(event)
-            except Exception:
-                log.exception("event handler failed for %s", type(event).__name__)
-        self._rearm()
 
     def _rearm(self) -> None:
         self._timer.set(self.endpoint.get_timer())

@@ -11,17 +11,21 @@ from dataclasses import dataclass
 from peerline.errors import DecodeError
 
 from .buffer import Buffer
-from .spec import MAX_DATAGRAM
+from .spec import MAX_DATAGRAM, RELAY_HEADER_SIZE
 
 MESSAGE_ID_SIZE = 16
 MAX_MESSAGE_BYTES = 1000
 """Largest text message body in UTF-8 bytes (fits one datagram with headers)."""
-MAX_PAYLOAD = MAX_DATAGRAM - 14 - 16
-"""Largest plaintext in one transport packet (header 14, tag 16)."""
+MAX_PAYLOAD = MAX_DATAGRAM - RELAY_HEADER_SIZE - 14 - 16
+"""Largest plaintext in one transport packet (header 14, tag 16), leaving room for a relay's
+header so that a relayed packet still fits ``MAX_DATAGRAM``."""
+PATH_DATA_SIZE = 8
 
 
 class FrameType(enum.IntEnum):
     PING = 0x01
+    PATH_CHALLENGE = 0x02
+    PATH_RESPONSE = 0x03
     MESSAGE = 0x10
     MESSAGE_ACK = 0x11
 
@@ -29,6 +33,30 @@ class FrameType(enum.IntEnum):
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PingFrame:
     """Asks for nothing; proves liveness and keeps NAT mappings open."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PathChallengeFrame:
+    """Is this path open both ways? The peer echoes ``data`` back to where this came from.
+
+    A packet that carries only path frames is a probe: it never moves the peer's path."""
+
+    data: bytes
+
+    def __post_init__(self) -> None:
+        if len(self.data) != PATH_DATA_SIZE:
+            raise ValueError(f"path data is {PATH_DATA_SIZE} bytes")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PathResponseFrame:
+    """The echo of a ``PathChallengeFrame``, sent to the challenge's source address."""
+
+    data: bytes
+
+    def __post_init__(self) -> None:
+        if len(self.data) != PATH_DATA_SIZE:
+            raise ValueError(f"path data is {PATH_DATA_SIZE} bytes")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -54,13 +82,20 @@ class MessageAckFrame:
             raise ValueError(f"message_id must be {MESSAGE_ID_SIZE} bytes")
 
 
-Frame = PingFrame | MessageFrame | MessageAckFrame
+Frame = PingFrame | PathChallengeFrame | PathResponseFrame | MessageFrame | MessageAckFrame
+PATH_FRAMES = (PathChallengeFrame, PathResponseFrame)
 
 
 def push_frame(buf: Buffer, frame: Frame) -> None:
     if isinstance(frame, PingFrame):
         buf.push_u8(FrameType.PING)
         buf.push_vbytes16(b"")
+    elif isinstance(frame, PathChallengeFrame):
+        buf.push_u8(FrameType.PATH_CHALLENGE)
+        buf.push_vbytes16(frame.data)
+    elif isinstance(frame, PathResponseFrame):
+        buf.push_u8(FrameType.PATH_RESPONSE)
+        buf.push_vbytes16(frame.data)
     elif isinstance(frame, MessageFrame):
         buf.push_u8(FrameType.MESSAGE)
         buf.push_vbytes16(frame.message_id + frame.text.encode("utf-8"))
@@ -74,6 +109,8 @@ def frame_size(frame: Frame) -> int:
         return 3 + MESSAGE_ID_SIZE + len(frame.text.encode("utf-8"))
     if isinstance(frame, MessageAckFrame):
         return 3 + MESSAGE_ID_SIZE
+    if isinstance(frame, PathChallengeFrame | PathResponseFrame):
+        return 3 + PATH_DATA_SIZE
     return 3
 
 
@@ -99,6 +136,13 @@ def pull_frames(payload: bytes) -> tuple[list[Frame], int]:
             if body:
                 raise DecodeError("PING frame has a body")
             frames.append(PingFrame())
+        elif kind in (FrameType.PATH_CHALLENGE, FrameType.PATH_RESPONSE):
+            if len(body) != PATH_DATA_SIZE:
+                raise DecodeError(f"path frames carry {PATH_DATA_SIZE} bytes")
+            if kind == FrameType.PATH_CHALLENGE:
+                frames.append(PathChallengeFrame(data=body))
+            else:
+                frames.append(PathResponseFrame(data=body))
         elif kind == FrameType.MESSAGE:
             if not MESSAGE_ID_SIZE <= len(body) <= MESSAGE_ID_SIZE + MAX_MESSAGE_BYTES:
                 raise DecodeError("MESSAGE frame length out of range")

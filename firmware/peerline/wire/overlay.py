@@ -55,10 +55,21 @@ class Kind(IntEnum):
     INTRODUCTION = 0x09
     "Relay to its client: this caller is calling you, from these addresses."
     INTRO_ACK = 0x0A
+    RELAY_OPEN = 0x0B
+    "Caller to a callee's relay: forward my session packets to that client of yours."
+    RELAY_OPENED = 0x0C
 
 
 REQUESTS = frozenset(
-    {Kind.PING, Kind.FIND_NODE, Kind.FIND_VALUE, Kind.STORE, Kind.INTRODUCE, Kind.INTRODUCTION}
+    {
+        Kind.PING,
+        Kind.FIND_NODE,
+        Kind.FIND_VALUE,
+        Kind.STORE,
+        Kind.INTRODUCE,
+        Kind.INTRODUCTION,
+        Kind.RELAY_OPEN,
+    }
 )
 MAX_CANDIDATES = 8
 
@@ -71,6 +82,17 @@ class IntroStatus(IntEnum):
     REFUSED = 2
     """The caller's address is not validated (no token: ask again with the one in this reply),
     or the client does not take introductions from this relay."""
+
+
+class RelayStatus(IntEnum):
+    OPENED = 0
+    "The channel is open: send session packets to the relay under the channel number."
+    NOT_MY_CLIENT = 1
+    "The relay keeps no path to that phone (any more)."
+    REFUSED = 2
+    "The caller's address is not validated (ask again with the token in this reply)."
+    FULL = 3
+    "The relay carries no more channels (for this caller, or at all), or relays nothing."
 
 
 class StoreStatus(IntEnum):
@@ -177,6 +199,21 @@ class IntroAck:
     token: bytes
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RelayOpen:
+    token: bytes
+    target: bytes
+    "The callee's Ed25519 key: a client of the relay."
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RelayOpened:
+    status: RelayStatus
+    token: bytes
+    channel: int = 0
+    "With OPENED: the caller's channel number (u32)."
+
+
 Body = (
     Ping
     | Pong
@@ -188,6 +225,8 @@ Body = (
     | Introduce
     | Introduction
     | IntroAck
+    | RelayOpen
+    | RelayOpened
 )
 
 
@@ -358,6 +397,19 @@ def _push_body(buf: Buffer, kind: Kind, body: Body) -> None:
         _check_token(body.token)
         buf.push_u8(IntroStatus(body.status))
         buf.push_bytes(body.token)
+    elif isinstance(body, RelayOpen) and kind is Kind.RELAY_OPEN:
+        _check_token(body.token)
+        if len(body.target) != PUBLIC_KEY_SIZE:
+            raise ValueError("target is a 32-byte key")
+        buf.push_bytes(body.token)
+        buf.push_bytes(body.target)
+    elif isinstance(body, RelayOpened) and kind is Kind.RELAY_OPENED:
+        _check_token(body.token)
+        if not 0 <= body.channel <= 0xFFFFFFFF:
+            raise ValueError("channel must fit in 32 bits")
+        buf.push_u8(RelayStatus(body.status))
+        buf.push_bytes(body.token)
+        buf.push_u32(body.channel)
     elif isinstance(body, StoreAck) and kind is Kind.STORE_ACK:
         _check_token(body.token)
         if not 0 <= body.held_seq < 2**64:
@@ -459,6 +511,17 @@ def _pull_body(buf: Buffer, kind: Kind) -> Body:
         except ValueError:
             raise DecodeError(f"unknown introduction status {raw_status}") from None
         return IntroAck(status=intro_status, token=buf.pull_bytes(TOKEN_SIZE))
+    if kind is Kind.RELAY_OPEN:
+        token = buf.pull_bytes(TOKEN_SIZE)
+        return RelayOpen(token=token, target=buf.pull_bytes(PUBLIC_KEY_SIZE))
+    if kind is Kind.RELAY_OPENED:
+        raw_relay = buf.pull_u8()
+        try:
+            relay_status = RelayStatus(raw_relay)
+        except ValueError:
+            raise DecodeError(f"unknown relay status {raw_relay}") from None
+        token = buf.pull_bytes(TOKEN_SIZE)
+        return RelayOpened(status=relay_status, token=token, channel=buf.pull_u32())
     raw = buf.pull_u8()
     try:
         status = StoreStatus(raw)

@@ -22,6 +22,10 @@ TYPE_HANDSHAKE_RESPONSE: Final = 0x51
 TYPE_COOKIE_REPLY: Final = 0x52
 TYPE_TRANSPORT: Final = 0x53
 TYPE_OVERLAY: Final = 0x54  # the overlay (DHT), docs/protocol.md §9
+TYPE_RELAY: Final = 0x55  # session packets forwarded by a relay, docs/protocol.md §11
+
+RELAY_HEADER_SIZE: Final = 6
+"""type | version | channel (u32): what a relay adds in front of a session packet (§11.2)."""
 
 # Session timing and limits (docs/protocol.md §5.4); the same values WireGuard found workable.
 REKEY_AFTER_TIME: Final = 120.0

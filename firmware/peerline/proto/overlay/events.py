@@ -3,6 +3,7 @@
 from dataclasses import dataclass
 
 from peerline.types import Addr
+from peerline.wire.overlay import Contact
 from peerline.wire.record import Record
 
 
@@ -67,3 +68,21 @@ class IntroductionReceived(OverlayEvent):
     "The calling phone's Ed25519 key."
     candidates: tuple[Addr, ...]
     "First: the caller's address as our relay saw it; then the addresses it listed."
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RelayChannelOpened(OverlayEvent):
+    """A relay opened a channel to ``target``: its endpoint is ``relayed_addr(relay.addr,
+    channel)`` (``peerline.proto.nat.relay``)."""
+
+    target: bytes
+    relay: Contact
+    channel: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RelayChannelFailed(OverlayEvent):
+    target: bytes
+    relay: Contact
+    reason: str
+    "'not_my_client', 'full', 'refused', 'timeout' or 'busy'."

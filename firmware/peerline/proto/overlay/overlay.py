@@ -16,6 +16,7 @@ from enum import IntEnum
 from peerline.errors import DecodeError, LocalProtocolError
 from peerline.ports import Rng
 from peerline.proto.identity import Identity
+from peerline.proto.nat.relay import RelayConfig, RelayTable
 from peerline.types import Addr
 from peerline.wire.overlay import (
     FLAG_ANONYMOUS,
@@ -43,6 +44,9 @@ from peerline.wire.overlay import (
     OverlayMessage,
     Ping,
     Pong,
+    RelayOpen,
+    RelayOpened,
+    RelayStatus,
     Store,
     StoreAck,
     StoreStatus,
@@ -62,6 +66,8 @@ from .events import (
     OverlayEvent,
     RecordPublished,
     ReflexiveAddressChanged,
+    RelayChannelFailed,
+    RelayChannelOpened,
     RelaysChanged,
     RoleChanged,
 )
@@ -186,6 +192,9 @@ class OverlayCounters:
     introductions_relayed: int = 0
     introductions_refused: int = 0
     "Introductions from a node that is not one of our relays (counted by the client)."
+    relay_opens_sent: int = 0
+    relay_opens_refused: int = 0
+    "RELAY_OPENs this node answered with anything but OPENED (as a relay)."
     keepalive_bytes_sent: int = 0
     "Bytes of a client's keepalive pings to its relays (the pongs cost about as much again)."
     clients_refused: int = 0
@@ -221,6 +230,8 @@ class _Request:
     attempts: int = 1
     intro: Introduce | None = None
     "An INTRODUCE sent without a token: sent once more if the relay refuses it for that."
+    relay_open: RelayOpen | None = None
+    "A RELAY_OPEN: its target (for the outcome's event), and whether it went without a token."
 
 
 @dataclass(slots=True, eq=False)
@@ -263,6 +274,7 @@ _REPLY_TO = {
     Kind.STORE: Kind.STORE_ACK,
     Kind.INTRODUCE: Kind.INTRO_ACK,
     Kind.INTRODUCTION: Kind.INTRO_ACK,
+    Kind.RELAY_OPEN: Kind.RELAY_OPENED,
 }
 
 # Timer tags.
@@ -287,6 +299,7 @@ class Overlay:
         binding: NumberBinding,
         number: str,
         config: OverlayConfig | None = None,
+        relay_config: RelayConfig | None = None,
         seq_start: int = 1,
     ) -> None:
         self.identity = identity
@@ -342,6 +355,8 @@ class Overlay:
         self._clients: OrderedDict[bytes, tuple[float, Addr]] = OrderedDict()
         "As a supernode: client key -> when it last pinged, and from where (validated)."
         self._relay_gen = 0
+        self.relay_table = RelayTable(rng=rng, client_addr=self.client_addr, config=relay_config)
+        "Channels this node carries for others while it is a supernode (§11)."
         self._now_hint = 0.0
         self._maint_at: float | None = None
 
@@ -762,6 +777,11 @@ class Overlay:
             self.counters.keepalive_bytes_sent += 44 + 8 + padding + OVERLAY_MAC_SIZE
         self._request(Kind.PING, body, public_key, addr, now=now, purpose=purpose)
 
+    def rtt(self, public_key: bytes) -> float | None:
+        """Smoothed round-trip time to a node in the routing table, if measured."""
+        entry = self.table.get(as_int(node_id(public_key)))
+        return entry.srtt if entry is not None else None
+
     def _rto(self, public_key: bytes) -> float:
         entry = self.table.get(as_int(node_id(public_key)))
         if entry is not None and entry.srtt is not None:
@@ -832,6 +852,10 @@ class Overlay:
         elif isinstance(body, Introduction):
             intro = self._on_introduction(header.sender, body)
             reply, kind = IntroAck(status=intro, token=fresh), Kind.INTRO_ACK
+        elif isinstance(body, RelayOpen):
+            opened, channel = self._on_relay_open(header.sender, body, addr, validated, now)
+            reply = RelayOpened(status=opened, token=fresh, channel=channel)
+            kind = Kind.RELAY_OPENED
         else:
             return
         if flags & FLAG_TRUNCATED:
@@ -844,6 +868,13 @@ class Overlay:
             if len(probe) + OVERLAY_MAC_SIZE > limit:
                 return
         self._emit(kind, reply, header.txid, to_key=header.sender, addr=addr, flags=flags)
+
+    def client_addr(self, key: bytes, now: float) -> Addr | None:
+        """Where client ``key`` pinged us from lately (validated), or None: no path to it."""
+        client = self._clients.get(key)
+        if client is None or client[0] < now - 3 * self.config.relay_keepalive_s:
+            return None
+        return client[1]
 
     def _client_ok(self, key: bytes, addr: Addr, validated: bool, now: float) -> bool:
         """Per-client quota: a supernode keeps at most ``max_clients`` NAT clients.
@@ -914,6 +945,73 @@ class Overlay:
             return IntroStatus.REFUSED
         self._events.append(IntroductionReceived(caller=body.caller, candidates=body.candidates))
         return IntroStatus.DONE
+
+    def open_relay(self, target: bytes, relay: Contact, *, now: float) -> bool:
+        """Ask ``relay`` (one of ``target``'s relays) for a channel to ``target`` (§11.1): for
+        when no direct path opens. The outcome: ``RelayChannelOpened`` or ``RelayChannelFailed``."""
+        if relay.public_key == self.public_key:
+            return False
+        token = self._token_for(relay.addr, now)
+        body = RelayOpen(token=token, target=target)
+        req = self._request(
+            Kind.RELAY_OPEN, body, relay.public_key, relay.addr, now=now, purpose=_Purpose.PING
+        )
+        if req is None:
+            return False
+        req.relay_open = body
+        self.counters.relay_opens_sent += 1
+        return True
+
+    def _on_relay_open(
+        self, sender: bytes, body: RelayOpen, addr: Addr, validated: bool, now: float
+    ) -> tuple[RelayStatus, int]:
+        """As a relay: open a channel from a validated caller to one of our clients."""
+        status, channel = RelayStatus.FULL, 0
+        if not validated:
+            status = RelayStatus.REFUSED  # the caller's address must be proven (§9.8)
+        elif not self.member or body.target == sender:
+            status = RelayStatus.FULL  # a node behind NAT relays nothing
+        elif self.client_addr(body.target, now) is None:
+            status = RelayStatus.NOT_MY_CLIENT
+        else:
+            status, channel = self.relay_table.open(sender, addr, body.target, now)
+        if status is not RelayStatus.OPENED:
+            self.counters.relay_opens_refused += 1
+        return status, channel
+
+    def _on_relay_opened(self, req: _Request, body: RelayOpened, token: bytes, now: float) -> None:
+        opened = req.relay_open
+        if opened is None or req.public_key is None:
+            return
+        relay = Contact(req.public_key, req.addr)
+        failed = RelayChannelFailed
+        if body.status is RelayStatus.OPENED:
+            self._events.append(
+                RelayChannelOpened(target=opened.target, relay=relay, channel=body.channel)
+            )
+        elif body.status is RelayStatus.REFUSED and opened.token == NO_TOKEN and token != NO_TOKEN:
+            # Refused for want of a token, which this very reply carries: ask once more.
+            again = RelayOpen(token=token, target=opened.target)
+            retry = self._request(
+                Kind.RELAY_OPEN, again, req.public_key, req.addr, now=now, purpose=_Purpose.PING
+            )
+            if retry is not None:
+                retry.relay_open = again
+            else:
+                self._events.append(failed(target=opened.target, relay=relay, reason="busy"))
+        else:
+            reason = body.status.name.lower()
+            self._events.append(failed(target=opened.target, relay=relay, reason=reason))
+
+    def forward_relayed(self, data: bytes, addr: Addr, *, now: float) -> None:
+        """As a supernode: pass a relayed session packet on (§11.2); dropped and counted if it
+        fits no channel, comes from the wrong side, or is over the channel's rate."""
+        if not self.member:
+            self.relay_table.counters.dropped_unknown_channel += 1
+            return
+        out = self.relay_table.forward(data, addr, now)
+        if out is not None:
+            self._out.append(out)
 
     def _nodes_reply(
         self,
@@ -1021,6 +1119,8 @@ class Overlay:
             )
         elif isinstance(body, StoreAck):
             self._on_store_ack(req, body, now)
+        elif isinstance(body, RelayOpened):
+            self._on_relay_opened(req, body, token, now)
         elif isinstance(body, IntroAck) and body.status is IntroStatus.REFUSED and req.intro:
             # Refused for want of a token, which this very reply carries: ask once more.
             again = Introduce(token=token, target=req.intro.target, candidates=req.intro.candidates)
@@ -1414,6 +1514,11 @@ class Overlay:
     def _request_failed(self, req: _Request, now: float) -> None:
         del self._pending[req.txid]
         self.counters.query_timeouts += 1
+        if req.relay_open is not None and req.public_key is not None:
+            relay = Contact(req.public_key, req.addr)
+            self._events.append(
+                RelayChannelFailed(target=req.relay_open.target, relay=relay, reason="timeout")
+            )
         if req.public_key is not None:
             self.table.failed(as_int(node_id(req.public_key)))
             if req.purpose is _Purpose.RELAY:
