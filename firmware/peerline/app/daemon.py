@@ -850,9 +850,9 @@ class Phone:
             raise CommandError("unreachable", f"{format_number(number)} lists no address")
         # Trust on first use: the key is verified to derive to the number; pin it. A live
         # session (the peer called us) keeps its path: only authenticated packets move it.
-        live = self.node.live_path(record.public_key, now=asyncio.get_running_loop().time())
+        path = self.node.live_path(record.public_key, now=asyncio.get_running_loop().time())
         try:
-            self.node.add_peer(record.public_key, addr if live is None else None)
+            self.node.add_peer(record.public_key, addr if path is None else None)
         except (InvalidKey, LocalProtocolError) as exc:
             raise CommandError("bad_record", f"unusable key in the record: {exc}") from None
         self.db.upsert_peer(record.public_key, number, addr[0], addr[1], now=time.time())
@@ -872,7 +872,9 @@ class Phone:
             addr = self._pick_address(record)
             if record.public_key == key and addr is not None:
                 self._reach(record, addr)
-                if addr != self.node.peer_endpoint(key):
+                endpoint = self.node.peer_endpoint(key)
+                # A relayed path is the traversal's to replace (it probes before moving).
+                if addr != endpoint and (endpoint is None or not is_relayed(endpoint)):
                     log.info("%s moved to %s:%d (directory)", self._label(key), *addr)
                     self.node.add_peer(key, addr)
                     if self.db.peer_by_key(key) is not None:

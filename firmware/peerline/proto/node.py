@@ -225,6 +225,8 @@ class _Handshake:
     "The responder's index that would prove it holds ``link_sas``'s session (§4.7), if linked."
     link_sas: str = ""
     "Connection SAS of the session this initiation is linked to (empty: not linked)."
+    packet: bytes = b""
+    "The initiation as sent: sent again unchanged by ``repeat_initiation``."
 
 
 @dataclass(slots=True, eq=False)
@@ -373,6 +375,18 @@ class Node:
             peer.probes.popitem(last=False)
         self.counters.path_probes_sent += 1
         self._out.append((session.seal(push_frames([PathChallengeFrame(data=data)])), addr))
+        return True
+
+    def repeat_initiation(self, public_key: bytes, *, now: float) -> bool:
+        """Send the initiation in flight once more, unchanged, to the peer's address: the
+        peer's NAT has just been opened towards us (hole punching). The responder answers a
+        repeat as it answered the first (§4.9), so nothing is lost if both arrive."""
+        peer = self._peers.get(public_key)
+        if peer is None or peer.handshake is None or peer.endpoint is None:
+            return False
+        if self._sending_session(peer, now) is not None:
+            return False
+        self._out.append((peer.handshake.packet, peer.endpoint))
         return True
 
     def redirect(self, public_key: bytes, addr: Addr, *, now: float) -> None:
@@ -529,9 +543,9 @@ class Node:
             return
         c.unknown_frames += unknown
         probe_only = bool(frames) and all(isinstance(f, PATH_FRAMES) for f in frames)
-        # The path follows the newest authenticated packet that is not a probe (§5.7): a late
-        # packet from an old path, or a probe of a new one, never moves it.
-        if peer.endpoint != addr and newest and not probe_only:
+        # The path follows the newest authenticated packet of the current session that is not a
+        # probe (§5.7): a late packet from an old path or session, or a probe, never moves it.
+        if peer.endpoint != addr and newest and session is peer.current and not probe_only:
             self._move(peer, addr)
         for frame in frames:
             if isinstance(frame, PathChallengeFrame):
@@ -565,10 +579,9 @@ class Node:
         moved = peer.endpoint != addr
         if moved:
             self._move(peer, addr)
-            # Say so on the new path at once (the peer moves on it), and resend what is pending.
-            peer.last_sent = float("-inf")
-            for out in peer.unacked.values():
-                out.next_send = now
+            peer.last_sent = float("-inf")  # say so on the new path at once: the peer moves
+        for out in peer.unacked.values():
+            out.next_send = now  # the path works (again): what is pending goes now
         self._events.append(PathValidated(peer_key=peer.public_key, addr=addr, moved=moved))
 
     def _on_message(self, peer: _Peer, frame: MessageFrame) -> None:
@@ -872,7 +885,8 @@ class Node:
             peer.handshake.link_sas = link.connection_sas
         self._handshakes[index] = peer
         packet = HandshakeInitiation(sender_index=index, noise=noise, mac1=mac1, mac2=mac2)
-        self._out.append((push_initiation(packet), peer.endpoint))
+        peer.handshake.packet = push_initiation(packet)
+        self._out.append((peer.handshake.packet, peer.endpoint))
 
     def _abandon_handshake(self, peer: _Peer) -> None:
         if peer.handshake is not None:

@@ -29,6 +29,7 @@ from peerline.proto.events import (
 )
 from peerline.proto.node import Node
 from peerline.proto.overlay.events import (
+    IntroductionAccepted,
     IntroductionReceived,
     OverlayEvent,
     RelayChannelFailed,
@@ -49,6 +50,8 @@ class TraversalConfig:
     punch_wait_max_s: float = 1.5
     punch_wait_rtts: float = 5.0
     "With a measured RTT to the relay: wait this many of them (clamped to the bounds above)."
+    repeat_after_s: float = 0.1
+    "After the relay's DONE: the initiation goes again at once and this much later."
     upgrade_first_s: float = 1.0
     "A relayed path first tries to go direct this soon (a punch that was merely slow)."
     upgrade_max_s: float = 120.0
@@ -64,6 +67,8 @@ class TraversalCounters:
     "Introductions asked for (one per reach or upgrade attempt)."
     relay_channels_opened: int = 0
     relay_channels_failed: int = 0
+    initiations_repeated: int = 0
+    "Initiations sent again when a relay said it introduced us (the callee's NAT is open)."
     relay_fallbacks: int = 0
     "Handshakes sent through a relay because no punch had succeeded in time."
     upgrade_attempts: int = 0
@@ -91,6 +96,7 @@ class _Target:
     asked: set[bytes] = field(default_factory=set)
     "Relays asked for a channel in the current round (not asked again until the next)."
     fallback_at: float | None = None
+    repeat_at: float | None = None
     upgrade_at: float | None = None
     upgrade_interval: float = 0.0
     recovering: bool = False
@@ -118,7 +124,11 @@ class Traversal:
         target = self._target(key)
         target.direct = _merge(direct, target.direct)
         target.relays = relays
-        if not relays or self.node.live_path(key, now=now) is not None:
+        if self.node.live_path(key, now=now) is not None:
+            if target.recovering:  # the path went quiet before we knew the peer's relays
+                self._open_next_relay(key, target, now)
+            return
+        if not relays:
             return
         if self.own_candidates:
             self.counters.punches += 1
@@ -162,13 +172,16 @@ class Traversal:
         times = [
             t
             for target in self._targets.values()
-            for t in (target.fallback_at, target.upgrade_at)
+            for t in (target.fallback_at, target.repeat_at, target.upgrade_at)
             if t is not None
         ]
         return min(times) if times else None
 
     def handle_timer(self, *, now: float) -> None:
         for key, target in list(self._targets.items()):
+            if target.repeat_at is not None and now >= target.repeat_at:
+                target.repeat_at = None
+                self._repeat(key, now)
             if target.fallback_at is not None and now >= target.fallback_at:
                 target.fallback_at = None
                 self._fall_back(key, target, now)
@@ -186,16 +199,26 @@ class Traversal:
                 self._open_next_relay(event.target, target, now)
         elif isinstance(event, IntroductionReceived):
             self._on_introduction(event, now)
+        elif isinstance(event, IntroductionAccepted):
+            # The callee is punching towards us right now: our first initiation most likely
+            # met its closed NAT; one sent now arrives after its punch opened it.
+            # Once now and once a little later, in case its punch left after ours arrived.
+            self._repeat(event.target, now)
+            target = self._targets.get(event.target)
+            if target is not None:
+                target.repeat_at = now + self.config.repeat_after_s
         elif isinstance(event, HandshakeCompleted | PeerEndpointChanged):
             self._on_path(event.peer_key, event.addr, now)
-        elif isinstance(event, PathValidated) and event.moved:
+        elif isinstance(event, PathValidated):
             target = self._targets.get(event.peer_key)
             if target is not None and target.recovering:
                 target.recovering = False
                 self.counters.path_recoveries += 1
-            if not is_relayed(event.addr) and target is not None and target.upgrade_at is not None:
-                self.counters.upgrades += 1
-            self._on_path(event.peer_key, event.addr, now)
+            if event.moved:
+                upgrading = target is not None and target.upgrade_at is not None
+                if not is_relayed(event.addr) and upgrading:
+                    self.counters.upgrades += 1
+                self._on_path(event.peer_key, event.addr, now)
         elif isinstance(event, PathQuiet):
             self._on_quiet(event, now)
 
@@ -208,6 +231,10 @@ class Traversal:
                 self._targets.popitem(last=False)
         self._targets.move_to_end(key)
         return target
+
+    def _repeat(self, key: bytes, now: float) -> None:
+        if self.node.repeat_initiation(key, now=now):
+            self.counters.initiations_repeated += 1
 
     def _punch_wait(self, relay: Contact) -> float:
         cfg = self.config
@@ -298,22 +325,27 @@ class Traversal:
             return
 
     def _on_quiet(self, event: PathQuiet, now: float) -> None:
-        """A message went unanswered on the current path: find one that answers."""
+        """A message went unanswered on the current path: find one that answers. Through a
+        relay, open that relay's channel again too (idempotent: if only our NAT mapping
+        changed, that moves our side of the channel) and one through another relay."""
         target = self._targets.get(event.peer_key)
         if target is None:
             return
         target.recovering = True
         current = relay_of(event.addr)
         for relay_key, path in list(target.channels.items()):
-            if path == event.addr or (current is not None and relay_of(path) == current):
-                del target.channels[relay_key]  # the quiet one: open again if it comes back
+            if path == event.addr:
+                del target.channels[relay_key]  # reopened below, or replaced
             else:
                 self.node.probe_path(event.peer_key, path, now=now)
         for addr in target.direct[:4]:
             if addr != event.addr:
                 self.node.probe_path(event.peer_key, addr, now=now)
-        quiet_relay = current[0] if current is not None else None
-        target.asked = {r.public_key for r in target.relays if r.addr == quiet_relay}
+        target.asked = set()
+        for relay in target.relays:
+            if current is not None and relay.addr == current[0]:
+                target.asked.add(relay.public_key)
+                self.overlay.open_relay(event.peer_key, relay, now=now)
         self._open_next_relay(event.peer_key, target, now)
 
 

@@ -63,6 +63,15 @@ class RelaysChanged(OverlayEvent):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class IntroductionAccepted(OverlayEvent):
+    """A relay passed our introduction on to ``target``: it is sending towards us now, so a
+    handshake sent now meets an open NAT on its side (simultaneous open)."""
+
+    target: bytes
+    relay: Contact
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class IntroductionReceived(OverlayEvent):
     caller: bytes
     "The calling phone's Ed25519 key."

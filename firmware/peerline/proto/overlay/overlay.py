@@ -60,6 +60,7 @@ from peerline.wire.spec import MAX_DATAGRAM
 
 from .auth import PairKeys, mac
 from .events import (
+    IntroductionAccepted,
     IntroductionReceived,
     LookupCompleted,
     LookupFailed,
@@ -230,6 +231,8 @@ class _Request:
     attempts: int = 1
     intro: Introduce | None = None
     "An INTRODUCE sent without a token: sent once more if the relay refuses it for that."
+    intro_target: bytes = b""
+    "An INTRODUCE's target: a DONE answer is reported (``IntroductionAccepted``)."
     relay_open: RelayOpen | None = None
     "A RELAY_OPEN: its target (for the outcome's event), and whether it went without a token."
 
@@ -916,6 +919,7 @@ class Overlay:
             )
             if req is not None:
                 req.intro = body if token == NO_TOKEN else None
+                req.intro_target = target
                 asked += 1
                 self.counters.introductions_sent += 1
         return asked
@@ -1121,13 +1125,17 @@ class Overlay:
             self._on_store_ack(req, body, now)
         elif isinstance(body, RelayOpened):
             self._on_relay_opened(req, body, token, now)
+        elif isinstance(body, IntroAck) and body.status is IntroStatus.DONE and req.intro_target:
+            self._events.append(IntroductionAccepted(target=req.intro_target, relay=contact))
         elif isinstance(body, IntroAck) and body.status is IntroStatus.REFUSED and req.intro:
             # Refused for want of a token, which this very reply carries: ask once more.
             again = Introduce(token=token, target=req.intro.target, candidates=req.intro.candidates)
             if req.public_key is not None and token != NO_TOKEN:
-                self._request(
+                retry = self._request(
                     Kind.INTRODUCE, again, req.public_key, req.addr, now=now, purpose=_Purpose.PING
                 )
+                if retry is not None:
+                    retry.intro_target = again.target
 
     def _remember_token(self, addr: Addr, token: bytes, now: float) -> None:
         if token == NO_TOKEN:
