@@ -46,6 +46,14 @@ from peerline.proto.lan.events import (
     LanPeerUpdated,
 )
 from peerline.proto.nat.classify import NatClassifier
+from peerline.proto.nat.portmap import (
+    MappingAcquired,
+    MappingFailed,
+    MappingLost,
+    MappingReleased,
+    PortMapper,
+    PortMapState,
+)
 from peerline.proto.nat.relay import is_relayed, relay_of
 from peerline.proto.nat.stun_client import BindingFailed, BindingResult, StunClient
 from peerline.proto.nat.stun_server import StunServer
@@ -61,11 +69,13 @@ from peerline.proto.overlay.events import (
 )
 from peerline.proto.overlay.overlay import Overlay, OverlayConfig
 from peerline.runtime.control import CommandError, ControlServer
+from peerline.runtime.gateway import read_default_gateway
 from peerline.runtime.lan import LanDriver
 from peerline.runtime.udp import UdpDriver
 from peerline.store.config import Config
 from peerline.store.db import Database, MessageStatus
 from peerline.types import Addr
+from peerline.wire.natpmp import NATPMP_PORT
 from peerline.wire.overlay import Contact
 from peerline.wire.record import CandidateKind, Record
 
@@ -322,6 +332,7 @@ class Phone:
         if self.config.overlay.lan and net.bind4:
             await self._start_lan()
         self._ask_stun_servers()
+        self._map_port()
         self._join_overlay()
         self._spawn(self._save_contacts_every(CONTACT_SAVE_S))
         if any(ipaddress.ip_address(h).is_unspecified for h, _ in self._driver.local_addrs):
@@ -384,6 +395,69 @@ class Phone:
             self.classifier.start(servers[0], now=now)
         self._poke()
 
+    def _map_port(self) -> None:
+        """Behind a router (a private address and a default gateway): ask it for a mapping
+        by NAT-PMP. A router without it never answers; that costs a few datagrams."""
+        if not self.config.nat.port_mapping or not self.config.network.bind4:
+            return
+        gateway = read_default_gateway()
+        private = [
+            a
+            for a in self._host_candidates
+            if ":" not in a[0]
+            and (ip := ipaddress.ip_address(a[0])).is_private
+            and not (ip.is_loopback or ip.is_link_local)
+        ]
+        if gateway is None or not private:
+            return
+        mapper = PortMapper((gateway.address, NATPMP_PORT), private[0][1], rng=OsRng())
+        self.engine.portmap = mapper
+        mapper.start(now=asyncio.get_running_loop().time())
+        log.info("asking the router %s for a port mapping (NAT-PMP)", gateway.address)
+        self._poke()
+
+    def _on_portmap(
+        self, event: MappingAcquired | MappingFailed | MappingLost | MappingReleased
+    ) -> None:
+        if isinstance(event, MappingAcquired):
+            log.info("the router forwards %s:%d to this phone (NAT-PMP)", *event.external)
+            self._publish()
+        elif isinstance(event, MappingLost):
+            log.info("port mapping lost (%s)", event.reason)
+            self._publish()
+        elif isinstance(event, MappingFailed):
+            log.info("no port mapping from the router (%s)", event.reason)
+
+    async def _release_port(self, timeout: float = 2.0) -> None:
+        """At exit: delete the router's mapping, so no hole stays open after us."""
+        mapper = self.engine.portmap
+        if mapper is None or self._driver is None:
+            return
+        mapper.release(now=asyncio.get_running_loop().time())
+        self._poke()
+        deadline = asyncio.get_running_loop().time() + timeout
+        while mapper.state is PortMapState.RELEASING:
+            if asyncio.get_running_loop().time() >= deadline:
+                break
+            await asyncio.sleep(0.05)
+
+    def _own_candidates(self) -> list[tuple[CandidateKind, Addr]]:
+        """Where others may reach this phone, best first: a router's mapping, the address
+        overlay peers see, then the host's own addresses."""
+        out: list[tuple[CandidateKind, Addr]] = []
+        mapped = self.engine.portmap.external if self.engine.portmap is not None else None
+        if mapped is not None:
+            out.append((CandidateKind.MAPPED, mapped))
+        reflexive = self.overlay.reflexive
+        if reflexive is not None and reflexive not in self._host_candidates:
+            out.append((CandidateKind.REFLEXIVE, reflexive))
+        out.extend((CandidateKind.HOST, a) for a in self._host_candidates)
+        unique: list[tuple[CandidateKind, Addr]] = []
+        for kind, addr in out:
+            if all(addr != a for _, a in unique):
+                unique.append((kind, addr))
+        return unique
+
     def _join_overlay(self) -> None:
         """Peer cache first, then the configured seeds; then publish where we are."""
         now = asyncio.get_running_loop().time()
@@ -398,11 +472,7 @@ class Phone:
 
     def _publish(self) -> None:
         now = asyncio.get_running_loop().time()
-        addresses: list[tuple[CandidateKind, Addr]] = []
-        reflexive = self.overlay.reflexive
-        if reflexive is not None and reflexive not in self._host_candidates:
-            addresses.append((CandidateKind.REFLEXIVE, reflexive))  # first: never cut off
-        addresses.extend((CandidateKind.HOST, a) for a in self._host_candidates)
+        addresses = self._own_candidates()  # mapped and reflexive first: never cut off
         seq = self.overlay.publish(addresses=tuple(addresses[:8]), now=now)
         self.db.set_state("record_seq", str(seq))
         self._poke()
@@ -462,6 +532,7 @@ class Phone:
     async def close(self) -> None:
         for task in list(self._tasks):
             task.cancel()
+        await self._release_port()
         self._save_contacts()
         for pending in self._lookups.values():
             pending.cancel()
@@ -511,6 +582,8 @@ class Phone:
             if not is_relayed(event.addr):  # a relay's channel means nothing after a restart
                 self.db.touch_peer(event.peer_key, event.addr[0], event.addr[1], now=time.time())
             log.info("%s moved to %s:%d", self._label(event.peer_key), *event.addr)
+        elif isinstance(event, MappingAcquired | MappingFailed | MappingLost | MappingReleased):
+            self._on_portmap(event)
         elif isinstance(event, BindingResult | BindingFailed):
             self._on_stun(event)
         elif isinstance(event, PeerSilent):
@@ -546,12 +619,8 @@ class Phone:
         if the punch fails (``Traversal.reach``)."""
         if addr in self._host_candidates:
             return
-        own: list[Addr] = []
-        if self.overlay.reflexive is not None:
-            own.append(self.overlay.reflexive)
-        own.extend(a for a in self._host_candidates if a not in own)
         traversal = self.engine.traversal
-        traversal.own_candidates = tuple(own)
+        traversal.own_candidates = tuple(a for _, a in self._own_candidates())
         direct = [addr, *(a for _, a in record.addresses if a != addr)]
         now = asyncio.get_running_loop().time()
         traversal.reach(record.public_key, direct=direct, relays=record.relays, now=now)
@@ -671,6 +740,9 @@ class Phone:
                 ),
                 "counters": self.stun.counters.as_dict(),
                 "server": self.stun_server.counters.as_dict(),
+                "port_mapping": (
+                    self.engine.portmap.status(now=now) if self.engine.portmap is not None else None
+                ),
             },
             "peers": len(self.db.peers()),
             "sessions": [self._session_status(s) for s in self.node.sessions(now=now)],

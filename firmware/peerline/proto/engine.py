@@ -11,6 +11,7 @@ asyncio runtime and the simulator drive a whole phone exactly as they drive one 
 
 from peerline.errors import DecodeError
 from peerline.proto.events import Event
+from peerline.proto.nat.portmap import PortMapEvent, PortMapper
 from peerline.proto.nat.relay import relay_of, relayed_addr
 from peerline.proto.nat.stun_client import BindingFailed, BindingResult, StunClient
 from peerline.proto.nat.stun_server import StunServer
@@ -22,11 +23,11 @@ from peerline.types import Addr
 from peerline.wire.relay import pull_relayed, push_relayed
 from peerline.wire.spec import STUN_FIRST_BYTE_MAX, TYPE_OVERLAY, TYPE_RELAY
 
-EngineEvent = Event | OverlayEvent | BindingResult | BindingFailed
+EngineEvent = Event | OverlayEvent | BindingResult | BindingFailed | PortMapEvent
 
 
 class Engine:
-    __slots__ = ("_now", "node", "overlay", "stun", "stun_server", "traversal")
+    __slots__ = ("_now", "node", "overlay", "portmap", "stun", "stun_server", "traversal")
 
     def __init__(
         self,
@@ -45,6 +46,8 @@ class Engine:
         self.stun_server = stun_server
         "Answers Binding requests while the overlay says this phone is a supernode."
         self.traversal = Traversal(node=node, overlay=overlay, config=traversal)
+        self.portmap: PortMapper | None = None
+        "Holds a NAT-PMP mapping on the default gateway, when the app found one to ask."
         self._now = 0.0
 
     def receive_datagram(self, data: bytes, addr: Addr, *, now: float) -> None:
@@ -53,6 +56,8 @@ class Engine:
             self.overlay.receive_datagram(data, addr, now=now)
         elif data and data[0] == TYPE_RELAY:
             self._on_relayed(data, addr, now)
+        elif self.portmap is not None and self.portmap.is_gateway(addr):
+            self.portmap.receive_datagram(data, addr, now=now)  # NAT-PMP: first byte 0, too
         elif data and data[0] <= STUN_FIRST_BYTE_MAX:
             # A request (class bits 00 in byte 1) to the server side; the rest to the client.
             is_request = len(data) > 1 and data[0] == 0 and not data[1] & 0x10
@@ -98,12 +103,16 @@ class Engine:
             out.extend(self.stun.datagrams_to_send(now=now))
         if self.stun_server is not None:
             out.extend(self.stun_server.datagrams_to_send(now=now))
+        if self.portmap is not None:
+            out.extend(self.portmap.datagrams_to_send(now=now))
         return out
 
     def get_timer(self) -> float | None:
         times = [self.node.get_timer(), self.overlay.get_timer(), self.traversal.get_timer()]
         if self.stun is not None:
             times.append(self.stun.get_timer())
+        if self.portmap is not None:
+            times.append(self.portmap.get_timer())
         due = [t for t in times if t is not None]
         return min(due) if due else None
 
@@ -114,6 +123,8 @@ class Engine:
         self.traversal.handle_timer(now=now)
         if self.stun is not None:
             self.stun.handle_timer(now=now)
+        if self.portmap is not None:
+            self.portmap.handle_timer(now=now)
 
     def next_event(self) -> EngineEvent | None:
         """The next event for the app; NAT traversal has seen it first (and may have acted on
@@ -122,6 +133,9 @@ class Engine:
         if event is None:
             event = self.overlay.next_event()
         if event is None:
-            return self.stun.next_event() if self.stun is not None else None
+            other = self.stun.next_event() if self.stun is not None else None
+            if other is None and self.portmap is not None:
+                return self.portmap.next_event()
+            return other
         self.traversal.on_event(event, now=self._now)
         return event

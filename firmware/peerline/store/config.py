@@ -272,7 +272,7 @@ _SCHEMA: dict[str, dict[str, _Check]] = {
     "hardware": {"kind": _choice(get_args(HardwareKind))},
     "audio": {"backend": _audio_backend},
     "log": {"level": _choice(get_args(LogLevel))},
-    "nat": {"stun_servers": _stun_servers},
+    "nat": {"stun_servers": _stun_servers, "port_mapping": _boolean},
     "overlay": {
         "seeds": _seeds,
         "role": _choice(get_args(OverlayRole)),
@@ -414,6 +414,9 @@ class NatSettings:
     SECTION: ClassVar[str] = "nat"
     stun_servers: tuple[str, ...] = ()
     """Standard STUN servers (RFC 8489) to ask at start: "HOST:PORT" (IP literals)."""
+    port_mapping: bool = True
+    """Ask the default gateway for a port mapping (NAT-PMP, RFC 6886) when it offers one;
+    released when the phone stops."""
 
     def __post_init__(self) -> None:
         _validate_section(self, self.SECTION)
@@ -608,4 +611,6 @@ extension = ""
 # Standard STUN servers to ask how the internet sees this phone: "HOST:PORT" (IP literals).
 # Overlay peers tell the phone too; these are an extra, independent opinion.
 stun_servers = []
+# Ask the home router to forward this phone's port (NAT-PMP) when it can; released on exit.
+port_mapping = true
 """

@@ -79,7 +79,7 @@ class TraversalCounters:
     relayed_in: int = 0
     relayed_out: int = 0
     relayed_dropped: int = 0
-    "Relayed datagrams from a node that is not one of our relays, or malformed."
+    "Malformed relayed datagrams from our relays, and session packets too big to relay."
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)
@@ -195,8 +195,9 @@ class Traversal:
         elif isinstance(event, RelayChannelFailed):
             self.counters.relay_channels_failed += 1
             target = self._targets.get(event.target)
-            if target is not None and (target.recovering or target.fallback_at is None):
-                self._open_next_relay(event.target, target, now)
+            live = self.node.live_path(event.target, now=now)
+            if target is not None and (target.recovering or live is None):
+                self._open_next_relay(event.target, target, now)  # this one cannot: the next
         elif isinstance(event, IntroductionReceived):
             self._on_introduction(event, now)
         elif isinstance(event, IntroductionAccepted):

@@ -234,7 +234,9 @@ class _Request:
     intro_target: bytes = b""
     "An INTRODUCE's target: a DONE answer is reported (``IntroductionAccepted``)."
     relay_open: RelayOpen | None = None
-    "A RELAY_OPEN: its target (for the outcome's event), and whether it went without a token."
+    "A RELAY_OPEN: its target (for the outcome's event) and the token it carried."
+    relay_retry: bool = False
+    "This RELAY_OPEN is already the retry of a refused one (refused again: failed)."
 
 
 @dataclass(slots=True, eq=False)
@@ -993,14 +995,15 @@ class Overlay:
             self._events.append(
                 RelayChannelOpened(target=opened.target, relay=relay, channel=body.channel)
             )
-        elif body.status is RelayStatus.REFUSED and opened.token == NO_TOKEN and token != NO_TOKEN:
-            # Refused for want of a token, which this very reply carries: ask once more.
+        elif body.status is RelayStatus.REFUSED and not req.relay_retry and token != NO_TOKEN:
+            # Refused for want of a valid token (none yet, or one for the address we had before
+            # our NAT rebound), which this very reply carries: ask once more.
             again = RelayOpen(token=token, target=opened.target)
             retry = self._request(
                 Kind.RELAY_OPEN, again, req.public_key, req.addr, now=now, purpose=_Purpose.PING
             )
             if retry is not None:
-                retry.relay_open = again
+                retry.relay_open, retry.relay_retry = again, True
             else:
                 self._events.append(failed(target=opened.target, relay=relay, reason="busy"))
         else:
