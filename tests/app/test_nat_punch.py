@@ -5,7 +5,9 @@ reflected) that both others use as their only seed, and two phones behind NAT ro
 become clients, keep the supernode as their relay and list it in their records. The caller
 looks the callee up and asks the relay to introduce it; both then send towards each other and
 the NATs let the packets through (simultaneous open). The session must be direct: the
-callee's endpoint, seen from the caller, is the callee's router.
+callee's endpoint, seen from the caller, is the callee's router. A port-restricted NAT facing
+a symmetric one that allocates ports in sequence opens by port prediction: the initiation also
+goes to the next few ports after the symmetric side's known mapping.
 """
 
 import time
@@ -19,21 +21,31 @@ from netlab import Lab, NatBehaviour
 pytestmark = pytest.mark.netns
 
 
+SEQ = "sequential"
+"""A symmetric NAT that hands out consecutive ports: port prediction opens it."""
+
+
 @pytest.mark.parametrize(
     ("nat_a", "nat_b"),
     [
         (NatBehaviour.PORT_RESTRICTED, NatBehaviour.PORT_RESTRICTED),
         (NatBehaviour.FULL_CONE, NatBehaviour.SYMMETRIC),
         (NatBehaviour.SYMMETRIC, NatBehaviour.ADDRESS_RESTRICTED),
+        (SEQ, NatBehaviour.PORT_RESTRICTED),
+        (NatBehaviour.PORT_RESTRICTED, SEQ),
     ],
-    ids=lambda b: b.name.lower(),
+    ids=lambda b: b if isinstance(b, str) else b.name.lower(),
 )
 def test_two_natted_phones_connect_directly_by_number(
-    lab: Lab, tmp_path: Path, nat_a: NatBehaviour, nat_b: NatBehaviour
+    lab: Lab, tmp_path: Path, nat_a: NatBehaviour | str, nat_b: NatBehaviour | str
 ) -> None:
     seed_host = lab.host("seed")
-    router_a = lab.router("ra", nat=nat_a)
-    router_b = lab.router("rb", nat=nat_b)
+    router_a, router_b = (
+        lab.router(name, nat=NatBehaviour.SYMMETRIC, sequential=True)
+        if nat == SEQ
+        else lab.router(name, nat=NatBehaviour(nat))
+        for name, nat in (("ra", nat_a), ("rb", nat_b))
+    )
     a_host = lab.host("a", behind=router_a)
     b_host = lab.host("b", behind=router_b)
     seed, a, b = tmp_path / "seed", tmp_path / "a", tmp_path / "b"

@@ -286,11 +286,13 @@ class Lab:
         behind: Router | None = None,
         carrier: bool = False,
         addr: str | None = None,
+        sequential: bool = False,
     ) -> Router:
         """A NAT router whose WAN is on the public switch (or on ``behind``'s LAN: double NAT).
 
         ``udp_timeout_s`` is how long an idle UDP mapping lives (integer seconds, >= 1).
         ``carrier`` gives the LAN 100.64.K.0/24, for home routers behind a carrier NAT.
+        ``sequential`` makes a symmetric NAT hand out consecutive ports (``router_ruleset``).
         """
         if udp_timeout_s < 1:
             raise ValueError("udp_timeout_s must be at least 1 second")
@@ -325,7 +327,12 @@ class Lab:
         )
         _ns.write_sysctls(ns, _QUIET, if_present=True)
         router.ruleset = router_ruleset(
-            nat, wan_addr=address, lan=lan, hairpin=hairpin, udp_timeout_s=udp_timeout_s
+            nat,
+            wan_addr=address,
+            lan=lan,
+            hairpin=hairpin,
+            udp_timeout_s=udp_timeout_s,
+            sequential=sequential,
         )
         router.nft(router.ruleset)  # first: it loads conntrack, whose sysctls come next
         timeout = str(udp_timeout_s)

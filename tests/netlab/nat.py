@@ -64,6 +64,10 @@ class NatBehaviour(enum.Enum):
         return self.value[1]
 
 
+SEQUENTIAL_PORTS = 64
+"""A sequential symmetric NAT cycles through external ports 40000-40063."""
+
+
 def router_ruleset(
     nat: NatBehaviour,
     *,
@@ -71,6 +75,7 @@ def router_ruleset(
     lan: ipaddress.IPv4Network,
     hairpin: bool,
     udp_timeout_s: int,
+    sequential: bool = False,
 ) -> str:
     """The nftables table (``table ip netlab``) for a NAT router namespace.
 
@@ -79,7 +84,13 @@ def router_ruleset(
     lives ``udp_timeout_s`` after the last outbound packet (RFC 4787 REQ-6); the lab sets the
     namespace's conntrack UDP timeouts (``net.netfilter.nf_conntrack_udp_timeout`` and
     ``..._stream``) to the same value, so sessions and mappings age together.
+
+    ``sequential`` (address-and-port-dependent mapping only): each new mapping takes the next
+    external port (40000-40063, cycling) instead of a random one, as many real symmetric NATs
+    do; the case port prediction is for.
     """
+    if sequential and nat.mapping is not Mapping.ADDRESS_AND_PORT_DEPENDENT:
+        raise ValueError("sequential ports are for address-and-port-dependent mapping")
     if nat.mapping is Mapping.ADDRESS_DEPENDENT:  # pragma: no cover - no such member today
         raise ValueError("address-dependent mapping has no recipe")
     eim = nat.mapping is Mapping.ENDPOINT_INDEPENDENT
@@ -154,6 +165,14 @@ def router_ruleset(
             f"        meta l4proto udp udp sport @eim_in snat ip to {wan} random",
             "        # otherwise keep the internal port when free (Linux port preservation)",
             f"        snat ip to {wan}",
+        )
+    elif sequential:
+        add(
+            "        # APDM, sequential: the next external port for every new destination",
+            "        # (a typed map: numgen's value would go on the wire in host byte order)",
+            f"        meta l4proto udp snat ip to {wan} : numgen inc mod {SEQUENTIAL_PORTS}"
+            f" map {{ {', '.join(f'{i} : {40000 + i}' for i in range(SEQUENTIAL_PORTS))} }}",
+            f"        snat ip to {wan} fully-random",
         )
     else:
         add(

@@ -160,3 +160,17 @@ def test_mappings_expire_after_the_udp_timeout_unless_kept_alive(world: World) -
     # After expiry a symmetric NAT picks a new random port for the same destination.
     sock, old = idle[NatBehaviour.SYMMETRIC]
     assert srv.reflect(sock, srv.a1) != old
+
+
+def test_a_sequential_symmetric_nat_hands_out_consecutive_ports(world: World) -> None:
+    """The port-prediction case: address-and-port-dependent mapping and filtering, but each
+    new destination gets the next external port, so a peer can guess the one it will see."""
+    lab, servers = world.lab, world.servers
+    router = lab.router("seq", nat=NatBehaviour.SYMMETRIC, sequential=True)
+    inside = lab.host("seqh", behind=router)
+    mapping, seen = servers.mapping(inside)
+    assert mapping is Mapping.ADDRESS_AND_PORT_DEPENDENT, seen
+    ports = [port for _, port in seen]
+    assert ports == list(range(ports[0], ports[0] + 3)), ports
+    verdict, raw = servers.filtering(inside)
+    assert verdict is Filtering.ADDRESS_AND_PORT_DEPENDENT, raw

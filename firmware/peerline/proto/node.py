@@ -389,6 +389,17 @@ class Node:
         self._out.append((peer.handshake.packet, peer.endpoint))
         return True
 
+    def spray_initiation(self, public_key: bytes, addrs: list[Addr], *, now: float) -> int:
+        """Send the initiation in flight, unchanged, to each of ``addrs`` too (port
+        prediction: the peer's NAT will map it to one of them). A response from any of them
+        completes the handshake there. Returns how many were sent."""
+        peer = self._peers.get(public_key)
+        if peer is None or peer.handshake is None or self._sending_session(peer, now):
+            return 0
+        for addr in addrs:
+            self._out.append((peer.handshake.packet, addr))
+        return len(addrs)
+
     def redirect(self, public_key: bytes, addr: Addr, *, now: float) -> None:
         """Reach the peer at ``addr`` from now on (e.g. through a relay when punching failed).
         A handshake in flight is sent again there at once; a live session is probed there

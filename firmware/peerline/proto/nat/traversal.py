@@ -52,6 +52,9 @@ class TraversalConfig:
     "With a measured RTT to the relay: wait this many of them (clamped to the bounds above)."
     repeat_after_s: float = 0.1
     "After the relay's DONE: the initiation goes again at once and this much later."
+    predicted_ports: int = 8
+    "Port prediction: the initiation also goes to this many ports after the peer's address"
+    " (a symmetric NAT that allocates ports in sequence maps the peer there; 0: off)."
     upgrade_first_s: float = 1.0
     "A relayed path first tries to go direct this soon (a punch that was merely slow)."
     upgrade_max_s: float = 120.0
@@ -67,6 +70,8 @@ class TraversalCounters:
     "Introductions asked for (one per reach or upgrade attempt)."
     relay_channels_opened: int = 0
     relay_channels_failed: int = 0
+    predictions_sent: int = 0
+    "Initiations sent to predicted ports (one per port)."
     initiations_repeated: int = 0
     "Initiations sent again when a relay said it introduced us (the callee's NAT is open)."
     relay_fallbacks: int = 0
@@ -236,6 +241,19 @@ class Traversal:
     def _repeat(self, key: bytes, now: float) -> None:
         if self.node.repeat_initiation(key, now=now):
             self.counters.initiations_repeated += 1
+            path = self.node.peer_endpoint(key)
+            if path is not None:
+                self._predict(key, path, now)
+
+    def _predict(self, key: bytes, addr: Addr, now: float) -> None:
+        """The peer's NAT may be symmetric: its mapping towards us is then new, and, if it
+        hands out ports in sequence, just after the one we know (its mapping towards the
+        relay). Send the initiation to the next few ports too."""
+        if is_relayed(addr):
+            return
+        ports = [addr[1] + i for i in range(1, self.config.predicted_ports + 1)]
+        guesses = [(addr[0], port) for port in ports if port <= 0xFFFF]
+        self.counters.predictions_sent += self.node.spray_initiation(key, guesses, now=now)
 
     def _punch_wait(self, relay: Contact) -> float:
         cfg = self.config
@@ -324,6 +342,7 @@ class Traversal:
             self.node.connect(event.caller, now=now)
         except (InvalidKey, LocalProtocolError):
             return
+        self._predict(event.caller, event.candidates[0], now)
 
     def _on_quiet(self, event: PathQuiet, now: float) -> None:
         """A message went unanswered on the current path: find one that answers. Through a
