@@ -244,6 +244,11 @@ class Traversal:
             path = self.node.peer_endpoint(key)
             if path is not None:
                 self._predict(key, path, now)
+            # Its other candidates at the same time (a stale mapping, a reflexive address
+            # that changed): whichever answers first is where the session lands.
+            target = self._targets.get(key)
+            others = [a for a in target.direct[1:4] if a != path] if target is not None else []
+            self.node.spray_initiation(key, others, now=now)
 
     def _predict(self, key: bytes, addr: Addr, now: float) -> None:
         """The peer's NAT may be symmetric: its mapping towards us is then new, and, if it
