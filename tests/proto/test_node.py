@@ -261,6 +261,7 @@ def test_idle_session_sends_keepalives_until_it_expires_and_never_rekeys_for_the
     # each side keeps its session alive every 10 s until the 180 s lifetime ends
     assert 15 <= w.a.counters.keepalives_sent <= 18
     assert 15 <= w.b.counters.keepalives_sent <= 18
+    assert w.a.counters.keepalive_bytes_sent == 30 * w.a.counters.keepalives_sent  # 14 + 16
     assert w.a.counters.rekeys == w.b.counters.rekeys == 0
     assert w.a.sessions(now=REJECT_AFTER_TIME + 5) == []
     assert w.a.get_timer() is None

@@ -762,6 +762,11 @@ class Phone:
                     / max(1.0, time.time() - self.started_at),
                     1,
                 ),
+                "session_keepalive_bytes_per_s": round(
+                    self.node.counters.keepalive_bytes_sent
+                    / max(1.0, time.time() - self.started_at),
+                    1,
+                ),
                 "counters": self.overlay.counters.as_dict(),
                 "relaying": {
                     "channels": len(self.overlay.relay_table),
