@@ -137,6 +137,7 @@ def main(argv: list[str] | None = None) -> int:
             pair_id(r.a, r.b) for r in results if r.connected and r.path != r.expected
         ],
         "not_connected": [pair_id(r.a, r.b) for r in results if not r.connected],
+        "sas_changed_after_dial": [pair_id(r.a, r.b) for r in results if r.sas_ok is False],
         "messages_failed": [
             pair_id(r.a, r.b) for r in results if r.connected and not r.delivered_both_ways
         ],

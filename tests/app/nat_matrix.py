@@ -73,6 +73,9 @@ class PairResult:
     """The callee's session path for the caller, after the messages: must be ``final_path``."""
     caller_id_ok: bool | None = None
     """The callee's inbox shows the caller's number on its message (None: not got that far)."""
+    sas_ok: bool | None = None
+    """The dial's SAS is the one both sessions have after the messages (not in ``problems``
+    yet: a glare right after the dial can still replace the session, see run_pair)."""
     ready_ms: float | None = None
     """Daemons' start to overlay readiness (not part of ``connect_ms``)."""
     delays_ms: dict[str, int] = field(default_factory=dict)
@@ -97,6 +100,7 @@ class PairResult:
             "messages": self.messages,
             "message_ms": self.message_ms,
             "caller_id_ok": self.caller_id_ok,
+            "sas_ok": self.sas_ok,
             "ready_ms": self.ready_ms,
         }
 
@@ -278,6 +282,12 @@ def run_pair(
         "caller": _session(a, id_b["public_key"]),
         "callee": _session(b, id_a["public_key"]),
     }
+    # The SAS the caller's screen showed should be the one both sessions have now (people
+    # compare them to detect a MITM); a glare that replaced the dialled session changes it.
+    # Not yet a problem that fails the pair: the daemon still shows the first one (reported).
+    sas = {end: (sessions[end] or {}).get("sas") for end in sessions}
+    result.sas_ok = dialled.get("sas") == sas["caller"] == sas["callee"]
+    notes = [] if result.sas_ok else [f"the dial showed SAS {dialled.get('sas')}, now {sas}"]
     # "direct" must mean the peer's own NAT (or address), whoever says it.
     for end, path, peer in (
         ("caller", result.final_path, side_b),
@@ -286,9 +296,9 @@ def run_pair(
         endpoint = (sessions[end] or {}).get("endpoint")
         if path == "direct" and (not endpoint or endpoint[0] != peer.public_addr):
             problems.append(f"the {end}'s direct endpoint {endpoint} is not {peer.public_addr}")
-    if problems:
+    if problems or notes:
         result.detail = (
-            f"{'; '.join(problems)}; dial={dialled}; sessions={sessions}\n{log_tails(logs)}"
+            f"{'; '.join(problems + notes)}; dial={dialled}; sessions={sessions}\n{log_tails(logs)}"
         )
     return result
 
