@@ -372,9 +372,16 @@ def test_release_before_asking_sends_nothing_but_while_asking_deletes() -> None:
     idle.release(now=0.0)
     assert idle.state is PortMapState.RELEASED and idle.datagrams_to_send(now=0.0) == []
     assert idle.get_timer() is None and events(idle) == []
+    silent = mapper()
+    silent.start(now=0.0)
+    silent.datagrams_to_send(now=0.0)  # no NAT-PMP there: it never answers anything
+    silent.release(now=0.1)
+    assert silent.state is PortMapState.RELEASED and silent.datagrams_to_send(now=0.1) == []
     asking, gw = mapper(), Gateway()
     asking.start(now=0.0)
-    asking.datagrams_to_send(now=0.0)  # the gateway may have granted it; the answer was lost
+    address_request, _ = asking.datagrams_to_send(now=0.0)
+    # The gateway answers the address request; the map answer is lost: it may hold a mapping.
+    asking.receive_datagram(gw.answer(address_request[0], 0.05), GW, now=0.05)
     asking.release(now=0.1)
     assert sent(asking, 0.1) == [MapRequest(internal_port=PORT, external_port=0, lifetime=0)]
     # A late answer to the map request is not the delete's answer.

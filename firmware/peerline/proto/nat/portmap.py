@@ -226,13 +226,16 @@ class PortMapper:
         """Delete the mapping (lifetime 0) if the gateway may hold one; at exit.
 
         Emits ``MappingReleased`` once the gateway answers or ``release_attempts`` went
-        unanswered; with nothing to delete, the state is RELEASED at once and nothing is sent.
+        unanswered; with nothing to delete (never asked, or the gateway never answered at
+        all), the state is RELEASED at once and nothing is sent.
         Then: datagrams_to_send, get_timer (None once done).
         """
         if self.state in (PortMapState.RELEASING, PortMapState.RELEASED):
             return
         self._clear()
-        if not self._may_hold:
+        if not self._may_hold or self._epoch is None:
+            # Nothing asked, or a gateway that never answered anything: no NAT-PMP there
+            # (the common case), so no mapping to delete and no reason to delay the exit.
             self.state = PortMapState.RELEASED
             return
         self.state = PortMapState.RELEASING
