@@ -291,6 +291,8 @@ class Node:
         self._tokens_at = float("-inf")
         self._per_address: OrderedDict[str, tuple[float, float]] = OrderedDict()
         "Source host -> (tokens, updated_at): limits cookie-holding initiators under load."
+        self._expected_initiator: bytes | None = None
+        "While an introduced initiation is handled: the only key it may be from."
         self._event_number = 0
         "Counts handshake events (initiation sent or received, response received): §4.10."
 
@@ -378,6 +380,50 @@ class Node:
         self.counters.path_probes_sent += 1
         self._out.append((session.seal(push_frames([PathChallengeFrame(data=data)])), addr))
         return True
+
+    def initiation_in_flight(self, public_key: bytes) -> bytes:
+        """The initiation this phone is sending to the peer (to pass along an introduction),
+        or b"" when no handshake is in flight."""
+        peer = self._peers.get(public_key)
+        return peer.handshake.packet if peer is not None and peer.handshake is not None else b""
+
+    def receive_introduced_initiation(
+        self, data: bytes, addr: Addr, *, caller: bytes, now: float
+    ) -> bool:
+        """An initiation a relay passed along with an introduction: handled as if it had come
+        from ``addr`` (where the relay saw the caller), but only if it is ``caller``'s (the
+        relay vouches for the INTRODUCE's sender, not for what it carries). Returns whether it
+        was taken: a response (or a cookie reply) went to ``addr``."""
+        before = len(self._out)
+        try:
+            packet = pull_packet(data)
+        except DecodeError:
+            self.counters.dropped_malformed += 1
+            return False
+        if not isinstance(packet, HandshakeInitiation):
+            self.counters.dropped_malformed += 1
+            return False
+        self._expected_initiator = caller
+        try:
+            self._on_initiation(packet, addr, now)
+        finally:
+            self._expected_initiator = None
+        return len(self._out) > before
+
+    def resend_response(self, public_key: bytes, addrs: list[Addr], *, now: float) -> int:
+        """Send the response to the peer's latest initiation to ``addrs`` too, while its
+        session waits for the initiator's confirmation (port prediction for a response:
+        the initiator's NAT mapping towards us may be one of them). Returns how many."""
+        peer = self._peers.get(public_key)
+        if peer is None or not peer.recent_initiations:
+            return 0
+        index, begun, response = next(reversed(peer.recent_initiations.values()))
+        entry = self._by_index.get(index)
+        if entry is None or entry[1].begun != begun or entry[1].confirmed:
+            return 0
+        for addr in addrs:
+            self._out.append((response, addr))
+        return len(addrs)
 
     def repeat_initiation(self, public_key: bytes, *, now: float) -> bool:
         """Send the initiation in flight once more, unchanged, to the peer's address: the
@@ -666,7 +712,9 @@ class Node:
         except (CryptoError, DecodeError, InvalidKey):
             c.dropped_handshake += 1
             return
-        if peer_key == self.identity.public_key:
+        if peer_key == self.identity.public_key or (
+            self._expected_initiator is not None and peer_key != self._expected_initiator
+        ):
             c.dropped_handshake += 1
             return
         peer = self._peers.get(peer_key)

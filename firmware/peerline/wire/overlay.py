@@ -72,6 +72,8 @@ REQUESTS = frozenset(
     }
 )
 MAX_CANDIDATES = 8
+MAX_INITIATION = 256
+"""Largest handshake initiation an introduction carries (ours are 148 bytes)."""
 
 
 class IntroStatus(IntEnum):
@@ -182,6 +184,8 @@ class Introduce:
     "The callee's Ed25519 key."
     candidates: tuple[Addr, ...]
     "Where the caller can be reached (its reflexive address first)."
+    initiation: bytes = b""
+    "The caller's handshake initiation for the callee, passed on untouched (may be empty)."
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -191,6 +195,8 @@ class Introduction:
     "The caller's Ed25519 key."
     candidates: tuple[Addr, ...]
     "First: the caller's address as the relay saw it; then what the caller listed."
+    initiation: bytes = b""
+    "The INTRODUCE's initiation, untouched: the callee answers it towards the first candidate."
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -390,9 +396,12 @@ def _push_body(buf: Buffer, kind: Kind, body: Body) -> None:
             raise ValueError("a 32-byte key and 1 to 8 candidates")
         buf.push_bytes(body.token)
         buf.push_bytes(key)
+        if len(body.initiation) > MAX_INITIATION:
+            raise ValueError(f"an introduction carries at most {MAX_INITIATION} initiation bytes")
         buf.push_u8(len(body.candidates))
         for addr in body.candidates:
             push_addr(buf, addr)
+        buf.push_vbytes16(body.initiation)
     elif isinstance(body, IntroAck) and kind is Kind.INTRO_ACK:
         _check_token(body.token)
         buf.push_u8(IntroStatus(body.status))
@@ -501,9 +510,10 @@ def _pull_body(buf: Buffer, kind: Kind) -> Body:
         if not 0 < n <= MAX_CANDIDATES:
             raise DecodeError(f"{n} candidates: 1 to {MAX_CANDIDATES} allowed")
         candidates = tuple(pull_addr(buf) for _ in range(n))
+        initiation = buf.pull_vbytes16(MAX_INITIATION)
         if kind is Kind.INTRODUCE:
-            return Introduce(token=token, target=key, candidates=candidates)
-        return Introduction(token=token, caller=key, candidates=candidates)
+            return Introduce(token=token, target=key, candidates=candidates, initiation=initiation)
+        return Introduction(token=token, caller=key, candidates=candidates, initiation=initiation)
     if kind is Kind.INTRO_ACK:
         raw_status = buf.pull_u8()
         try:

@@ -31,7 +31,7 @@ from peerline.proto.events import (
 from peerline.proto.nat.relay import is_relayed, relay_of
 from peerline.proto.overlay.events import RelayChannelOpened
 from peerline.types import Addr
-from peerline.wire.spec import TYPE_HANDSHAKE_INITIATION, TYPE_RELAY
+from peerline.wire.spec import TYPE_HANDSHAKE_INITIATION, TYPE_HANDSHAKE_RESPONSE, TYPE_RELAY
 
 R_ADDR: Addr = ("203.0.113.1", 4720)
 R2_ADDR: Addr = ("203.0.113.2", 4720)
@@ -138,9 +138,11 @@ def test_symmetric_nats_fall_back_to_the_relay_after_the_punch_wait() -> None:
     assert traversal.punches >= 1 and traversal.relay_channels_opened == 1
     assert traversal.relay_fallbacks == 1
     assert a.nat is not None and b.nat is not None
-    for nat in (a.nat, b.nat):  # each side's direct initiation met the other's closed NAT
+    # Each side's direct handshake message met the other's closed NAT: the caller's
+    # initiation, and the callee's answer to the copy the relay passed along.
+    for nat, kind in ((b.nat, TYPE_HANDSHAKE_INITIATION), (a.nat, TYPE_HANDSHAKE_RESPONSE)):
         blocked = [d for d in w.filtered if d.dst[0] == nat.public_host]
-        assert any(d.data[0] == TYPE_HANDSHAKE_INITIATION for d in blocked)
+        assert any(d.data[0] == kind for d in blocked)
     # The channel was ready early; the handshake went through it once the punch had its time.
     from_a = [d for d in w.log if d.src[0] == a.nat.public_host and d.dst == R_ADDR]
     first_relayed = next(d.sent_at for d in from_a if d.data[0] == TYPE_RELAY)

@@ -16,6 +16,7 @@ and the overlay it is given (it owns neither) from events and a timer:
   callee, its direct addresses — and move to the first that answers.
 """
 
+import contextlib
 from collections import OrderedDict
 from dataclasses import asdict, dataclass, field
 
@@ -136,8 +137,13 @@ class Traversal:
         if not relays:
             return
         if self.own_candidates:
+            # The handshake starts now, and its initiation rides along with the introduction:
+            # the callee answers it straight towards us (no second handshake, no glare).
+            with contextlib.suppress(LocalProtocolError):
+                self.node.connect(key, now=now)
+            initiation = self.node.initiation_in_flight(key)
             self.counters.punches += 1
-            self.overlay.introduce(key, relays, self.own_candidates, now=now)
+            self.overlay.introduce(key, relays, self.own_candidates, now=now, initiation=initiation)
         if not self.overlay.member:  # behind a NAT: a punch may fail; get the relay ready
             target.asked.clear()
             self._open_next_relay(key, target, now)
@@ -254,11 +260,14 @@ class Traversal:
         """The peer's NAT may be symmetric: its mapping towards us is then new, and, if it
         hands out ports in sequence, just after the one we know (its mapping towards the
         relay). Send the initiation to the next few ports too."""
-        if is_relayed(addr):
-            return
-        ports = [addr[1] + i for i in range(1, self.config.predicted_ports + 1)]
-        guesses = [(addr[0], port) for port in ports if port <= 0xFFFF]
+        guesses = self._predicted(addr)
         self.counters.predictions_sent += self.node.spray_initiation(key, guesses, now=now)
+
+    def _predicted(self, addr: Addr) -> list[Addr]:
+        if is_relayed(addr):
+            return []
+        ports = [addr[1] + i for i in range(1, self.config.predicted_ports + 1)]
+        return [(addr[0], port) for port in ports if port <= 0xFFFF]
 
     def _punch_wait(self, relay: Contact) -> float:
         cfg = self.config
@@ -342,12 +351,26 @@ class Traversal:
             for addr in event.candidates[:2]:
                 self.node.probe_path(event.caller, addr, now=now)
             return
+        first = event.candidates[0]
         try:
-            self.node.add_peer(event.caller, event.candidates[0], pin=False)
-            self.node.connect(event.caller, now=now)
+            self.node.add_peer(event.caller, first, pin=False)
         except (InvalidKey, LocalProtocolError):
             return
-        self._predict(event.caller, event.candidates[0], now)
+        if event.initiation and self.node.receive_introduced_initiation(
+            event.initiation, first, caller=event.caller, now=now
+        ):
+            # Answered towards where the relay saw the caller. The same answer to its other
+            # candidates and to the ports after that one (a symmetric NAT in sequence).
+            others = list(event.candidates[1:4]) + self._predicted(first)
+            self.counters.predictions_sent += self.node.resend_response(
+                event.caller, others, now=now
+            )
+            return
+        try:
+            self.node.connect(event.caller, now=now)
+        except LocalProtocolError:
+            return
+        self._predict(event.caller, first, now)
 
     def _on_quiet(self, event: PathQuiet, now: float) -> None:
         """A message went unanswered on the current path: find one that answers. Through a

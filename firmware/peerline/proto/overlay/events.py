@@ -77,6 +77,8 @@ class IntroductionReceived(OverlayEvent):
     "The calling phone's Ed25519 key."
     candidates: tuple[Addr, ...]
     "First: the caller's address as our relay saw it; then the addresses it listed."
+    initiation: bytes = b""
+    "The caller's handshake initiation, if it sent one along: answer it (no glare)."
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -906,6 +906,7 @@ class Overlay:
         candidates: tuple[Addr, ...],
         *,
         now: float,
+        initiation: bytes = b"",
     ) -> int:
         """Ask ``target``'s relays to tell it we are calling from ``candidates`` (hole punching:
         it will send towards us, opening its NAT, while we send towards it). Returns how many
@@ -915,7 +916,12 @@ class Overlay:
             if relay.public_key == self.public_key:
                 continue
             token = self._token_for(relay.addr, now)
-            body = Introduce(token=token, target=target, candidates=candidates[:MAX_CANDIDATES])
+            body = Introduce(
+                token=token,
+                target=target,
+                candidates=candidates[:MAX_CANDIDATES],
+                initiation=initiation,
+            )
             req = self._request(
                 Kind.INTRODUCE, body, relay.public_key, relay.addr, now=now, purpose=_Purpose.PING
             )
@@ -937,7 +943,9 @@ class Overlay:
         if client is None or client[0] < now - 3 * self.config.relay_keepalive_s:
             return IntroStatus.NOT_MY_CLIENT
         candidates = (addr, *[c for c in body.candidates if c != addr])[:MAX_CANDIDATES]
-        note = Introduction(token=NO_TOKEN, caller=sender, candidates=candidates)
+        note = Introduction(
+            token=NO_TOKEN, caller=sender, candidates=candidates, initiation=body.initiation
+        )
         self._request(
             Kind.INTRODUCTION, note, body.target, client[1], now=now, purpose=_Purpose.PING
         )
@@ -949,7 +957,11 @@ class Overlay:
         if sender not in self._relays:
             self.counters.introductions_refused += 1
             return IntroStatus.REFUSED
-        self._events.append(IntroductionReceived(caller=body.caller, candidates=body.candidates))
+        self._events.append(
+            IntroductionReceived(
+                caller=body.caller, candidates=body.candidates, initiation=body.initiation
+            )
+        )
         return IntroStatus.DONE
 
     def open_relay(self, target: bytes, relay: Contact, *, now: float) -> bool:
@@ -1132,7 +1144,12 @@ class Overlay:
             self._events.append(IntroductionAccepted(target=req.intro_target, relay=contact))
         elif isinstance(body, IntroAck) and body.status is IntroStatus.REFUSED and req.intro:
             # Refused for want of a token, which this very reply carries: ask once more.
-            again = Introduce(token=token, target=req.intro.target, candidates=req.intro.candidates)
+            again = Introduce(
+                token=token,
+                target=req.intro.target,
+                candidates=req.intro.candidates,
+                initiation=req.intro.initiation,
+            )
             if req.public_key is not None and token != NO_TOKEN:
                 retry = self._request(
                     Kind.INTRODUCE, again, req.public_key, req.addr, now=now, purpose=_Purpose.PING
