@@ -355,12 +355,13 @@ class Node:
         return message_id
 
     def connect(self, public_key: bytes, *, now: float) -> None:
-        """Start a handshake with a known peer now (e.g. before a call). Then: datagrams_to_send."""
+        """Start a handshake with a known peer now (e.g. before a call), unless one is live or
+        in flight. Then: datagrams_to_send."""
         peer = self._peers.get(public_key)
         if peer is None or peer.endpoint is None:
             raise LocalProtocolError("unknown peer or no address for it")
-        if self._sending_session(peer, now) is None:
-            self._start_handshake(peer, now)
+        if self._sending_session(peer, now) is None and peer.handshake is None:
+            self._start_handshake(peer, now)  # one in flight already: it goes on
 
     def probe_path(self, public_key: bytes, addr: Addr, *, now: float) -> bool:
         """Send a path challenge on the live session to ``addr`` (another of the peer's
