@@ -9,9 +9,11 @@ For each of the 21 unordered pairs of {public, full-cone, address-restricted, po
 symmetric, double-nat} (tests/netlab/plan.py; double NAT is a port-restricted home NAT behind
 a symmetric carrier NAT) it builds a fresh lab (tests/netlab): the two phones and one public
 supernode, the only seed. Every link gets a delay drawn uniformly from ``--delay-ms``, each
-way: with ``--delay-scope all`` each host's and router's port on its switch (a phone behind
-one NAT is two links from the public switch, behind double NAT three), with ``internet`` only
-the ports on the public switch (one per phone and the seed). Once the NATted phones are
+way: with ``--delay-scope internet`` (the default) the ports on the public switch, i.e. each
+site's link to the internet (one per phone's site and the seed), so any two parties are
+40-120 ms apart one way, while a phone's LAN link and a carrier's internal link are as fast
+as in life; with ``all`` every host's and router's port on its switch too (a phone behind one
+NAT is two delayed links from the public switch, behind double NAT three): a harsher lab. Once the NATted phones are
 clients with a relay and the callee's record is visible, the first phone of the pair dials
 the second by number (``dial``: lookup, introduction, punch or relay, handshake);
 ``connect_ms`` is that command's wall time. Then a message each way. ``--pairs`` takes ids
@@ -85,8 +87,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--delay-scope",
         choices=DELAY_SCOPES,
-        default="all",
-        help="all links (default), or only those on the public switch",
+        default="internet",
+        help="only each site's link to the internet, the public switch (default), or all"
+        " links, LAN and carrier links too",
     )
     args = parser.parse_args(argv)
     try:

@@ -47,10 +47,12 @@ from .relay import is_relayed, relay_of, relayed_addr
 class TraversalConfig:
     punch_wait_s: float = 1.0
     "Without a measured RTT to the relay: how long a punch may take before the relay is used."
-    punch_wait_min_s: float = 0.5
-    punch_wait_max_s: float = 1.5
-    punch_wait_rtts: float = 5.0
+    punch_wait_min_s: float = 0.3
+    punch_wait_max_s: float = 1.0
+    punch_wait_rtts: float = 3.0
     "With a measured RTT to the relay: wait this many of them (clamped to the bounds above)."
+    " A punch needs about one and a half: the introduction to the callee through the relay,"
+    " the callee's answer straight back."
     repeat_after_s: float = 0.1
     "After the relay's DONE: the initiation goes again at once and this much later."
     predicted_ports: int = 8
