@@ -6,18 +6,18 @@ Needs root (network namespaces, nftables). From the repository root::
         [--no-delay | --delay-ms 20-60 --delay-scope all|internet]
 
 For each of the 21 unordered pairs of {public, full-cone, address-restricted, port-restricted,
-symmetric, double-nat} (tests/netlab/plan.py; double NAT is a port-restricted home NAT behind
-a symmetric carrier NAT) it builds a fresh lab (tests/netlab): the two phones and one public
+symmetric, double-nat} (tests/netlab/plan.py; double NAT is a port-restricted home NAT behind a
+symmetric carrier NAT) it builds a fresh lab (tests/netlab): the two phones and one public
 supernode, the only seed. Every link gets a delay drawn uniformly from ``--delay-ms``, each
 way: with ``--delay-scope internet`` (the default) the ports on the public switch, i.e. each
-site's link to the internet (one per phone's site and the seed), so any two parties are
-40-120 ms apart one way, while a phone's LAN link and a carrier's internal link are as fast
-as in life; with ``all`` every host's and router's port on its switch too (a phone behind one
-NAT is two delayed links from the public switch, behind double NAT three): a harsher lab. Once the NATted phones are
-clients with a relay and the callee's record is visible, the first phone of the pair dials
-the second by number (``dial``: lookup, introduction, punch or relay, handshake);
-``connect_ms`` is that command's wall time. Then a message each way. ``--pairs`` takes ids
-like ``port-double``; ``double-port`` dials the other way.
+site's link to the internet (one per phone's site and the seed), so any two parties are 40-120
+ms apart one way, while a phone's LAN link and a carrier's internal link are as fast as in
+life; with ``all`` every host's and router's port on its switch too (a phone behind one NAT is
+two delayed links from the public switch, behind double NAT three): a harsher lab. Once the
+NATted phones are clients with a relay and the callee's record is visible, the first phone of
+the pair dials the second by number (``dial``: lookup, introduction, punch or relay,
+handshake); ``connect_ms`` is that command's wall time. Then a message each way. ``--pairs``
+takes ids like ``port-double``; ``double-port`` dials the other way.
 
 Prints one JSON line per pair, ``{"a", "b", "connected", "path", "connect_ms", ...}``, as it
 goes, and a summary line last: ``{"pairs", "connected", "direct", "relayed",
