@@ -304,17 +304,8 @@ def run_pair(
 
 
 def delay(lab: Lab, node: Node, delay_ms: float) -> None:
-    """``lab.delay``, also on a router's LAN (or a carrier's, for double NAT).
-
-    There the relay's two ports are left in a namespace that has addresses, and its kernel
-    answers ARP on them (weak host model): the host behind learns the router's MAC as the
-    relay port's, its frames then miss the bridge, and nothing gets through. ``arp_ignore=8``
-    on both ports keeps the router answering only through the bridge. (Reported for
-    ``Lab.delay`` itself.)
-    """
+    """``lab.delay`` (which also works on a router's or a carrier's LAN)."""
     lab.delay(node, delay_ms)
-    if node.upstream is not None:
-        node.upstream.sysctl({f"net.ipv4.conf.{p}-{node.name}.arp_ignore": "8" for p in ("p", "d")})
 
 
 def _wait(pred: Callable[[], Any], timeout: float) -> bool:

@@ -381,6 +381,13 @@ class Lab:
                 f"link set {inner} promisc on",
             ],
         )
+        if node.upstream is not None:
+            # A router's LAN: its kernel would answer ARP on the relay's two ports too (weak
+            # host model), the host behind would learn the wrong MAC for its gateway and its
+            # frames would miss the bridge. Answer only through the bridge.
+            _ns.write_sysctls(
+                seg_ns, {f"net.ipv4.conf.{name}.arp_ignore": "8" for name in (port, inner)}
+            )
         argv = [
             sys.executable,
             str(RELAY),
