@@ -12,9 +12,15 @@ What the world adds is what the simulator does not model: NAT.
 - ``Nat(kind="cone")``: one public port per phone, inbound from anyone it has sent to
   (endpoint-independent mapping, address-and-port-dependent filtering): punchable.
 
-Mappings never time out here (the phones keep them alive anyway; timeouts are the keepalive
-tests' business). Every datagram is logged with the addresses on the wire where it was sent
-and where it was delivered, so a test can ask what a relay saw.
+A NAT's behaviour may change under running phones (``Nat.become``, as when the lab loads a
+router's other nftables recipe): flows already made keep their ports (conntrack keeps a flow's
+binding); new ones follow the new behaviour.
+
+Mappings never time out here unless asked (the phones keep them alive anyway; timeouts are the
+keepalive tests' business): ``Nat(flow_timeout_s=...)`` forgets a flow (one private endpoint
+towards one destination) idle for longer, as conntrack forgets an idle UDP flow. Every datagram
+is logged with the addresses on the wire where it was sent and where it was delivered, so a
+test can ask what a relay saw.
 """
 
 from __future__ import annotations
@@ -56,27 +62,64 @@ class Nat:
     _in: dict[int, tuple[Addr, set[Addr]]] = field(default_factory=dict)
     "public port -> (private, destinations sent to from it)."
     _ports: itertools.count[int] = field(default_factory=lambda: itertools.count(30000, 7))
+    _flows: dict[tuple[Addr, Addr], int] = field(default_factory=dict)
+    "(private, destination) -> public port of every flow sent on (what conntrack holds)."
+    flow_timeout_s: float | None = None
+    "A flow without a packet either way for longer is forgotten: its port (unless it is the"
+    " endpoint's cone mapping) and what its filter let in. None: never."
+    _flow_at: dict[tuple[Addr, Addr], float] = field(default_factory=dict)
     dropped: int = 0
 
-    def outbound(self, private: Addr, dst: Addr) -> Addr:
-        key = (private, dst if self.kind == "symmetric" else None)
-        port = self._out.get(key)
+    def _expire(self, flow: tuple[Addr, Addr], now: float) -> None:
+        at = self._flow_at.get(flow)
+        if self.flow_timeout_s is None or at is None or now - at <= self.flow_timeout_s:
+            return
+        del self._flow_at[flow]
+        port = self._flows.pop(flow)
+        self._in[port][1].discard(flow[1])
+        if self._out.get(flow) == port:
+            del self._out[flow]  # a symmetric mapping: the next flow there gets a new port
+
+    def outbound(self, private: Addr, dst: Addr, *, now: float = 0.0) -> Addr:
+        self._expire((private, dst), now)
+        self._flow_at[(private, dst)] = now
+        port = self._flows.get((private, dst))
         if port is None:
-            port = self._out[key] = next(self._ports)
-            self._in[port] = (private, set())
+            key = (private, dst if self.kind == "symmetric" else None)
+            port = self._out.get(key)
+            if port is None:
+                port = self._out[key] = next(self._ports)
+                self._in[port] = (private, set())
+            self._flows[(private, dst)] = port
+        elif self.kind == "cone":
+            # A flow from before a change to cone: its port becomes the endpoint's mapping if
+            # it has none yet (the lab's recipe learns mappings from every outbound packet).
+            self._out.setdefault((private, None), port)
         self._in[port][1].add(dst)
         return (self.public_host, port)
 
-    def inbound(self, public: Addr, src: Addr) -> Addr | None:
+    def become(self, kind: Literal["symmetric", "cone"]) -> None:
+        """The router's rules change (the lab reloading its table): flows already made keep
+        their ports and filters; new flows get ``kind``'s mapping. For a change to cone, the
+        first flow an endpoint sends on afterwards lends it its port (the lab's EIM recipe
+        learns ``eim_out`` from every outbound packet, existing sessions' too)."""
+        self.kind = kind
+
+    def inbound(self, public: Addr, src: Addr, *, now: float = 0.0) -> Addr | None:
         entry = self._in.get(public[1])
+        if entry is not None:
+            self._expire((entry[0], src), now)
         if entry is None or src not in entry[1]:
             self.dropped += 1
             return None
+        self._flow_at[(entry[0], src)] = now
         return entry[0]
 
     def mapping(self, private: Addr, dst: Addr) -> Addr | None:
         """The public address ``private`` has towards ``dst``, if it sent there."""
-        port = self._out.get((private, dst if self.kind == "symmetric" else None))
+        port = self._flows.get((private, dst))
+        if port is None:
+            port = self._out.get((private, dst if self.kind == "symmetric" else None))
         return None if port is None else (self.public_host, port)
 
 
@@ -182,7 +225,7 @@ class World:
 
     # -- the network -----------------------------------------------------------------------
     def _send(self, phone: Phone, data: bytes, dst: Addr) -> None:
-        src = phone.addr if phone.nat is None else phone.nat.outbound(phone.addr, dst)
+        src = phone.addr if phone.nat is None else phone.nat.outbound(phone.addr, dst, now=self.now)
         dgram = Datagram(self.now, src, dst, data)
         self.log.append(dgram)
         heapq.heappush(self._queue, (self.now + self.latency_s, next(self._seq), dgram))
@@ -191,7 +234,7 @@ class World:
         dst = dgram.dst
         nat = self._nats.get(dst[0])
         if nat is not None:
-            private = nat.inbound(dst, dgram.src)
+            private = nat.inbound(dst, dgram.src, now=self.now)
             if private is None:
                 self.filtered.append(dgram)
                 return
