@@ -31,7 +31,11 @@ def test_docs_show_every_recipe_verbatim() -> None:
 def test_docs_path_table_is_the_plan() -> None:
     text = DOC.read_text()
     assert MARKER in text
-    rows = [line for line in text.split(MARKER, 1)[1].splitlines()[1:] if line.startswith("|")]
+    rows: list[str] = []  # the table right after the marker, up to the first other line
+    for line in text.split(MARKER, 1)[1].splitlines()[1:]:
+        if not line.startswith("|"):
+            break
+        rows.append(line)
     header, _, *body = rows
     cells = [c.strip() for c in header.strip("|").split("|")]
     assert cells[1:] == list(KINDS)
