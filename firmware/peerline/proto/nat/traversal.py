@@ -60,8 +60,10 @@ class TraversalConfig:
     " (a symmetric NAT that allocates ports in sequence maps the peer there; 0: off)."
     upgrade_first_s: float = 1.0
     "A relayed path first tries to go direct this soon (a punch that was merely slow)."
-    upgrade_max_s: float = 120.0
-    "Then tries again with doubling intervals up to this."
+    upgrade_max_s: float = 600.0
+    "Then tries again with doubling intervals up to this: longer than NATs keep an idle flow"
+    " (RFC 4787: 2 min at least, 5 min recommended), or every probe would go out through the"
+    " stale flow the failed punch left, from a port the peer does not know, and keep it alive."
     max_targets: int = 256
     "Peers whose candidates are remembered (least recently used forgotten)."
     max_relay_sources: int = 64
@@ -229,9 +231,6 @@ class Traversal:
                 target.recovering = False
                 self.counters.path_recoveries += 1
             if event.moved:
-                upgrading = target is not None and target.upgrade_at is not None
-                if not is_relayed(event.addr) and upgrading:
-                    self.counters.upgrades += 1
                 self._on_path(event.peer_key, event.addr, now)
         elif isinstance(event, PathQuiet):
             self._on_quiet(event, now)
@@ -323,6 +322,8 @@ class Traversal:
                 target.upgrade_interval = self.config.upgrade_first_s
                 target.upgrade_at = now + target.upgrade_interval
         else:
+            if target.upgrade_at is not None:  # it was relayed: now it is direct
+                self.counters.upgrades += 1
             target.upgrade_at = None
             target.fallback_at = None
             if addr not in target.direct:
