@@ -221,6 +221,10 @@ class NumberWorker:
         self._executor.shutdown(wait=False, cancel_futures=True)
 
 
+CARRIER_NAT = ipaddress.ip_network("100.64.0.0/10")
+"""Shared address space (RFC 6598): a phone there sits behind a carrier's NAT."""
+
+
 class WorkerBinding:
     """The overlay's ``NumberBinding``: cached numbers at once, the rest from the KDF worker.
 
@@ -405,7 +409,7 @@ class Phone:
             a
             for a in self._host_candidates
             if ":" not in a[0]
-            and (ip := ipaddress.ip_address(a[0])).is_private
+            and ((ip := ipaddress.ip_address(a[0])).is_private or ip in CARRIER_NAT)
             and not (ip.is_loopback or ip.is_link_local)
         ]
         if gateway is None or not private:

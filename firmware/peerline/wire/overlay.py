@@ -73,7 +73,7 @@ REQUESTS = frozenset(
 )
 MAX_CANDIDATES = 8
 MAX_INITIATION = 256
-"""Largest handshake initiation an introduction carries (ours are 148 bytes)."""
+"""Largest handshake initiation an introduction carries (ours are 166 bytes)."""
 
 
 class IntroStatus(IntEnum):

@@ -369,11 +369,13 @@ class Traversal:
                 event.caller, others, now=now
             )
             return
+        fresh = not self.node.initiation_in_flight(event.caller)
         try:
             self.node.connect(event.caller, now=now)
         except LocalProtocolError:
             return
-        self._predict(event.caller, first, now)
+        if fresh:  # predicted ports once per handshake, not once per introduction
+            self._predict(event.caller, first, now)
 
     def _on_quiet(self, event: PathQuiet, now: float) -> None:
         """A message went unanswered on the current path: find one that answers. Through a
