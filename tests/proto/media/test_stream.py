@@ -1,0 +1,113 @@
+"""MediaSender / MediaReceiver: numbering, talkspurts, loss-driven redundancy within the bitrate
+budget, and redundancy actually filling the holes a lossy network makes."""
+
+import random
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from peerline.proto.media.jitter import FRAME_TICKS, Frame
+from peerline.proto.media.stream import LossPolicy, MediaReceiver, MediaSender
+from peerline.wire.media import MAX_MEDIA_BODY, media_size, pull_media, push_media
+
+OPUS = bytes(range(60))  # stands in for a 60-byte Opus packet (24 kbit/s)
+
+
+def wire_bps(policy: LossPolicy, loss: float, opus_bytes: float) -> float:
+    s = policy.settings(loss)
+    per_packet = policy.overhead_bytes + opus_bytes * (1 + s.redundancy) + 3 * s.redundancy
+    return per_packet * 8 * 50
+
+
+def test_a_clean_network_gets_no_redundancy_and_no_fec() -> None:
+    s = LossPolicy().settings(0.0)
+    assert (s.redundancy, s.fec, s.loss_percent, s.bitrate) == (0, False, 0, 32_000)
+
+
+@pytest.mark.parametrize(("loss", "redundancy"), [(0.01, 0), (0.05, 1), (0.1, 2), (0.2, 2)])
+def test_redundancy_and_fec_grow_with_loss_and_stay_in_the_budget(
+    loss: float, redundancy: int
+) -> None:
+    policy = LossPolicy()
+    s = policy.settings(loss)
+    assert s.redundancy == redundancy and s.fec and s.loss_percent == round(loss * 100)
+    assert wire_bps(policy, loss, s.bitrate / 8 / 50) <= policy.budget_bps
+
+
+@given(st.floats(0.0, 1.0))
+def test_any_loss_gives_settings_within_the_budget(loss: float) -> None:
+    policy = LossPolicy()
+    s = policy.settings(loss)
+    assert policy.min_bitrate <= s.bitrate <= policy.max_bitrate
+    assert 0 <= s.redundancy <= 3
+    assert wire_bps(policy, loss, s.bitrate / 8 / 50) <= policy.budget_bps
+
+
+def test_packets_are_numbered_and_talkspurts_marked() -> None:
+    sender = MediaSender(first_seq=65534, first_ts=2**32 - FRAME_TICKS)
+    a, b, c = (sender.packet(OPUS) for _ in range(3))
+    assert [f.seq for f in (a, b, c)] == [65534, 65535, 0]
+    assert [f.timestamp for f in (a, b, c)] == [2**32 - FRAME_TICKS, 0, FRAME_TICKS]
+    assert [f.marker for f in (a, b, c)] == [True, False, False]
+    silence = sender.packet(b"\x01", dtx=True)
+    sender.skip()
+    again = sender.packet(OPUS)
+    assert silence.dtx and not silence.marker and again.marker
+    assert again.timestamp == c.timestamp + 3 * FRAME_TICKS and again.seq == 2
+    assert sender.counters.talkspurts == 2
+
+
+def test_redundancy_carries_the_previous_packets_by_age() -> None:
+    sender = MediaSender(policy=LossPolicy(budget_bps=96_000))
+    sender.on_report(0.2)
+    frames = [sender.packet(bytes([i]) * 40) for i in range(5)]
+    last = frames[-1]
+    assert [(r.age, r.data[0]) for r in last.redundant] == [(1, 3), (2, 2), (3, 1)]
+    assert frames[0].redundant == () and len(frames[1].redundant) == 1
+    assert pull_media(push_media(last)) == last
+
+
+def test_redundancy_is_cut_to_fit_one_datagram() -> None:
+    sender = MediaSender()
+    sender.on_report(0.5)
+    big = bytes(500)
+    frames = [sender.packet(big) for _ in range(4)]
+    assert all(media_size(f) <= MAX_MEDIA_BODY for f in frames)
+    assert sender.counters.redundancy_dropped > 0
+
+
+def test_redundancy_fills_the_holes_of_a_lossy_network() -> None:
+    """20 % random loss, redundancy 2 (what 64 kbit/s affords): a frame is lost only if it and
+    the next two packets are (0.2**3 = 0.8 %); the jitter buffer plays the copies."""
+    rng = random.Random(7)
+    sender, receiver = MediaSender(), MediaReceiver()
+    sender.on_report(0.2)
+    played, missing, now = 0, 0, 0.0
+    for i in range(3000):
+        frame = sender.packet(i.to_bytes(2, "big") * 20)
+        if rng.random() >= 0.2:
+            receiver.receive(pull_media(push_media(frame)), arrival=now + 0.03)
+        now += 0.02
+        out = receiver.playout(now)
+        if isinstance(out, Frame):
+            played += 1
+            assert out.payload == out.seq.to_bytes(2, "big") * 20 or out.seq > 0xFFFF
+        elif receiver.counters.packets:
+            missing += 1
+    assert played >= 2940, (played, missing, receiver.buffer.counters.as_dict())
+    assert receiver.counters.lost == pytest.approx(600, rel=0.15)
+    assert receiver.buffer.counters.recovered > 500
+
+
+def test_the_receiver_reports_the_loss_of_each_interval() -> None:
+    sender, receiver = MediaSender(), MediaReceiver()
+    for i in range(100):
+        frame = sender.packet(OPUS)
+        if i % 10 != 0:  # 10 % lost
+            receiver.receive(frame, arrival=i * 0.02)
+    assert receiver.loss_since_last_report() == pytest.approx(0.1, abs=0.011)
+    for i in range(100, 150):
+        receiver.receive(sender.packet(OPUS), arrival=i * 0.02)
+    assert receiver.loss_since_last_report() == 0.0
+    assert receiver.loss_since_last_report() == 0.0  # nothing new: nothing lost
