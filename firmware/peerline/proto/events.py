@@ -68,3 +68,11 @@ class PathValidated(Event):
     "A probe's echo came back from here: the path is open both ways."
     moved: bool
     "Whether the session's path moved here (it does, unless it was already here)."
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MediaReceived(Event):
+    body: bytes
+    "A MEDIA frame body (``peerline.wire.media``): 20 ms of the peer's audio."
+    at: float
+    "When its packet arrived (the node's clock): the jitter buffer's arrival time."

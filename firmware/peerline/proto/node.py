@@ -24,6 +24,7 @@ from peerline.ports import Rng
 from peerline.proto.events import (
     Event,
     HandshakeCompleted,
+    MediaReceived,
     MessageDelivered,
     MessageFailed,
     MessageReceived,
@@ -50,6 +51,7 @@ from peerline.wire.frames import (
     PATH_DATA_SIZE,
     PATH_FRAMES,
     Frame,
+    MediaDataFrame,
     MessageAckFrame,
     MessageFrame,
     PathChallengeFrame,
@@ -187,6 +189,10 @@ class NodeCounters:
     messages_delivered: int = 0
     messages_failed: int = 0
     message_retransmissions: int = 0
+    media_sent: int = 0
+    media_received: int = 0
+    media_unsent: int = 0
+    "Media packets the app offered with no live session to send them on (dropped)."
     path_probes_sent: int = 0
     path_probes_answered: int = 0
     "Path challenges from peers echoed back to where they came from."
@@ -353,6 +359,25 @@ class Node:
         self.counters.messages_sent += 1
         self._flush(peer, now)
         return message_id
+
+    def send_media(self, public_key: bytes, body: bytes, *, now: float) -> bool:
+        """Send one MEDIA body on the live session, now: no queue, no acknowledgement, no
+        retransmission (a late voice packet is useless). Pending acknowledgements ride along.
+        Returns False (and counts it) without a live session. Then: datagrams_to_send."""
+        peer = self._peers.get(public_key)
+        session = self._sending_session(peer, now) if peer is not None else None
+        if peer is None or session is None:
+            self.counters.media_unsent += 1
+            return False
+        frames: list[Frame] = [*peer.acks_due, MediaDataFrame(body=body)]
+        peer.acks_due.clear()
+        peer.confirm_needed = False
+        peer.last_sent = now  # the call's packets are the keepalives
+        assert peer.endpoint is not None
+        for payload in _pack(frames):
+            self._out.append((session.seal(payload), peer.endpoint))
+        self.counters.media_sent += 1
+        return True
 
     def connect(self, public_key: bytes, *, now: float) -> None:
         """Start a handshake with a known peer now (e.g. before a call), unless one is live or
@@ -613,6 +638,11 @@ class Node:
                 del peer.responses_due[:-MAX_PROBES]
             elif isinstance(frame, PathResponseFrame):
                 self._on_path_response(peer, frame.data, addr, now)
+            elif isinstance(frame, MediaDataFrame):
+                c.media_received += 1
+                self._events.append(
+                    MediaReceived(peer_key=peer.public_key, body=frame.body, at=now)
+                )
             elif isinstance(frame, MessageFrame):
                 self._on_message(peer, frame)
             elif (

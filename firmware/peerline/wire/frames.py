@@ -28,6 +28,7 @@ class FrameType(enum.IntEnum):
     PATH_RESPONSE = 0x03
     MESSAGE = 0x10
     MESSAGE_ACK = 0x11
+    MEDIA = 0x20
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -82,7 +83,26 @@ class MessageAckFrame:
             raise ValueError(f"message_id must be {MESSAGE_ID_SIZE} bytes")
 
 
-Frame = PingFrame | PathChallengeFrame | PathResponseFrame | MessageFrame | MessageAckFrame
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MediaDataFrame:
+    """20 ms of a call's audio: a MEDIA body (``peerline.wire.media``), opaque at this layer.
+    Never acknowledged or retransmitted: a late voice packet is a useless one."""
+
+    body: bytes
+
+    def __post_init__(self) -> None:
+        if not 0 < len(self.body) <= MAX_PAYLOAD - 3:
+            raise ValueError(f"a MEDIA body is 1..{MAX_PAYLOAD - 3} bytes")
+
+
+Frame = (
+    PingFrame
+    | PathChallengeFrame
+    | PathResponseFrame
+    | MessageFrame
+    | MessageAckFrame
+    | MediaDataFrame
+)
 PATH_FRAMES = (PathChallengeFrame, PathResponseFrame)
 
 
@@ -96,6 +116,9 @@ def push_frame(buf: Buffer, frame: Frame) -> None:
     elif isinstance(frame, PathResponseFrame):
         buf.push_u8(FrameType.PATH_RESPONSE)
         buf.push_vbytes16(frame.data)
+    elif isinstance(frame, MediaDataFrame):
+        buf.push_u8(FrameType.MEDIA)
+        buf.push_vbytes16(frame.body)
     elif isinstance(frame, MessageFrame):
         buf.push_u8(FrameType.MESSAGE)
         buf.push_vbytes16(frame.message_id + frame.text.encode("utf-8"))
@@ -111,6 +134,8 @@ def frame_size(frame: Frame) -> int:
         return 3 + MESSAGE_ID_SIZE
     if isinstance(frame, PathChallengeFrame | PathResponseFrame):
         return 3 + PATH_DATA_SIZE
+    if isinstance(frame, MediaDataFrame):
+        return 3 + len(frame.body)
     return 3
 
 
@@ -143,6 +168,10 @@ def pull_frames(payload: bytes) -> tuple[list[Frame], int]:
                 frames.append(PathChallengeFrame(data=body))
             else:
                 frames.append(PathResponseFrame(data=body))
+        elif kind == FrameType.MEDIA:
+            if not body:
+                raise DecodeError("MEDIA frame is empty")
+            frames.append(MediaDataFrame(body=body))
         elif kind == FrameType.MESSAGE:
             if not MESSAGE_ID_SIZE <= len(body) <= MESSAGE_ID_SIZE + MAX_MESSAGE_BYTES:
                 raise DecodeError("MESSAGE frame length out of range")
