@@ -975,6 +975,15 @@ class Phone:
         return hosts[0] if hosts else (others[0] if others else None)
 
     async def _lookup(self, number: str) -> LookupCompleted | LookupFailed:
+        """Look ``number`` up; once more if it was not found while some queries went unanswered
+        (a lossy or busy network, not an absent number)."""
+        event = await self._lookup_once(number)
+        if isinstance(event, LookupFailed) and event.replies < event.queries:
+            log.info("lookup of %s: %s with queries unanswered; again", number, event.reason)
+            event = await self._lookup_once(number)
+        return event
+
+    async def _lookup_once(self, number: str) -> LookupCompleted | LookupFailed:
         loop = asyncio.get_running_loop()
         try:
             lookup_id = self.overlay.lookup(number, now=loop.time())
