@@ -1,0 +1,595 @@
+"""Audio I/O in its own thread at a 20 ms cadence, with three backends chosen by a spec string.
+
+``peerline run --audio SPEC`` takes one of (``parse_audio_spec``):
+
+- ``alsa:DEVICE`` -- pyalsaaudio capture and playback on an ALSA PCM (``default``,
+  ``plughw:1,0``, ``null``, a PCM defined in an asoundrc). Blocking reads of one period pace the
+  thread; a device that does not block (the ``null`` PCM) is paced by the clock instead.
+- ``file:IN.wav,OUT.wav`` -- capture comes from IN (mono, 16-bit, at the sample rate; anything
+  else is refused by ``AudioDevice.start``), playback goes to OUT, paced in real time. When IN
+  runs out, capture continues with silence (it does not loop). OUT is finalised by ``stop``.
+- ``null`` -- captures silence and discards playback, paced by the clock.
+
+Every frame is 16-bit little-endian mono PCM, 20 ms long: 320 samples (640 bytes) at 16 kHz,
+960 at 48 kHz.
+
+The thread is the thin adapter at the edge (as gpiozero's pin factories are). Towards the event
+loop it never blocks and never raises: each period it takes one frame from a bounded playback
+queue (``play``), or silence when that is empty (an *underrun*), hands it to the device, and
+puts the captured frame on a bounded capture queue (``read_frame``) or gives it to
+``on_capture``. Full queues drop their oldest frame and count it. An ALSA device that fails to
+open, errors mid-stream or disappears (an unplugged USB headset) is closed; the thread goes on
+with silence on the clock and tries to open it again every ``reopen_interval`` seconds, resuming
+real audio when it is back. ``status()`` reports the counters.
+
+Example (no hardware needed)::
+
+    dev = AudioDevice(parse_audio_spec("null"))
+    dev.start()
+    try:
+        dev.play(bytes(dev.frame_bytes))
+        frame = dev.read_frame()  # None until the first period has run
+    finally:
+        dev.stop()
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import importlib
+import logging
+import threading
+import time
+import wave
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+from peerline.errors import ConfigError, PeerlineError
+
+log = logging.getLogger(__name__)
+
+SAMPLE_RATES = (16000, 48000)
+"Supported sample rates in Hz."
+DEFAULT_SAMPLE_RATE = 16000
+FRAME_MS = 20
+"Period length in milliseconds (one Opus frame)."
+SAMPLE_BYTES = 2
+"16-bit mono: bytes per sample."
+DEFAULT_REOPEN_INTERVAL = 1.0
+"Seconds between attempts to open an ALSA device that is missing or failed."
+MAX_LATE_PERIODS = 5
+"When the thread falls this many periods behind the clock it re-anchors instead of bursting."
+
+Kind = Literal["alsa", "file", "null"]
+OnCapture = Callable[[bytes], None]
+
+
+class AudioFormatError(ConfigError):
+    """An input WAV file is not mono 16-bit PCM at the configured sample rate."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AudioSpec:
+    """A parsed ``--audio`` option. Build it with ``parse_audio_spec``."""
+
+    kind: Kind
+    "'alsa', 'file' or 'null'."
+    device: str = ""
+    "The ALSA PCM name (``alsa`` only)."
+    infile: Path | None = None
+    "The WAV file capture reads (``file`` only)."
+    outfile: Path | None = None
+    "The WAV file playback writes (``file`` only)."
+    sample_rate: int = DEFAULT_SAMPLE_RATE
+    "Hz: 16000 or 48000."
+
+    def __post_init__(self) -> None:
+        if self.sample_rate not in SAMPLE_RATES:
+            raise ConfigError(
+                f"--audio: sample rate {self.sample_rate} Hz is not supported "
+                f"(use {' or '.join(str(r) for r in SAMPLE_RATES)})"
+            )
+        if self.kind == "alsa" and not self.device:
+            raise ConfigError("--audio: alsa needs a device name")
+        if self.kind == "file" and (self.infile is None or self.outfile is None):
+            raise ConfigError("--audio: file needs an input and an output WAV file")
+
+    @property
+    def frame_samples(self) -> int:
+        """Samples in one 20 ms period (320 at 16 kHz)."""
+        return self.sample_rate * FRAME_MS // 1000
+
+    @property
+    def frame_bytes(self) -> int:
+        """Bytes in one period of 16-bit mono PCM (640 at 16 kHz)."""
+        return self.frame_samples * SAMPLE_BYTES
+
+    def __str__(self) -> str:
+        if self.kind == "alsa":
+            return f"alsa:{self.device}"
+        if self.kind == "file":
+            return f"file:{self.infile},{self.outfile}"
+        return "null"
+
+
+_USAGE = "expected alsa:DEVICE, file:IN.wav,OUT.wav or null"
+
+
+def parse_audio_spec(text: str, *, sample_rate: int = DEFAULT_SAMPLE_RATE) -> AudioSpec:
+    """Parse ``alsa:DEVICE``, ``file:IN.wav,OUT.wav`` or ``null``.
+
+    Raises ``ConfigError`` (a ``ValueError``) naming the problem. The ALSA device name is kept
+    as written, commas and colons included (``alsa:plughw:1,0``). Then: ``AudioDevice(spec)``.
+    """
+    if not isinstance(text, str):
+        raise ConfigError(f"--audio: expected a string, got {type(text).__name__}")
+    spec = text.strip()
+    if not spec:
+        raise ConfigError(f"--audio: empty spec; {_USAGE}")
+    kind, sep, rest = spec.partition(":")
+    kind = kind.lower()
+    if kind == "null":
+        if sep:
+            raise ConfigError(f"--audio: null takes no argument (got {text!r})")
+        return AudioSpec(kind="null", sample_rate=sample_rate)
+    if kind == "alsa":
+        device = rest.strip()
+        if not sep or not device:
+            raise ConfigError(f"--audio: alsa needs a device, e.g. alsa:default (got {text!r})")
+        if any(c.isspace() or not c.isprintable() for c in device):
+            raise ConfigError(f"--audio: ALSA device name {device!r} contains whitespace")
+        return AudioSpec(kind="alsa", device=device, sample_rate=sample_rate)
+    if kind == "file":
+        parts = rest.split(",")
+        if not sep or len(parts) != 2 or not all(p.strip() for p in parts):
+            raise ConfigError(
+                f"--audio: file needs two WAV files separated by one comma, "
+                f"e.g. file:in.wav,out.wav (got {text!r})"
+            )
+        infile, outfile = (Path(p.strip()) for p in parts)
+        if infile == outfile:
+            raise ConfigError(f"--audio: input and output are the same file ({infile})")
+        return AudioSpec(kind="file", infile=infile, outfile=outfile, sample_rate=sample_rate)
+    raise ConfigError(f"--audio: unknown backend {kind!r} in {text!r}; {_USAGE}")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AudioStatus:
+    """A snapshot of an ``AudioDevice``'s counters (``dataclasses.asdict`` for JSON)."""
+
+    spec: str
+    "The spec as given to ``parse_audio_spec``."
+    running: bool
+    "The thread is alive."
+    device_open: bool
+    "The backend is open (False while an ALSA device is missing and being retried)."
+    frames_captured: int
+    "Periods captured from the device (silence while it is missing is not counted)."
+    frames_played: int
+    "Periods handed to the device, silence for underruns included."
+    underruns: int
+    "Periods at which the playback queue was empty, so silence was played."
+    overruns: int
+    "Captured frames dropped because the capture queue was full (oldest first)."
+    playback_dropped: int
+    "Frames dropped by ``play`` because the playback queue was full (oldest first)."
+    xruns: int
+    "ALSA over/underruns and short reads reported by the device."
+    late: int
+    "Times the thread fell behind the clock by several periods and re-anchored its schedule."
+    reopen_attempts: int
+    "Attempts to (re)open the ALSA device after a failure."
+    errors: int
+    "Device errors (open, read, write) and exceptions raised by ``on_capture``."
+    last_error: str
+    "The most recent error, '' if none."
+
+
+class _Backend(Protocol):
+    paced_by_device: bool
+
+    def open(self) -> None: ...
+
+    def transfer(self, playback: bytes) -> bytes:
+        """Play one frame and capture one; may block for up to one period."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class _DeviceError(PeerlineError, OSError):
+    """The backend failed; the thread closes it and retries (ALSA) or stops using it."""
+
+
+class _NullBackend:
+    paced_by_device = False
+
+    def __init__(self, frame_bytes: int) -> None:
+        self._silence = bytes(frame_bytes)
+
+    def open(self) -> None:
+        pass
+
+    def transfer(self, playback: bytes) -> bytes:
+        return self._silence
+
+    def close(self) -> None:
+        pass
+
+
+class _FileBackend:
+    """WAV in, WAV out; IN ends in silence (no looping)."""
+
+    paced_by_device = False
+
+    def __init__(self, spec: AudioSpec) -> None:
+        assert spec.infile is not None and spec.outfile is not None
+        self._spec = spec
+        self._in: wave.Wave_read | None = None
+        self._out: wave.Wave_write | None = None
+        self._silence = bytes(spec.frame_bytes)
+
+    def open(self) -> None:
+        spec = self._spec
+        assert spec.infile is not None and spec.outfile is not None
+        try:
+            reader = wave.open(str(spec.infile), "rb")  # noqa: SIM115 (closed by close())
+        except FileNotFoundError:
+            raise AudioFormatError(f"--audio: input file {spec.infile} does not exist") from None
+        except (wave.Error, EOFError) as exc:
+            raise AudioFormatError(f"--audio: {spec.infile} is not a WAV file: {exc}") from None
+        problems = []
+        if reader.getnchannels() != 1:
+            problems.append(f"{reader.getnchannels()} channels (need mono)")
+        if reader.getsampwidth() != SAMPLE_BYTES:
+            problems.append(f"{8 * reader.getsampwidth()}-bit samples (need 16-bit)")
+        if reader.getframerate() != spec.sample_rate:
+            problems.append(f"{reader.getframerate()} Hz (need {spec.sample_rate} Hz)")
+        if reader.getcomptype() != "NONE":
+            problems.append(f"compression {reader.getcomptype()!r} (need PCM)")
+        if problems:
+            reader.close()
+            raise AudioFormatError(f"--audio: {spec.infile}: " + ", ".join(problems))
+        try:
+            writer = wave.open(str(spec.outfile), "wb")  # noqa: SIM115 (closed by close())
+        except OSError as exc:
+            reader.close()
+            raise ConfigError(f"--audio: cannot write {spec.outfile}: {exc}") from None
+        writer.setnchannels(1)
+        writer.setsampwidth(SAMPLE_BYTES)
+        writer.setframerate(spec.sample_rate)
+        self._in, self._out = reader, writer
+
+    def transfer(self, playback: bytes) -> bytes:
+        captured = self._silence
+        try:
+            if self._in is not None:
+                data = self._in.readframes(self._spec.frame_samples)
+                if len(data) < len(self._silence):
+                    data += bytes(len(self._silence) - len(data))
+                    self._in.close()
+                    self._in = None
+                captured = data
+            if self._out is not None:
+                self._out.writeframesraw(playback)
+        except (OSError, wave.Error, EOFError) as exc:
+            raise _DeviceError(f"file audio: {exc}") from exc
+        return captured
+
+    def close(self) -> None:
+        reader, writer, self._in, self._out = self._in, self._out, None, None
+        if reader is not None:
+            reader.close()
+        if writer is not None:
+            writer.close()  # patches the header sizes: OUT is a complete WAV
+
+
+PcmOpener = Callable[[bool], Any]
+"""``opener(capture)`` returns an object with pyalsaaudio's ``read()`` (capture) or
+``write(data)`` (playback) and ``close()``; tests inject fakes here."""
+
+
+class _AlsaBackend:
+    """Two pyalsaaudio PCMs in PCM_NORMAL (blocking) mode, S16_LE mono, one-period transfers."""
+
+    paced_by_device = True
+
+    def __init__(self, spec: AudioSpec, opener: PcmOpener | None) -> None:
+        self._spec = spec
+        self._opener = opener or self._open_pcm
+        self._capture: Any = None
+        self._playback: Any = None
+        self.xruns = 0
+        self._silence = bytes(spec.frame_bytes)
+
+    def _open_pcm(self, capture: bool) -> Any:
+        try:
+            alsaaudio: Any = importlib.import_module("alsaaudio")
+        except ImportError as exc:
+            raise _DeviceError(f"pyalsaaudio is not available: {exc}") from exc
+        return alsaaudio.PCM(
+            alsaaudio.PCM_CAPTURE if capture else alsaaudio.PCM_PLAYBACK,
+            alsaaudio.PCM_NORMAL,
+            device=self._spec.device,
+            rate=self._spec.sample_rate,
+            channels=1,
+            format=alsaaudio.PCM_FORMAT_S16_LE,
+            periodsize=self._spec.frame_samples,
+            periods=4,
+        )
+
+    def open(self) -> None:
+        self.close()
+        try:
+            self._capture = self._opener(True)
+            self._playback = self._opener(False)
+            # One period of silence ahead so the first period does not underrun.
+            self._playback.write(self._silence)
+        except Exception as exc:
+            self.close()
+            raise _DeviceError(f"alsa:{self._spec.device}: open failed: {exc}") from exc
+
+    def transfer(self, playback: bytes) -> bytes:
+        if self._capture is None or self._playback is None:
+            raise _DeviceError(f"alsa:{self._spec.device}: not open")
+        try:
+            length, data = self._capture.read()
+            if length < 0:  # -EPIPE: overrun; pyalsaaudio has re-prepared the PCM
+                self.xruns += 1
+                data = self._silence
+            elif len(data) != len(self._silence):
+                self.xruns += 1
+                data = (bytes(data) + self._silence)[: len(self._silence)]
+            written = self._playback.write(playback)
+            if written is not None and written < self._spec.frame_samples:
+                self.xruns += 1  # an underrun the library recovered from, or a short write
+        except Exception as exc:
+            raise _DeviceError(f"alsa:{self._spec.device}: {exc}") from exc
+        return bytes(data)
+
+    def close(self) -> None:
+        for pcm in (self._capture, self._playback):
+            if pcm is not None:
+                with contextlib.suppress(Exception):
+                    pcm.close()
+        self._capture = self._playback = None
+
+
+class AudioDevice:
+    """Runs one audio backend in a daemon thread, one period (20 ms) at a time.
+
+    ``spec``: from ``parse_audio_spec``. ``on_capture(frame)``: if given, called from the audio
+    thread with each captured frame instead of queuing it; it MUST NOT block (use
+    ``loop.call_soon_threadsafe``). ``capture_queue``/``playback_queue``: queue lengths in
+    frames (1 s and 200 ms by default). ``reopen_interval``: seconds between attempts to open a
+    failed ALSA device. ``clock``: monotonic seconds. ``pcm_opener``: replaces pyalsaaudio (tests).
+
+    Then: ``start()``; each period ``read_frame()`` until None and ``play(frame)``; ``stop()``.
+    """
+
+    def __init__(
+        self,
+        spec: AudioSpec,
+        *,
+        on_capture: OnCapture | None = None,
+        capture_queue: int = 50,
+        playback_queue: int = 10,
+        reopen_interval: float = DEFAULT_REOPEN_INTERVAL,
+        clock: Callable[[], float] = time.monotonic,
+        pcm_opener: PcmOpener | None = None,
+    ) -> None:
+        if capture_queue < 1 or playback_queue < 1:
+            raise ValueError("queue lengths must be at least one frame")
+        self.spec = spec
+        self._on_capture = on_capture
+        self._capture_max = capture_queue
+        self._playback_max = playback_queue
+        self._reopen_interval = reopen_interval
+        self._clock = clock
+        self._captured: collections.deque[bytes] = collections.deque()
+        self._playback: collections.deque[bytes] = collections.deque()
+        self._silence = bytes(spec.frame_bytes)
+        self._backend: _Backend
+        if spec.kind == "alsa":
+            self._alsa: _AlsaBackend | None = _AlsaBackend(spec, pcm_opener)
+            self._backend = self._alsa
+        elif spec.kind == "file":
+            self._alsa = None
+            self._backend = _FileBackend(spec)
+        else:
+            self._alsa = None
+            self._backend = _NullBackend(spec.frame_bytes)
+        self._thread: threading.Thread | None = None
+        self._stopping = threading.Event()
+        self._open = False
+        # Counters: each is written by one thread only (the audio thread, except
+        # _playback_dropped, which only play() writes).
+        self._frames_captured = 0
+        self._frames_played = 0
+        self._underruns = 0
+        self._overruns = 0
+        self._playback_dropped = 0
+        self._late = 0
+        self._reopen_attempts = 0
+        self._errors = 0
+        self._last_error = ""
+
+    @property
+    def sample_rate(self) -> int:
+        return self.spec.sample_rate
+
+    @property
+    def frame_samples(self) -> int:
+        return self.spec.frame_samples
+
+    @property
+    def frame_bytes(self) -> int:
+        return self.spec.frame_bytes
+
+    def start(self) -> None:
+        """Open the backend and start the thread.
+
+        ``file`` and ``null`` open here, so a bad input WAV raises ``AudioFormatError``. An
+        ALSA device is opened by the thread; if that fails the thread runs on silence and
+        retries, so this never raises for a missing sound card. Then: ``read_frame``/``play``.
+        """
+        if self._thread is not None:
+            raise RuntimeError("AudioDevice already started")
+        if self.spec.kind != "alsa":
+            self._backend.open()
+            self._open = True
+        self._stopping.clear()
+        self._thread = threading.Thread(target=self._run, name=f"audio {self.spec}", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 2.0) -> None:
+        """Stop the thread (waiting at most ``timeout`` s) and close the device; OUT.wav is
+        finalised. Safe to call twice or before ``start``."""
+        self._stopping.set()
+        thread = self._thread
+        if thread is not None:
+            thread.join(timeout)
+            if thread.is_alive():
+                log.warning("audio thread did not stop within %.1f s", timeout)
+                return  # it closes the backend itself when it leaves its loop
+        self._close_backend()
+
+    def play(self, frame: bytes) -> None:
+        """Queue one frame (``frame_bytes`` bytes) for playback; never blocks.
+
+        A full queue drops its oldest frame (counted as ``playback_dropped``).
+        """
+        if len(frame) != len(self._silence):
+            raise ValueError(f"a frame is {len(self._silence)} bytes, got {len(frame)}")
+        if len(self._playback) >= self._playback_max:
+            with contextlib.suppress(IndexError):  # the audio thread may have taken it
+                self._playback.popleft()
+                self._playback_dropped += 1
+        self._playback.append(bytes(frame))
+
+    def read_frame(self) -> bytes | None:
+        """The oldest captured frame not yet read, or None. Never blocks."""
+        try:
+            return self._captured.popleft()
+        except IndexError:
+            return None
+
+    def read_frames(self) -> list[bytes]:
+        """Every captured frame waiting, oldest first. Never blocks."""
+        frames = []
+        while (frame := self.read_frame()) is not None:
+            frames.append(frame)
+        return frames
+
+    def status(self) -> AudioStatus:
+        """The counters now (read without locks: each may be one period stale)."""
+        thread = self._thread
+        xruns = self._alsa.xruns if self._alsa is not None else 0
+        return AudioStatus(
+            spec=str(self.spec),
+            running=thread is not None and thread.is_alive(),
+            device_open=self._open,
+            frames_captured=self._frames_captured,
+            frames_played=self._frames_played,
+            underruns=self._underruns,
+            overruns=self._overruns,
+            playback_dropped=self._playback_dropped,
+            xruns=xruns,
+            late=self._late,
+            reopen_attempts=self._reopen_attempts,
+            errors=self._errors,
+            last_error=self._last_error,
+        )
+
+    # The audio thread.
+
+    def _error(self, message: str) -> None:
+        self._errors += 1
+        if message != self._last_error:
+            log.warning("audio: %s", message)
+        self._last_error = message
+
+    def _close_backend(self) -> None:
+        self._open = False
+        try:
+            self._backend.close()
+        except Exception as exc:
+            self._error(f"close failed: {exc}")
+
+    def _try_open(self) -> None:
+        self._reopen_attempts += 1
+        try:
+            self._backend.open()
+        except Exception as exc:
+            self._error(str(exc))
+        else:
+            self._open = True
+            log.info("audio: %s open", self.spec)
+
+    def _run(self) -> None:
+        try:
+            self._loop()
+        except Exception as exc:  # a bug; keep the app alive and say so
+            log.exception("audio thread failed")
+            self._error(f"audio thread failed: {exc}")
+        finally:
+            self._close_backend()
+
+    def _loop(self) -> None:
+        period = self.spec.frame_samples / self.spec.sample_rate
+        retry_at = self._clock()  # ALSA: first open right away
+        deadline = self._clock()
+        while not self._stopping.is_set():
+            now = self._clock()
+            if not self._open and self.spec.kind == "alsa" and now >= retry_at:
+                self._try_open()
+                retry_at = now + self._reopen_interval
+            try:
+                frame = self._playback.popleft()
+            except IndexError:
+                frame = self._silence
+                self._underruns += 1
+            blocked = False
+            captured = self._silence
+            if self._open:
+                before = self._clock()
+                try:
+                    captured = self._backend.transfer(frame)
+                except Exception as exc:
+                    self._error(str(exc))
+                    self._close_backend()
+                    # ALSA: one immediate retry (an xrun that needs a fresh PCM), then 1 s.
+                    retry_at = self._clock()
+                else:
+                    self._frames_captured += 1
+                    blocked = self._clock() - before >= period / 4
+            self._frames_played += 1
+            self._deliver(captured)
+            # Pacing: a device that blocked for its period set the pace, so re-anchor on it;
+            # otherwise follow the clock from a fixed start (no cumulative sleep drift).
+            now = self._clock()
+            if blocked and self._backend.paced_by_device:
+                deadline = now
+                continue
+            deadline += period
+            if deadline < now - MAX_LATE_PERIODS * period:
+                self._late += 1
+                deadline = now
+            elif deadline > now:
+                self._stopping.wait(deadline - now)
+
+    def _deliver(self, frame: bytes) -> None:
+        if self._on_capture is not None:
+            try:
+                self._on_capture(frame)
+            except Exception as exc:
+                self._error(f"on_capture raised {type(exc).__name__}: {exc}")
+            return
+        if len(self._captured) >= self._capture_max:
+            with contextlib.suppress(IndexError):  # the app may have drained it meanwhile
+                self._captured.popleft()
+                self._overruns += 1
+        self._captured.append(frame)
