@@ -52,6 +52,37 @@ def test_loss_rises_at_once_and_falls_slowly() -> None:
     assert sender.settings.redundancy == 0
 
 
+def test_a_call_starts_protected_until_the_first_report() -> None:
+    sender = MediaSender()
+    assert sender.settings == LossPolicy().settings(LossPolicy().initial_loss)
+    assert (sender.settings.redundancy, sender.settings.bitrate) == (2, 16_000)
+    frames = [sender.packet(bytes([i]) * 40) for i in range(3)]
+    assert [len(f.redundant) for f in frames] == [0, 1, 2]
+
+
+def test_a_clean_first_report_drops_the_protection_at_once() -> None:
+    sender = MediaSender()
+    s = sender.on_report(0.0)
+    assert (s.redundancy, s.bitrate) == (0, 32_000)
+    assert sender.loss_estimate == 0.0
+
+
+def test_the_first_report_replaces_the_initial_assumption() -> None:
+    sender = MediaSender()
+    assert sender.on_report(0.03).redundancy == 1  # not max(0.05, 0.03) nor a slow decay
+    assert sender.loss_estimate == pytest.approx(0.03)
+    assert sender.on_report(0.2).redundancy == 2  # then: fast attack ...
+    assert sender.on_report(0.0).redundancy == 2  # ... slow decay
+
+
+def test_initial_loss_zero_starts_clean_and_is_checked() -> None:
+    sender = MediaSender(policy=LossPolicy(initial_loss=0.0))
+    assert (sender.settings.redundancy, sender.settings.bitrate) == (0, 32_000)
+    assert sender.packet(OPUS).redundant == () and sender.packet(OPUS).redundant == ()
+    with pytest.raises(ValueError):
+        LossPolicy(initial_loss=1.5)
+
+
 def test_packets_are_numbered_and_talkspurts_marked() -> None:
     sender = MediaSender(first_seq=65534, first_ts=2**32 - FRAME_TICKS)
     a, b, c = (sender.packet(OPUS) for _ in range(3))
