@@ -26,7 +26,7 @@ from peerline.store.keyfile import KEY_FILE_NAME, read_identity, write_identity
 
 EXIT_FAILED, EXIT_USAGE, EXIT_NOT_RUNNING = 1, 2, 3
 SUPPORTED_HW = ("none",)
-SUPPORTED_AUDIO = ("null",)
+SUPPORTED_AUDIO = ("null", "alsa", "file")
 
 
 def default_data_dir() -> Path:
@@ -261,8 +261,32 @@ def cmd_dial(args: argparse.Namespace) -> int:
     cargs: dict[str, Any] = {"number": args.number}
     if args.key:
         cargs["public_key"] = args.key
-    res = _call(args, "dial", cargs, timeout=40.0)
-    _out(args, res, f"secure session with {format_number(res['number'])}, SAS {res['sas']}")
+    res = _call(args, "dial", cargs, timeout=60.0)
+    call = res["call"]
+    human = (
+        f"calling {format_number(res['number'])} ({res['path']}), SAS {res['sas']}: "
+        f"{_call_state(call)}"
+    )
+    _out(args, res, human)
+    return EXIT_FAILED if call["state"] == "ended" else 0
+
+
+def _call_state(call: dict[str, Any]) -> str:
+    state = str(call["state"])
+    if call.get("reason"):
+        state += f" ({call['reason']})"
+    return state
+
+
+def cmd_call_action(args: argparse.Namespace) -> int:
+    cargs: dict[str, Any] = {}
+    if args.call_id:
+        cargs["call_id"] = args.call_id
+    if args.command == "dtmf":
+        cargs["digits"] = args.digits
+    res = _call(args, args.command, cargs)
+    who = format_number(res["number"]) if res.get("number") else res["peer_key"][:16] + "…"
+    _out(args, res, f"call with {who}: {_call_state(res)}")
     return 0
 
 
@@ -329,7 +353,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("run", parents=[common], help="run the phone")
     p.add_argument("--port", type=int, help="UDP port (0 = any free port)")
     p.add_argument("--hw", help="hardware: none (emulator and pi come with the handset)")
-    p.add_argument("--audio", help="audio backend: null")
+    p.add_argument(
+        "--audio", help="audio: null, alsa:DEVICE (e.g. alsa:default) or file:IN.wav,OUT.wav"
+    )
     p.add_argument("--config", type=Path, help=f"config file (default: DATA/{CONFIG_FILE_NAME})")
     p.add_argument(
         "--seed",
@@ -344,10 +370,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("number", type=_number_arg)
     p.set_defaults(func=cmd_lookup)
 
-    p = sub.add_parser("dial", parents=[common], help="open a secure session to a number")
+    p = sub.add_parser("dial", parents=[common], help="call a number (over a secure session)")
     p.add_argument("number", type=_target_arg, help="12-digit number or LAN extension")
     p.add_argument("--key", help="choose the key when several phones share NUMBER")
     p.set_defaults(func=cmd_dial)
+    for name, text in (
+        ("answer", "answer the ringing call"),
+        ("hangup", "hang up, cancel a call being placed, or decline a ringing one"),
+        ("dtmf", "send DTMF digits in the call (as events, not audio)"),
+    ):
+        p = sub.add_parser(name, parents=[common], help=text)
+        if name == "dtmf":
+            p.add_argument("digits", help="0-9, *, #, A-D")
+        p.add_argument("--call-id", dest="call_id", help="which call (default: the live one)")
+        p.set_defaults(func=cmd_call_action)
 
     p = sub.add_parser("status", parents=[common], help="show a running phone's status")
     p.set_defaults(func=cmd_status)

@@ -14,21 +14,29 @@ import signal
 import time
 from collections import OrderedDict, deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from peerline import __version__
+from peerline.adapters.opus import OpusDecoder, OpusEncoder
 from peerline.adapters.rng import OsRng
 from peerline.errors import InvalidKey, InvalidNumber, LocalProtocolError, StoreError
+from peerline.ports import AudioDecoder, AudioEncoder
+from peerline.proto.call.events import CallEvent, CallStateChanged, DtmfReceived
+from peerline.proto.call.manager import CallConfig, CallError, CallManager
+from peerline.proto.call.state import Call, CallState
 from peerline.proto.engine import Engine
 from peerline.proto.events import (
     HandshakeCompleted,
+    MediaReceived,
+    MediaReportReceived,
     MessageDelivered,
     MessageFailed,
     MessageReceived,
     PeerEndpointChanged,
     PeerSilent,
+    SignalReceived,
 )
 from peerline.proto.identity import (
     Identity,
@@ -68,6 +76,7 @@ from peerline.proto.overlay.events import (
     RoleChanged,
 )
 from peerline.proto.overlay.overlay import Overlay, OverlayConfig
+from peerline.runtime.audio import AudioDevice, parse_audio_spec
 from peerline.runtime.control import CommandError, ControlServer
 from peerline.runtime.gateway import read_default_gateway
 from peerline.runtime.lan import LanDriver
@@ -96,6 +105,13 @@ CONTACT_SAVE_S = 300.0
 LOOKUP_WAIT_S = 15.0
 ADDRESS_WATCH_S = 1.0
 """How often a phone bound to a wildcard address looks for a change of its own addresses."""
+CALL_TICK_S = 0.25
+"""How often call timers (ring and media timeouts) are looked at."""
+PLAYBACK_DEPTH = 3
+"""Frames queued for the speaker at most: more is latency, so a frame beyond is dropped."""
+DIAL_WAIT_S = 10.0
+"""``dial`` waits this long for the far phone to ring (or refuse) before it returns."""
+MAX_SIGNAL_IDS = 1024
 _ROLE_MEMBER: dict[str, bool | None] = {"supernode": True, "client": False, "auto": None}
 
 
@@ -317,6 +333,23 @@ class Phone:
         self._tasks: set[asyncio.Task[None]] = set()
         self._host_candidates: list[Addr] = []
         self.lan: LanDriver | None = None
+        self.calls = CallManager(
+            codecs=opus_codecs,
+            rng=OsRng(),
+            config=CallConfig(
+                region=config.audio.tones,
+                name=config.phone.name,
+                auto_answer=config.calls.auto_answer,
+                ring_timeout_s=config.calls.ring_timeout_s,
+            ),
+        )
+        self.audio: AudioDevice | None = None
+        self.audio_frames_dropped = 0
+        "Speaker frames dropped because the playback queue was already deep (latency cap)."
+        self._signal_ids: OrderedDict[bytes, bytes] = OrderedDict()
+        "SIGNAL message id -> peer key, to route delivery failures to the call."
+        self._call_waiters: dict[bytes, list[asyncio.Future[CallStateChanged]]] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     # -- lifecycle ----------------------------------------------------------------------------
     async def start(self) -> None:
@@ -326,8 +359,11 @@ class Phone:
                 self.node.add_peer(row.public_key, (row.host, row.port))
             except (InvalidKey, LocalProtocolError) as exc:
                 log.warning("skipping stored peer %s: %s", row.number, exc)
-        self._driver = UdpDriver(self.engine, self._on_event)
+        self._loop = asyncio.get_running_loop()
         net = self.config.network
+        self._driver = UdpDriver(
+            self.engine, self._on_event, dscp=net.dscp, dscp_media=net.dscp_media
+        )
         await self._driver.start(bind4=net.bind4, bind6=net.bind6, port=net.port)
         self._host_candidates = host_candidates(self._driver.local_addrs)
         self._tell_overlay_own_addresses()
@@ -339,6 +375,8 @@ class Phone:
         self._map_port()
         self._join_overlay()
         self._spawn(self._save_contacts_every(CONTACT_SAVE_S))
+        self._start_audio()
+        self._spawn(self._call_timers_every(CALL_TICK_S))
         if any(ipaddress.ip_address(h).is_unspecified for h, _ in self._driver.local_addrs):
             self._spawn(self._watch_addresses_every(ADDRESS_WATCH_S))
 
@@ -536,6 +574,12 @@ class Phone:
     async def close(self) -> None:
         for task in list(self._tasks):
             task.cancel()
+        call = self.calls.live_call()
+        if call is not None and self._loop is not None:  # tell the far end, best effort
+            self.calls.hangup(call.call_id, now=self._loop.time())
+            self._pump_calls(self._loop.time(), poke=True)
+        if self.audio is not None:
+            await asyncio.to_thread(self.audio.stop)
         await self._release_port()
         self._save_contacts()
         for pending in self._lookups.values():
@@ -560,7 +604,24 @@ class Phone:
 
     # -- events from the node -----------------------------------------------------------------
     def _on_event(self, event: object) -> None:
-        if isinstance(event, MessageReceived):
+        if isinstance(event, MediaReceived):
+            self.calls.receive_media(event.peer_key, event.body, at=event.at)
+        elif isinstance(event, MediaReportReceived):
+            self.calls.receive_report(event.peer_key, event.body, at=event.at)
+        elif isinstance(event, SignalReceived):
+            now = asyncio.get_running_loop().time()
+            self.calls.receive_signal(event.peer_key, event.body, now=now)
+            self._pump_calls(now, poke=False)
+        elif (
+            isinstance(event, MessageDelivered | MessageFailed)
+            and event.message_id in self._signal_ids
+        ):
+            peer = self._signal_ids.pop(event.message_id)
+            if isinstance(event, MessageFailed):
+                now = asyncio.get_running_loop().time()
+                self.calls.peer_unreachable(peer, now=now)
+                self._pump_calls(now, poke=False)
+        elif isinstance(event, MessageReceived):
             # Stored at once: the node has acknowledged it, so it must never be lost.
             number = self._numbers.get(event.peer_key)
             self._store_incoming(event, number)
@@ -702,6 +763,9 @@ class Phone:
             "msg.list": self._cmd_msg_list,
             "lookup": self._cmd_lookup,
             "dial": self._cmd_dial,
+            "answer": self._cmd_answer,
+            "hangup": self._cmd_hangup,
+            "dtmf": self._cmd_dtmf,
             "lan": self._cmd_lan,
         }
 
@@ -750,7 +814,11 @@ class Phone:
             },
             "peers": len(self.db.peers()),
             "sessions": [self._session_status(s) for s in self.node.sessions(now=now)],
-            "calls": [],
+            "calls": [self._call_json(c, now) for c in self.calls.calls()],
+            "call_counters": self.calls.counters.as_dict(),
+            "audio": None
+            if self.audio is None
+            else asdict(self.audio.status()) | {"frames_dropped": self.audio_frames_dropped},
             "counters": counters,
             "lan": self.lan.registry.status() if self.lan is not None else None,
             "overlay": {
@@ -1060,8 +1128,32 @@ class Phone:
         return result
 
     async def _cmd_dial(self, args: dict[str, Any]) -> dict[str, Any]:
-        """Resolve a number or LAN extension and open a secure session (calls ride on it)."""
+        """Resolve a number or LAN extension, open a secure session and place a call on it;
+        returns once the far phone rings or refuses (or after ``DIAL_WAIT_S``)."""
         number, key = await self._target(args)
+        session = await self._open_session(number, key)
+        loop = asyncio.get_running_loop()
+        live = self.calls.live_call()
+        if live is not None and live.peer_key != key:
+            raise CommandError("busy", "another call is in progress; hang it up first")
+        call = live or self._place_call(key, loop.time())
+        if call.state is CallState.DIALING:
+            fut: asyncio.Future[CallStateChanged] = loop.create_future()
+            self._call_waiters.setdefault(call.call_id, []).append(fut)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(fut, DIAL_WAIT_S)
+        return session | {"call": self._call_json(call, loop.time())}
+
+    def _place_call(self, key: bytes, now: float) -> Call:
+        try:
+            call = self.calls.dial(key, now=now)
+        except CallError as exc:
+            raise CommandError(exc.code, str(exc)) from None
+        self._pump_calls(now, poke=True)
+        return call
+
+    async def _open_session(self, number: str, key: bytes) -> dict[str, Any]:
+        """A live secure session with ``key``: the one there is, or a new handshake."""
         loop = asyncio.get_running_loop()
         for session in self.node.sessions(now=loop.time()):
             if session["peer_key"] == key.hex():  # already connected: nothing to wait for
@@ -1088,6 +1180,125 @@ class Phone:
             "path": "relayed" if is_relayed(done.addr) else "direct",
         }
 
+    async def _cmd_answer(self, args: dict[str, Any]) -> dict[str, Any]:
+        return self._call_command(args, "answer")
+
+    async def _cmd_hangup(self, args: dict[str, Any]) -> dict[str, Any]:
+        return self._call_command(args, "hangup")
+
+    async def _cmd_dtmf(self, args: dict[str, Any]) -> dict[str, Any]:
+        digits = args.get("digits")
+        if not isinstance(digits, str) or not 1 <= len(digits) <= 32:
+            raise CommandError("bad_request", '"digits" must be a string of 1 to 32 DTMF digits')
+        return self._call_command(args, "dtmf")
+
+    def _call_command(self, args: dict[str, Any], what: str) -> dict[str, Any]:
+        call_id: bytes | None = None
+        if args.get("call_id") is not None:
+            try:
+                call_id = bytes.fromhex(str(args["call_id"]))
+            except ValueError:
+                raise CommandError("bad_request", '"call_id" must be hex') from None
+        now = asyncio.get_running_loop().time()
+        try:
+            if what == "answer":
+                call = self.calls.answer(call_id, now=now)
+            elif what == "hangup":
+                call = self.calls.hangup(call_id, now=now)
+            else:
+                call = self.calls.send_dtmf(str(args["digits"]), call_id, now=now)
+        except CallError as exc:
+            raise CommandError(exc.code, str(exc)) from None
+        self._pump_calls(now, poke=True)
+        return self._call_json(call, now)
+
+    def _call_json(self, call: Call, now: float) -> dict[str, Any]:
+        """A call for the control API: the manager's view plus number and path."""
+        out = self.calls.call_status(call, now)
+        out["number"] = self._numbers.get(call.peer_key)
+        endpoint = self.node.peer_endpoint(call.peer_key)
+        out["path"] = None
+        if call.live and endpoint is not None:
+            out["path"] = "relayed" if is_relayed(endpoint) else "direct"
+        return out
+
+    # -- calls and audio ----------------------------------------------------------------------
+    def _start_audio(self) -> None:
+        spec = parse_audio_spec(self.config.audio.backend)
+        self.audio = AudioDevice(spec, on_capture=self._captured)
+        self.audio.set_active(False)  # opened when a call or a tone needs it
+        self.audio.start()
+
+    def _captured(self, frame: bytes) -> None:
+        """From the audio thread, every 20 ms while active: hand the frame to the loop."""
+        loop = self._loop
+        if loop is not None:
+            with contextlib.suppress(RuntimeError):  # the loop closed: the phone is stopping
+                loop.call_soon_threadsafe(self._audio_tick, frame)
+
+    def _audio_tick(self, frame: bytes) -> None:
+        audio = self.audio
+        if audio is None or self._loop is None:
+            return
+        now = self._loop.time()
+        out = self.calls.audio_tick(frame, now=now)
+        if audio.active and audio.playback_queued < PLAYBACK_DEPTH:
+            audio.play(out)
+        else:
+            self.audio_frames_dropped += 1
+        self._pump_calls(now, poke=False)
+        if self._driver is not None:
+            self._driver.send_media_now()
+
+    async def _call_timers_every(self, period: float) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(period)
+            now = loop.time()
+            deadline = self.calls.get_timer()
+            if deadline is not None and deadline <= now:
+                self.calls.handle_timer(now=now)
+            self._pump_calls(now, poke=True)
+
+    def _pump_calls(self, now: float, *, poke: bool) -> None:
+        """Send what the call manager produced, act on its events, (de)activate the audio."""
+        signalled = False
+        for peer, body in self.calls.signals_to_send():
+            try:
+                message_id = self.node.send_signal(peer, body, now=now)
+            except LocalProtocolError as exc:
+                log.info("call signal to %s not sent: %s", self._label(peer), exc)
+                self.calls.peer_unreachable(peer, now=now)
+                continue
+            self._signal_ids[message_id] = peer
+            while len(self._signal_ids) > MAX_SIGNAL_IDS:
+                self._signal_ids.popitem(last=False)
+            signalled = True
+        for key, media, report in self.calls.media_to_send():
+            self.node.send_media(key, media, now=now, report=report)
+        while (event := self.calls.next_event()) is not None:
+            self._on_call_event(event)
+        if self.audio is not None:
+            self.audio.set_active(self.calls.audio_active(now))
+        if poke and signalled:
+            self._poke()
+
+    def _on_call_event(self, event: CallEvent) -> None:
+        if isinstance(event, CallStateChanged):
+            if event.state is not CallState.DIALING:
+                for fut in self._call_waiters.pop(event.call_id, []):
+                    if not fut.done():
+                        fut.set_result(event)
+            log.info(
+                "call %s with %s: %s%s",
+                event.call_id.hex()[:8],
+                self._label(event.peer_key),
+                event.state,
+                f" ({event.reason})" if event.reason else "",
+            )
+        elif isinstance(event, DtmfReceived):
+            log.info("call %s: DTMF %s", event.call_id.hex()[:8], event.digit)
+
     async def _cmd_msg_list(self, args: dict[str, Any]) -> list[dict[str, Any]]:
         limit = args.get("limit", 100)
         if not isinstance(limit, int) or isinstance(limit, bool) or not 0 <= limit <= 10_000:
@@ -1104,6 +1315,11 @@ class Phone:
             }
             for m in self.db.messages(limit)
         ]
+
+
+def opus_codecs(sample_rate: int) -> tuple[AudioEncoder, AudioDecoder]:
+    """A fresh Opus encoder and decoder for one call."""
+    return OpusEncoder(sample_rate=sample_rate), OpusDecoder(sample_rate=sample_rate)
 
 
 def record_json(record: Record) -> dict[str, Any]:

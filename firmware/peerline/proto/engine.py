@@ -85,10 +85,28 @@ class Engine:
         traversal.counters.relayed_in += 1
         self.node.receive_datagram(inner, relayed_addr(addr, channel), now=now)
 
+    def media_datagrams_to_send(self, *, now: float) -> list[tuple[bytes, Addr]]:
+        """A call's packets only (voice, receiver reports), for a runtime that marks them
+        (DSCP EF); ``datagrams_to_send`` returns the rest, and these too if still queued."""
+        self._now = now
+        return self._wrap(self.node.media_datagrams_to_send(now=now))
+
     def datagrams_to_send(self, *, now: float) -> list[tuple[bytes, Addr]]:
         self._now = now
+        out = self._wrap(self.node.datagrams_to_send(now=now))
+        out.extend(self.overlay.datagrams_to_send(now=now))
+        if self.stun is not None:
+            out.extend(self.stun.datagrams_to_send(now=now))
+        if self.stun_server is not None:
+            out.extend(self.stun_server.datagrams_to_send(now=now))
+        if self.portmap is not None:
+            out.extend(self.portmap.datagrams_to_send(now=now))
+        return out
+
+    def _wrap(self, datagrams: list[tuple[bytes, Addr]]) -> list[tuple[bytes, Addr]]:
+        """Session packets bound for a relayed path go to the relay, in its channel."""
         out: list[tuple[bytes, Addr]] = []
-        for data, addr in self.node.datagrams_to_send(now=now):
+        for data, addr in datagrams:
             via = relay_of(addr)
             if via is None:
                 out.append((data, addr))
@@ -98,13 +116,6 @@ class Engine:
                 self.traversal.counters.relayed_out += 1
             except ValueError:
                 self.traversal.counters.relayed_dropped += 1
-        out.extend(self.overlay.datagrams_to_send(now=now))
-        if self.stun is not None:
-            out.extend(self.stun.datagrams_to_send(now=now))
-        if self.stun_server is not None:
-            out.extend(self.stun_server.datagrams_to_send(now=now))
-        if self.portmap is not None:
-            out.extend(self.portmap.datagrams_to_send(now=now))
         return out
 
     def get_timer(self) -> float | None:

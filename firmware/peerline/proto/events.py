@@ -76,3 +76,19 @@ class MediaReceived(Event):
     "A MEDIA frame body (``peerline.wire.media``): 20 ms of the peer's audio."
     at: float
     "When its packet arrived (the node's clock): the jitter buffer's arrival time."
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MediaReportReceived(Event):
+    body: bytes
+    "A MEDIA_REPORT body (``peerline.wire.call``): how the peer receives our audio."
+    at: float
+    "When its packet arrived (the node's clock)."
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SignalReceived(Event):
+    message_id: bytes
+    "16 bytes chosen by the sender; already acknowledged, duplicates suppressed."
+    body: bytes
+    "A call-control message (``peerline.wire.call``), not yet parsed."

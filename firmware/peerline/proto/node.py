@@ -25,6 +25,7 @@ from peerline.proto.events import (
     Event,
     HandshakeCompleted,
     MediaReceived,
+    MediaReportReceived,
     MessageDelivered,
     MessageFailed,
     MessageReceived,
@@ -32,6 +33,7 @@ from peerline.proto.events import (
     PathValidated,
     PeerEndpointChanged,
     PeerSilent,
+    SignalReceived,
 )
 from peerline.proto.identity import Identity, x25519_public_from_ed25519
 from peerline.proto.noise.cookie import (
@@ -52,10 +54,12 @@ from peerline.wire.frames import (
     PATH_FRAMES,
     Frame,
     MediaDataFrame,
+    MediaReportFrame,
     MessageAckFrame,
     MessageFrame,
     PathChallengeFrame,
     PathResponseFrame,
+    SignalFrame,
     frame_size,
     pull_frames,
     push_frames,
@@ -192,6 +196,10 @@ class NodeCounters:
     media_sent: int = 0
     media_received: int = 0
     media_unsent: int = 0
+    media_reports_sent: int = 0
+    media_reports_received: int = 0
+    signals_sent: int = 0
+    signals_received: int = 0
     "Media packets the app offered with no live session to send them on (dropped)."
     path_probes_sent: int = 0
     path_probes_answered: int = 0
@@ -206,7 +214,7 @@ class NodeCounters:
 
 @dataclass(slots=True)
 class _Outgoing:
-    frame: MessageFrame
+    frame: MessageFrame | SignalFrame
     deadline: float
     next_send: float
     interval: float
@@ -291,6 +299,8 @@ class Node:
         self._by_index: dict[int, tuple[_Peer, Session]] = {}
         self._handshakes: dict[int, _Peer] = {}
         self._out: list[tuple[bytes, Addr]] = []
+        self._media_out: list[tuple[bytes, Addr]] = []
+        "Packets that carry a call's audio: the runtime may mark them for expedited forwarding."
         self._events: deque[Event] = deque()
         self._cookies = CookieChecker(identity.x25519_public, rng)
         self._handshake_tokens = max(1.0, self.config.handshakes_per_s)
@@ -343,40 +353,64 @@ class Node:
         Raises ``LocalProtocolError`` for an unknown peer or a full queue, ``ValueError`` for a
         text that is too long. Then: datagrams_to_send, get_timer.
         """
+        peer = self._queueable(public_key)
+        message_id = self._rng.random_bytes(16)
+        self._queue(peer, MessageFrame(message_id=message_id, text=text), now)
+        self.counters.messages_sent += 1
+        return message_id
+
+    def send_signal(self, public_key: bytes, body: bytes, *, now: float) -> bytes:
+        """Queue a call-control message (``peerline.wire.call``); delivered, retransmitted and
+        reported (``MessageDelivered`` / ``MessageFailed`` with the returned id) as a text
+        message is, but shown to the peer as ``SignalReceived``. Then: datagrams_to_send."""
+        peer = self._queueable(public_key)
+        message_id = self._rng.random_bytes(16)
+        self._queue(peer, SignalFrame(message_id=message_id, body=body), now)
+        self.counters.signals_sent += 1
+        return message_id
+
+    def _queueable(self, public_key: bytes) -> _Peer:
         peer = self._peers.get(public_key)
         if peer is None or peer.endpoint is None:
             raise LocalProtocolError("unknown peer or no address for it")
         if len(peer.unacked) >= self.config.max_queued_messages:
             raise LocalProtocolError("too many undelivered messages for this peer")
-        message_id = self._rng.random_bytes(16)
-        frame = MessageFrame(message_id=message_id, text=text)
-        peer.unacked[message_id] = _Outgoing(
+        return peer
+
+    def _queue(self, peer: _Peer, frame: MessageFrame | SignalFrame, now: float) -> None:
+        peer.unacked[frame.message_id] = _Outgoing(
             frame=frame,
             deadline=now + self.config.message_timeout_s,
             next_send=now,
             interval=self.config.message_retry_s,
         )
-        self.counters.messages_sent += 1
         self._flush(peer, now)
-        return message_id
 
-    def send_media(self, public_key: bytes, body: bytes, *, now: float) -> bool:
-        """Send one MEDIA body on the live session, now: no queue, no acknowledgement, no
-        retransmission (a late voice packet is useless). Pending acknowledgements ride along.
-        Returns False (and counts it) without a live session. Then: datagrams_to_send."""
+    def send_media(
+        self, public_key: bytes, body: bytes | None, *, now: float, report: bytes | None = None
+    ) -> bool:
+        """Send one MEDIA body and/or a MEDIA_REPORT body on the live session, now: no queue, no
+        acknowledgement, no retransmission (a late voice packet is useless). Pending
+        acknowledgements ride along. Returns False (and counts it) without a live session.
+        Then: datagrams_to_send."""
         peer = self._peers.get(public_key)
         session = self._sending_session(peer, now) if peer is not None else None
         if peer is None or session is None:
             self.counters.media_unsent += 1
             return False
-        frames: list[Frame] = [*peer.acks_due, MediaDataFrame(body=body)]
+        frames: list[Frame] = [*peer.acks_due]
+        if report is not None:
+            frames.append(MediaReportFrame(body=report))
+            self.counters.media_reports_sent += 1
+        if body is not None:
+            frames.append(MediaDataFrame(body=body))
+            self.counters.media_sent += 1
         peer.acks_due.clear()
         peer.confirm_needed = False
         peer.last_sent = now  # the call's packets are the keepalives
         assert peer.endpoint is not None
         for payload in _pack(frames):
-            self._out.append((session.seal(payload), peer.endpoint))
-        self.counters.media_sent += 1
+            self._media_out.append((session.seal(payload), peer.endpoint))
         return True
 
     def connect(self, public_key: bytes, *, now: float) -> None:
@@ -547,11 +581,23 @@ class Node:
             self._on_cookie_reply(packet, now)
 
     def datagrams_to_send(self, *, now: float) -> list[tuple[bytes, Addr]]:
-        out, self._out = self._out, []
+        """Everything to send, media included (``media_datagrams_to_send`` takes those first
+        for a runtime that marks them)."""
+        out = self.media_datagrams_to_send(now=now)
+        rest, self._out = self._out, []
+        self._count_sent(rest)
+        return out + rest
+
+    def media_datagrams_to_send(self, *, now: float) -> list[tuple[bytes, Addr]]:
+        """Only the packets ``send_media`` made (voice and receiver reports), oldest first."""
+        out, self._media_out = self._media_out, []
+        self._count_sent(out)
+        return out
+
+    def _count_sent(self, out: list[tuple[bytes, Addr]]) -> None:
         for data, _ in out:
             self.counters.tx_datagrams += 1
             self.counters.tx_bytes += len(data)
-        return out
 
     def get_timer(self) -> float | None:
         deadline: float | None = None
@@ -643,7 +689,12 @@ class Node:
                 self._events.append(
                     MediaReceived(peer_key=peer.public_key, body=frame.body, at=now)
                 )
-            elif isinstance(frame, MessageFrame):
+            elif isinstance(frame, MediaReportFrame):
+                c.media_reports_received += 1
+                self._events.append(
+                    MediaReportReceived(peer_key=peer.public_key, body=frame.body, at=now)
+                )
+            elif isinstance(frame, MessageFrame | SignalFrame):
                 self._on_message(peer, frame)
             elif (
                 isinstance(frame, MessageAckFrame)
@@ -674,7 +725,7 @@ class Node:
             out.next_send = now  # the path works (again): what is pending goes now
         self._events.append(PathValidated(peer_key=peer.public_key, addr=addr, moved=moved))
 
-    def _on_message(self, peer: _Peer, frame: MessageFrame) -> None:
+    def _on_message(self, peer: _Peer, frame: MessageFrame | SignalFrame) -> None:
         peer.acks_due.append(MessageAckFrame(message_id=frame.message_id))
         if frame.message_id in peer.recent_ids:
             self.counters.messages_duplicate += 1
@@ -682,6 +733,14 @@ class Node:
         peer.recent_ids[frame.message_id] = None
         if len(peer.recent_ids) > RECENT_IDS:
             peer.recent_ids.popitem(last=False)
+        if isinstance(frame, SignalFrame):
+            self.counters.signals_received += 1
+            self._events.append(
+                SignalReceived(
+                    peer_key=peer.public_key, message_id=frame.message_id, body=frame.body
+                )
+            )
+            return
         self.counters.messages_received += 1
         self._events.append(
             MessageReceived(peer_key=peer.public_key, message_id=frame.message_id, text=frame.text)

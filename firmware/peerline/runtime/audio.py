@@ -67,6 +67,10 @@ Kind = Literal["alsa", "file", "null"]
 OnCapture = Callable[[bytes], None]
 
 
+IDLE_POLL_S = 0.05
+"""How often an inactive audio thread looks whether it is wanted again."""
+
+
 class AudioFormatError(ConfigError):
     """An input WAV file is not mono 16-bit PCM at the configured sample rate."""
 
@@ -164,6 +168,8 @@ class AudioStatus:
     "The spec as given to ``parse_audio_spec``."
     running: bool
     "The thread is alive."
+    active: bool
+    "Wanted now (a call or a tone); idle, the device is left alone."
     device_open: bool
     "The backend is open (False while an ALSA device is missing and being retried)."
     frames_captured: int
@@ -404,6 +410,8 @@ class AudioDevice:
             self._backend = _NullBackend(spec.frame_bytes)
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
+        self._active = True
+        "False: the thread leaves the device alone (ALSA closed, a file not read) until active."
         self._open = False
         # Counters: each is written by one thread only (the audio thread, except
         # _playback_dropped, which only play() writes).
@@ -470,6 +478,24 @@ class AudioDevice:
                 self._playback_dropped += 1
         self._playback.append(bytes(frame))
 
+    @property
+    def active(self) -> bool:
+        return self._active
+
+    def set_active(self, active: bool) -> None:
+        """Run the device only while something plays (a call, a tone): idle, an ALSA device is
+        closed (the sound card is free, an unplugged headset is no error) and a file's input
+        is not consumed, so ``file:IN`` starts at the first call. Takes effect within 50 ms."""
+        if active != self._active:
+            self._active = active
+            if not active:
+                self._playback.clear()
+
+    @property
+    def playback_queued(self) -> int:
+        """Frames waiting to be played: the app keeps this small (latency)."""
+        return len(self._playback)
+
     def read_frame(self) -> bytes | None:
         """The oldest captured frame not yet read, or None. Never blocks."""
         try:
@@ -491,6 +517,7 @@ class AudioDevice:
         return AudioStatus(
             spec=str(self.spec),
             running=thread is not None and thread.is_alive(),
+            active=self._active,
             device_open=self._open,
             frames_captured=self._frames_captured,
             frames_played=self._frames_played,
@@ -543,6 +570,12 @@ class AudioDevice:
         retry_at = self._clock()  # ALSA: first open right away
         deadline = self._clock()
         while not self._stopping.is_set():
+            if not self._active:
+                if self._open and self.spec.kind == "alsa":
+                    self._close_backend()
+                self._stopping.wait(IDLE_POLL_S)
+                retry_at = deadline = self._clock()
+                continue
             now = self._clock()
             if not self._open and self.spec.kind == "alsa" and now >= retry_at:
                 self._try_open()

@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import logging
 import socket
+import struct
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -18,7 +19,9 @@ from peerline.types import Addr
 log = logging.getLogger(__name__)
 
 DSCP_AF41 = 34
-"""Signalling class (RFC 4594); media will use EF (46) on its own packets."""
+"""Signalling and everything else (RFC 4594 multimedia conferencing): the sockets' default."""
+DSCP_EF = 46
+"""Expedited forwarding (RFC 3246): a call's voice packets, marked one by one."""
 
 
 class EventSource(Protocol):
@@ -48,11 +51,28 @@ class UdpDriver:
     (e.g. ``send_message``) so its output is sent and its timer re-armed; ``close()`` at exit.
     """
 
-    def __init__(self, endpoint: _Endpoint, on_event: Callable[[Any], None]) -> None:
+    def __init__(
+        self,
+        endpoint: _Endpoint,
+        on_event: Callable[[Any], None],
+        *,
+        dscp: int = DSCP_AF41,
+        dscp_media: int = DSCP_EF,
+    ) -> None:
+        if not 0 <= dscp <= 63 or not 0 <= dscp_media <= 63:
+            raise ValueError("DSCP values are 0..63")
         self.endpoint = endpoint
         self._on_event = on_event
+        self._dscp = dscp
+        self._dscp_media = dscp_media
+        self._media_source: Callable[..., list[tuple[bytes, Addr]]] | None = getattr(
+            endpoint, "media_datagrams_to_send", None
+        )
         self._loop = asyncio.get_running_loop()
         self._transports: dict[int, asyncio.DatagramTransport] = {}
+        self._sockets: dict[int, socket.socket] = {}
+        self.media_sent = 0
+        "Datagrams sent with the media class (per-packet IP_TOS / IPV6_TCLASS)."
         self._timer = DeadlineTimer(self._loop, self._fire)
         self.socket_errors = 0
         self.local_addrs: list[Addr] = []
@@ -80,16 +100,17 @@ class UdpDriver:
             if family == socket.AF_INET6:
                 sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
                 with contextlib.suppress(OSError):
-                    sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_TCLASS, DSCP_AF41 << 2)
+                    sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_TCLASS, self._dscp << 2)
             else:
                 with contextlib.suppress(OSError):
-                    sock.setsockopt(socket.IPPROTO_IP, socket.IP_TOS, DSCP_AF41 << 2)
+                    sock.setsockopt(socket.IPPROTO_IP, socket.IP_TOS, self._dscp << 2)
             sock.bind((host, port))
         except OSError:
             sock.close()
             raise
         transport, _ = await self._loop.create_datagram_endpoint(lambda: _Socket(self), sock=sock)
         self._transports[family] = transport
+        self._sockets[family] = sock
         name = sock.getsockname()
         self.local_addrs.append((name[0], name[1]))
 
@@ -113,6 +134,9 @@ class UdpDriver:
         self._rearm()
 
     def _send(self, now: float) -> None:
+        if self._media_source is not None:
+            for data, addr in self._media_source(now=now):
+                self._send_marked(data, addr)
         for data, addr in self.endpoint.datagrams_to_send(now=now):
             family = socket.AF_INET6 if ":" in addr[0] else socket.AF_INET
             transport = self._transports.get(family)
@@ -123,6 +147,33 @@ class UdpDriver:
                 transport.sendto(data, addr)
             except OSError:
                 self.socket_errors += 1
+
+    def send_media_now(self) -> None:
+        """Send the endpoint's queued media packets only (the audio tick's fast path)."""
+        if self._media_source is not None:
+            for data, addr in self._media_source(now=self._loop.time()):
+                self._send_marked(data, addr)
+
+    def _send_marked(self, data: bytes, addr: Addr) -> None:
+        """One media datagram with its own traffic class, straight on the socket (UDP: nothing
+        to queue); a full socket buffer drops it, as the network would."""
+        family = socket.AF_INET6 if ":" in addr[0] else socket.AF_INET
+        sock = self._sockets.get(family)
+        if sock is None:
+            self.socket_errors += 1
+            return
+        if family == socket.AF_INET6:
+            level, kind = socket.IPPROTO_IPV6, socket.IPV6_TCLASS
+        else:
+            level, kind = socket.IPPROTO_IP, socket.IP_TOS
+        ancillary = []
+        if self._dscp_media != self._dscp:
+            ancillary.append((level, kind, struct.pack("@i", self._dscp_media << 2)))
+        try:
+            sock.sendmsg([data], ancillary, 0, addr)
+            self.media_sent += 1
+        except OSError:
+            self.socket_errors += 1
 
     def _rearm(self) -> None:
         self._timer.set(self.endpoint.get_timer())
@@ -136,3 +187,4 @@ class UdpDriver:
         for transport in self._transports.values():
             transport.close()
         self._transports.clear()
+        self._sockets.clear()

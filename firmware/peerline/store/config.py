@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal, get_args
 
 from peerline.errors import ConfigError
+from peerline.proto.media.tones import TONE_PLANS
 
 __all__ = [
     "CONFIG_FILE_NAME",
@@ -267,10 +268,13 @@ _SCHEMA: dict[str, dict[str, _Check]] = {
         "bind4": _address(4),
         "bind6": _address(6),
         "keepalive_s": _number(1, 25),
+        "dscp": _integer(0, 63),
+        "dscp_media": _integer(0, 63),
     },
     "phone": {"name": _phone_name},
     "hardware": {"kind": _choice(get_args(HardwareKind))},
-    "audio": {"backend": _audio_backend},
+    "audio": {"backend": _audio_backend, "tones": _choice(tuple(sorted(TONE_PLANS)))},
+    "calls": {"auto_answer": _boolean, "ring_timeout_s": _number(5, 600)},
     "log": {"level": _choice(get_args(LogLevel))},
     "nat": {"stun_servers": _stun_servers, "port_mapping": _boolean},
     "overlay": {
@@ -305,6 +309,10 @@ class NetworkConfig:
     """IPv6 address to bind, or "" for no IPv6 socket."""
     keepalive_s: float = 15.0
     """Seconds between NAT keepalives; many NATs forget idle UDP mappings after 30 s."""
+    dscp: int = 34
+    """DSCP of signalling and everything else (34 = AF41, RFC 4594); 0 leaves it unmarked."""
+    dscp_media: int = 46
+    """DSCP of a call's voice packets (46 = EF, RFC 3246), marked packet by packet."""
 
     def __post_init__(self) -> None:
         _validate_section(self, self.SECTION)
@@ -345,6 +353,8 @@ class AudioConfig:
     SECTION: ClassVar[str] = "audio"
     backend: str = "null"
     """"null" (silence), "alsa:<device>" or "file:<in.wav>,<out.wav>"."""
+    tones: str = "us"
+    """Tone plan for ringback, busy, congestion and the ringer: a region code."""
 
     def __post_init__(self) -> None:
         _validate_section(self, self.SECTION)
@@ -425,6 +435,20 @@ class NatSettings:
         return [(s.host, s.port) for s in map(parse_seed, self.stun_servers)]
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallSettings:
+    """How the phone takes calls."""
+
+    SECTION: ClassVar[str] = "calls"
+    auto_answer: bool = False
+    """Answer every call at once (a hotline handset, a kiosk, an intercom)."""
+    ring_timeout_s: float = 60.0
+    """A call nobody answers stops ringing after this long."""
+
+    def __post_init__(self) -> None:
+        _validate_section(self, self.SECTION)
+
+
 _Section = (
     NetworkConfig
     | PhoneConfig
@@ -433,6 +457,7 @@ _Section = (
     | LogConfig
     | OverlaySettings
     | NatSettings
+    | CallSettings
 )
 _SECTION_TYPES: dict[str, type[_Section]] = {
     "network": NetworkConfig,
@@ -442,6 +467,7 @@ _SECTION_TYPES: dict[str, type[_Section]] = {
     "log": LogConfig,
     "overlay": OverlaySettings,
     "nat": NatSettings,
+    "calls": CallSettings,
 }
 assert set(_SECTION_TYPES) == set(_SCHEMA)
 
@@ -457,6 +483,7 @@ class Config:
     log: LogConfig = field(default_factory=LogConfig)
     overlay: OverlaySettings = field(default_factory=OverlaySettings)
     nat: NatSettings = field(default_factory=NatSettings)
+    calls: CallSettings = field(default_factory=CallSettings)
 
     def __post_init__(self) -> None:
         for name, cls in _SECTION_TYPES.items():
@@ -561,6 +588,7 @@ def _build(tree: Mapping[str, object], source: str) -> Config:
             log=LogConfig(**sections.get("log", {})),
             overlay=OverlaySettings(**sections.get("overlay", {})),
             nat=NatSettings(**sections.get("nat", {})),
+            calls=CallSettings(**sections.get("calls", {})),
         )
     except ConfigError as exc:  # a rule across keys, such as bind4 and bind6 both empty
         raise ConfigError(f"{source}: {exc}") from None
@@ -579,6 +607,9 @@ bind4 = "0.0.0.0"
 bind6 = "::"
 # Seconds between NAT keepalives, 1 to 25. Many routers forget idle UDP after 30 s.
 keepalive_s = 15.0
+# DSCP marks, 0 to 63 (0: unmarked): signalling and the rest (34 = AF41), voice (46 = EF).
+dscp = 34
+dscp_media = 46
 
 [phone]
 # Shown on the idle screen; 1 to 32 printable characters.
@@ -591,6 +622,14 @@ kind = "none"
 [audio]
 # "null" (silence), "alsa:<device>" (e.g. "alsa:default"), or "file:<in.wav>,<out.wav>".
 backend = "null"
+# Tone plan (ringback, busy, congestion, ringer): "us", "gb", "de", "fr", "jp" or "eu".
+tones = "us"
+
+[calls]
+# Answer every call at once (hotline handset, kiosk, intercom).
+auto_answer = false
+# Seconds an unanswered call rings, 5 to 600.
+ring_timeout_s = 60.0
 
 [log]
 # "debug", "info", "warning" or "error".

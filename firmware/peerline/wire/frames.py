@@ -28,7 +28,9 @@ class FrameType(enum.IntEnum):
     PATH_RESPONSE = 0x03
     MESSAGE = 0x10
     MESSAGE_ACK = 0x11
+    SIGNAL = 0x12
     MEDIA = 0x20
+    MEDIA_REPORT = 0x21
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -84,6 +86,32 @@ class MessageAckFrame:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class SignalFrame:
+    """A call-control message (``peerline.wire.call``), delivered like a text message:
+    acknowledged with ``MessageAckFrame`` and retransmitted until then."""
+
+    message_id: bytes
+    body: bytes
+
+    def __post_init__(self) -> None:
+        if len(self.message_id) != MESSAGE_ID_SIZE:
+            raise ValueError(f"message_id must be {MESSAGE_ID_SIZE} bytes")
+        if not 1 <= len(self.body) <= MAX_MESSAGE_BYTES:
+            raise ValueError(f"a SIGNAL body is 1..{MAX_MESSAGE_BYTES} bytes")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MediaReportFrame:
+    """A call's receiver report (``peerline.wire.call.MediaReport``): never retransmitted."""
+
+    body: bytes
+
+    def __post_init__(self) -> None:
+        if not 1 <= len(self.body) <= MAX_MESSAGE_BYTES:
+            raise ValueError(f"a MEDIA_REPORT body is 1..{MAX_MESSAGE_BYTES} bytes")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class MediaDataFrame:
     """20 ms of a call's audio: a MEDIA body (``peerline.wire.media``), opaque at this layer.
     Never acknowledged or retransmitted: a late voice packet is a useless one."""
@@ -101,7 +129,9 @@ Frame = (
     | PathResponseFrame
     | MessageFrame
     | MessageAckFrame
+    | SignalFrame
     | MediaDataFrame
+    | MediaReportFrame
 )
 PATH_FRAMES = (PathChallengeFrame, PathResponseFrame)
 
@@ -119,6 +149,12 @@ def push_frame(buf: Buffer, frame: Frame) -> None:
     elif isinstance(frame, MediaDataFrame):
         buf.push_u8(FrameType.MEDIA)
         buf.push_vbytes16(frame.body)
+    elif isinstance(frame, MediaReportFrame):
+        buf.push_u8(FrameType.MEDIA_REPORT)
+        buf.push_vbytes16(frame.body)
+    elif isinstance(frame, SignalFrame):
+        buf.push_u8(FrameType.SIGNAL)
+        buf.push_vbytes16(frame.message_id + frame.body)
     elif isinstance(frame, MessageFrame):
         buf.push_u8(FrameType.MESSAGE)
         buf.push_vbytes16(frame.message_id + frame.text.encode("utf-8"))
@@ -134,8 +170,10 @@ def frame_size(frame: Frame) -> int:
         return 3 + MESSAGE_ID_SIZE
     if isinstance(frame, PathChallengeFrame | PathResponseFrame):
         return 3 + PATH_DATA_SIZE
-    if isinstance(frame, MediaDataFrame):
+    if isinstance(frame, MediaDataFrame | MediaReportFrame):
         return 3 + len(frame.body)
+    if isinstance(frame, SignalFrame):
+        return 3 + MESSAGE_ID_SIZE + len(frame.body)
     return 3
 
 
@@ -172,6 +210,16 @@ def pull_frames(payload: bytes) -> tuple[list[Frame], int]:
             if not body:
                 raise DecodeError("MEDIA frame is empty")
             frames.append(MediaDataFrame(body=body))
+        elif kind == FrameType.MEDIA_REPORT:
+            if not 1 <= len(body) <= MAX_MESSAGE_BYTES:
+                raise DecodeError("MEDIA_REPORT frame length out of range")
+            frames.append(MediaReportFrame(body=body))
+        elif kind == FrameType.SIGNAL:
+            if not MESSAGE_ID_SIZE < len(body) <= MESSAGE_ID_SIZE + MAX_MESSAGE_BYTES:
+                raise DecodeError("SIGNAL frame length out of range")
+            frames.append(
+                SignalFrame(message_id=body[:MESSAGE_ID_SIZE], body=body[MESSAGE_ID_SIZE:])
+            )
         elif kind == FrameType.MESSAGE:
             if not MESSAGE_ID_SIZE <= len(body) <= MESSAGE_ID_SIZE + MAX_MESSAGE_BYTES:
                 raise DecodeError("MESSAGE frame length out of range")

@@ -1,0 +1,520 @@
+"""Call control and the phone's audio, sans-I/O (docs/protocol.md §6.7; design §8, §9).
+
+``CallManager`` places, rings, answers and ends calls by exchanging SIGNAL messages
+(``peerline.wire.call``) over the secure sessions the node keeps, runs a ``MediaSession`` for
+the call that is talking, and makes what the speaker plays every 20 ms: the call's audio, or
+the local tones of the region's plan (ringback, the ringer, busy, congestion) and DTMF.
+
+It reads no clock and owns no socket or sound card. Inputs: commands (``dial``, ``answer``,
+``hangup``, ``send_dtmf``), what the peer sent (``receive_signal``, ``receive_media``,
+``receive_report``, ``peer_unreachable``), the microphone's 20 ms frames (``audio_tick``) and
+``handle_timer``. Outputs: ``signals_to_send``, ``media_to_send``, ``next_event``,
+``get_timer``, and ``audio_tick``'s return value for the speaker.
+
+Rules a second implementation must share (protocol.md §6.7): one live call per phone (another
+caller gets HANGUP busy; call waiting and conferences build on this later); a message names its
+call and is honoured only from the peer the call is with; messages for a call that has ended are
+ignored; when two phones dial each other at once (glare) the call with the smaller call id
+survives and the phone that receives it answers it at once: both wanted to talk.
+"""
+
+import logging
+from collections import deque
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from peerline.errors import DecodeError, LocalProtocolError
+from peerline.ports import AudioDecoder, AudioEncoder, Rng
+from peerline.proto.media.session import MediaConfig, MediaSession
+from peerline.proto.media.tones import (
+    Tone,
+    ToneGenerator,
+    TonePlan,
+    ToneSpec,
+    dtmf_tone,
+    mix,
+    tone_plan,
+)
+from peerline.wire.call import (
+    CALL_ID_SIZE,
+    DTMF_DIGITS,
+    Answer,
+    Dtmf,
+    Hangup,
+    HangupReason,
+    Invite,
+    Ringing,
+    Signal,
+    UnknownSignal,
+    pull_signal,
+    push_signal,
+)
+from peerline.wire.media import MediaCodec
+
+from .events import CallEvent, CallStateChanged, DtmfReceived
+from .state import Call, CallState
+
+log = logging.getLogger(__name__)
+
+CodecFactory = Callable[[int], tuple[AudioEncoder, AudioDecoder]]
+"""Sample rate -> a fresh (encoder, decoder) pair for one call (the Opus adapter in the phone)."""
+
+SUPPORTED_RATES_KHZ = (16,)
+"""Wideband: what the phone's audio runs at (48 kHz is defined on the wire for later)."""
+
+_REMOTE_REASONS = {
+    HangupReason.NORMAL: "remote_hangup",
+    HangupReason.BUSY: "busy",
+    HangupReason.DECLINED: "declined",
+    HangupReason.NO_ANSWER: "no_answer",
+    HangupReason.INCOMPATIBLE: "incompatible",
+    HangupReason.FAILED: "failed",
+}
+_END_TONES = {
+    "busy": Tone.BUSY,
+    "declined": Tone.BUSY,
+    "unreachable": Tone.CONGESTION,
+    "failed": Tone.CONGESTION,
+    "incompatible": Tone.CONGESTION,
+    "connection_lost": Tone.CONGESTION,
+}
+"""What an outgoing call that ended this way plays for ``end_tone_s`` (none after a talk)."""
+
+
+class CallError(LocalProtocolError):
+    """A command that cannot be carried out now; ``code`` says why (control API error code)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallConfig:
+    region: str = "us"
+    "Tone plan (``peerline.proto.media.tones``)."
+    sample_rate: int = 16_000
+    name: str = ""
+    "Display name sent in INVITEs."
+    auto_answer: bool = False
+    "Answer every call at once (a hotline handset or a kiosk)."
+    dial_timeout_s: float = 30.0
+    "An INVITE that rings nothing by then: the call fails ('unreachable')."
+    ring_timeout_s: float = 60.0
+    "A ringing call nobody answers by then ends ('no_answer')."
+    media_timeout_s: float = 20.0
+    "A talking call that hears nothing (no media, no report) this long ends ('connection_lost')."
+    end_tone_s: float = 3.0
+    "How long busy or congestion plays after a failed outgoing call."
+    tone_level_dbfs: float = -16.0
+    ended_kept: int = 16
+    "Ended calls kept for status and so that late messages for them are ignored."
+    media: MediaConfig = field(default_factory=MediaConfig)
+
+
+@dataclass(slots=True)
+class CallCounters:
+    calls_placed: int = 0
+    calls_received: int = 0
+    calls_answered: int = 0
+    calls_busy: int = 0
+    "INVITEs refused because a call was live."
+    glare: int = 0
+    "Crossed INVITEs resolved by call id."
+    signals_malformed: int = 0
+    signals_unknown: int = 0
+    signals_ignored: int = 0
+    "Well-formed signals for no call of ours, from the wrong peer, or out of place."
+    media_without_call: int = 0
+    dtmf_sent: int = 0
+    dtmf_received: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+
+class CallManager:
+    def __init__(self, *, codecs: CodecFactory, rng: Rng, config: CallConfig | None = None):
+        self.config = config or CallConfig()
+        self.plan: TonePlan = tone_plan(self.config.region)
+        self.counters = CallCounters()
+        self._codecs = codecs
+        self._rng = rng
+        self._calls: dict[bytes, Call] = {}
+        self._ended: deque[Call] = deque(maxlen=self.config.ended_kept)
+        self._signals: list[tuple[bytes, bytes]] = []
+        self._media: list[tuple[bytes, bytes | None, bytes | None]] = []
+        self._events: deque[CallEvent] = deque()
+        self._frame = self.config.sample_rate // 50
+        self._silence = b"\x00" * (2 * self._frame)
+        self._tone: tuple[Tone, bytes] | None = None
+        "The tone playing and the call it is for."
+        self._tone_gen: ToneGenerator | None = None
+        self._end_tone: tuple[Tone, bytes, float] | None = None
+        "(tone, call id, until): busy or congestion after a failed outgoing call."
+        self._overlays: list[ToneGenerator] = []
+        "DTMF feedback mixed over whatever plays."
+
+    # -- commands ----------------------------------------------------------------------------
+    def dial(self, peer_key: bytes, *, now: float) -> Call:
+        """Call ``peer_key`` (the node reaches it: a session is made if none is live)."""
+        if self.live_call() is not None:
+            raise CallError("busy", "a call is already in progress")
+        call = self._new_call(self._rng.random_bytes(CALL_ID_SIZE), peer_key, True, now)
+        call.state = CallState.DIALING
+        self.counters.calls_placed += 1
+        rate = self.config.sample_rate // 1000
+        self._send(call, Invite(call_id=call.call_id, rate_khz=rate, name=self.config.name))
+        self._changed(call)
+        return call
+
+    def answer(self, call_id: bytes | None = None, *, now: float) -> Call:
+        call = self._pick(call_id, CallState.INCOMING, "no call is ringing")
+        self._send(call, Answer(call_id=call.call_id, rate_khz=self.config.sample_rate // 1000))
+        self._activate(call, now)
+        return call
+
+    def hangup(self, call_id: bytes | None = None, *, now: float) -> Call:
+        """End the live call: hang up a talk, cancel a call we placed, decline a ringing one."""
+        call = self._pick(call_id, None, "no call to hang up")
+        if call.state is CallState.INCOMING:
+            self._send(call, Hangup(call_id=call.call_id, reason=HangupReason.DECLINED))
+            self._end(call, "declined_here", now)
+        else:
+            self._send(call, Hangup(call_id=call.call_id, reason=HangupReason.NORMAL))
+            self._end(call, "hangup" if call.state is CallState.ACTIVE else "cancelled", now)
+        return call
+
+    def send_dtmf(self, digits: str, call_id: bytes | None = None, *, now: float) -> Call:
+        """Send DTMF digits as events (never as audio) and play them locally."""
+        digits = digits.upper()
+        bad = [d for d in digits if d not in DTMF_DIGITS]
+        if not digits or bad:
+            raise CallError("bad_request", f"DTMF digits are {DTMF_DIGITS}")
+        call = self._pick(call_id, CallState.ACTIVE, "no call is talking")
+        for digit in digits:
+            self._send(
+                call,
+                Dtmf(call_id=call.call_id, seq=call.dtmf_out_seq & 0xFFFF, digit=digit),
+            )
+            call.dtmf_out_seq += 1
+            self.counters.dtmf_sent += 1
+            self._overlay(dtmf_tone(digit, 0.1))
+        return call
+
+    # -- what the peer sent ------------------------------------------------------------------
+    def receive_signal(self, peer_key: bytes, body: bytes, *, now: float) -> None:
+        try:
+            signal = pull_signal(body)
+        except UnknownSignal:
+            self.counters.signals_unknown += 1
+            return
+        except DecodeError:
+            self.counters.signals_malformed += 1
+            return
+        if isinstance(signal, Invite):
+            self._on_invite(peer_key, signal, now)
+            return
+        call = self._calls.get(signal.call_id)
+        if call is None or call.peer_key != peer_key or not call.live:
+            self.counters.signals_ignored += 1
+            return
+        if isinstance(signal, Ringing):
+            if call.outgoing and call.state is CallState.DIALING:
+                self._set(call, CallState.RINGBACK, now)
+            else:
+                self.counters.signals_ignored += 1
+        elif isinstance(signal, Answer):
+            if call.outgoing and call.state in (CallState.DIALING, CallState.RINGBACK):
+                self._activate(call, now)
+            else:
+                self.counters.signals_ignored += 1
+        elif isinstance(signal, Hangup):
+            reason = _REMOTE_REASONS[signal.reason]
+            if not call.outgoing and call.state is CallState.INCOMING:
+                reason = "cancelled"  # the caller gave up before we answered
+            self._end(call, reason, now)
+        else:
+            self._on_dtmf(call, signal)
+
+    def receive_media(self, peer_key: bytes, body: bytes, *, at: float) -> None:
+        call = self.live_call()
+        if call is None or call.peer_key != peer_key or call.media is None:
+            self.counters.media_without_call += 1
+            return
+        call.media.receive(body, at)
+
+    def receive_report(self, peer_key: bytes, body: bytes, *, at: float) -> None:
+        call = self.live_call()
+        if call is None or call.peer_key != peer_key or call.media is None:
+            self.counters.media_without_call += 1
+            return
+        call.media.receive_report(body, at)
+
+    def peer_unreachable(self, peer_key: bytes, *, now: float) -> None:
+        """A signal to ``peer_key`` was never acknowledged: its call cannot go on."""
+        call = self.live_call()
+        if call is not None and call.peer_key == peer_key:
+            self._end(call, "unreachable", now)
+
+    # -- audio -------------------------------------------------------------------------------
+    def audio_tick(self, captured: bytes | None, *, now: float) -> bytes:
+        """One 20 ms period: the microphone's frame in (None if the device gave none), the
+        speaker's frame out. Media to send collects in ``media_to_send``."""
+        call = self.live_call()
+        out = self._silence
+        if call is not None and call.media is not None:
+            media = call.media
+            body = media.capture(captured, now) if captured is not None else None
+            report = media.report_due(now)
+            if body is not None or report is not None:
+                self._media.append((call.peer_key, body, report))
+            out = media.playout(now)
+        tone = self._tone_frame(call, now)
+        if tone is not None:
+            out = mix(out, tone)
+        if self._overlays:
+            for gen in self._overlays:
+                out = mix(out, gen.frame(self._frame))
+            self._overlays = [g for g in self._overlays if not g.finished]
+        return out
+
+    # -- timers ------------------------------------------------------------------------------
+    def get_timer(self) -> float | None:
+        deadlines = [d for c in self._calls.values() if (d := self._deadline(c)) is not None]
+        return min(deadlines, default=None)
+
+    def handle_timer(self, *, now: float) -> None:
+        for call in list(self._calls.values()):
+            deadline = self._deadline(call)
+            if deadline is None or now < deadline:
+                continue
+            if call.state is CallState.DIALING:
+                self._send(call, Hangup(call_id=call.call_id, reason=HangupReason.NORMAL))
+                self._end(call, "unreachable", now)
+            elif call.state is CallState.RINGBACK:
+                self._send(call, Hangup(call_id=call.call_id, reason=HangupReason.NORMAL))
+                self._end(call, "no_answer", now)
+            elif call.state is CallState.INCOMING:
+                self._send(call, Hangup(call_id=call.call_id, reason=HangupReason.NO_ANSWER))
+                self._end(call, "missed", now)
+            elif call.state is CallState.ACTIVE:
+                self._send(call, Hangup(call_id=call.call_id, reason=HangupReason.FAILED))
+                self._end(call, "connection_lost", now)
+
+    # -- outputs -----------------------------------------------------------------------------
+    def signals_to_send(self) -> list[tuple[bytes, bytes]]:
+        """(peer key, SIGNAL body) to give ``Node.send_signal``, oldest first."""
+        out, self._signals = self._signals, []
+        return out
+
+    def media_to_send(self) -> list[tuple[bytes, bytes | None, bytes | None]]:
+        """(peer key, MEDIA body or None, MEDIA_REPORT body or None) for ``Node.send_media``."""
+        out, self._media = self._media, []
+        return out
+
+    def next_event(self) -> CallEvent | None:
+        return self._events.popleft() if self._events else None
+
+    # -- state -------------------------------------------------------------------------------
+    def live_call(self) -> Call | None:
+        for call in self._calls.values():
+            if call.live:
+                return call
+        return None
+
+    def audio_active(self, now: float) -> bool:
+        """Whether the sound card is needed now: a call, a tone, DTMF still playing."""
+        if self.live_call() is not None or self._overlays:
+            return True
+        return self._end_tone is not None and now < self._end_tone[2]
+
+    def calls(self) -> list[Call]:
+        """Live calls, then the recently ended ones (newest first)."""
+        return [c for c in self._calls.values() if c.live] + list(reversed(self._ended))
+
+    def call_status(self, call: Call, now: float) -> dict[str, Any]:
+        end = call.ended_at if call.ended_at is not None else now
+        return {
+            "call_id": call.call_id.hex(),
+            "peer_key": call.peer_key.hex(),
+            "direction": "outgoing" if call.outgoing else "incoming",
+            "state": str(call.state),
+            "reason": call.reason or None,
+            "name": call.name or None,
+            "age_s": round(now - call.created_at, 1),
+            "talk_s": None if call.answered_at is None else round(end - call.answered_at, 1),
+            "dtmf_received": call.dtmf_received,
+            "media": None if call.media is None else call.media.stats(now),
+        }
+
+    # -- internals ---------------------------------------------------------------------------
+    def _on_invite(self, peer_key: bytes, invite: Invite, now: float) -> None:
+        if invite.call_id in self._calls:
+            self.counters.signals_ignored += 1  # a duplicate, or a reused id: never twice
+            return
+        live = self.live_call()
+        auto = self.config.auto_answer
+        if (
+            live is not None
+            and live.peer_key == peer_key
+            and live.outgoing
+            and live.state in (CallState.DIALING, CallState.RINGBACK)
+        ):
+            self.counters.glare += 1
+            if live.call_id < invite.call_id:
+                return  # ours survives: the peer answers it when our INVITE arrives
+            self._forget(live)  # theirs survives: the peer keeps it, so nothing to send
+            auto = True
+        elif live is not None:
+            self.counters.calls_busy += 1
+            refused = self._new_call(invite.call_id, peer_key, False, now, name=invite.name)
+            self._send(refused, Hangup(call_id=invite.call_id, reason=HangupReason.BUSY))
+            self._end(refused, "busy_here", now)
+            return
+        call = self._new_call(invite.call_id, peer_key, False, now, name=invite.name)
+        self.counters.calls_received += 1
+        if invite.codec != MediaCodec.OPUS or invite.rate_khz not in SUPPORTED_RATES_KHZ:
+            self._send(call, Hangup(call_id=call.call_id, reason=HangupReason.INCOMPATIBLE))
+            self._end(call, "incompatible", now)
+            return
+        self._send(call, Ringing(call_id=call.call_id))
+        self._set(call, CallState.INCOMING, now)
+        if auto:
+            self.answer(call.call_id, now=now)
+
+    def _on_dtmf(self, call: Call, dtmf: Dtmf) -> None:
+        if call.state is not CallState.ACTIVE:
+            self.counters.signals_ignored += 1
+            return
+        ahead = (dtmf.seq - call.dtmf_in_next) & 0xFFFF
+        if ahead >= 0x8000 or ahead > 64:
+            self.counters.signals_ignored += 1  # already delivered, or absurdly far ahead
+            return
+        call.dtmf_held[dtmf.seq] = (dtmf.digit, dtmf.duration_ms)
+        while (held := call.dtmf_held.pop(call.dtmf_in_next, None)) is not None:
+            digit, ms = held
+            call.dtmf_in_next = (call.dtmf_in_next + 1) & 0xFFFF
+            call.dtmf_received = (call.dtmf_received + digit)[-32:]
+            self.counters.dtmf_received += 1
+            self._overlay(dtmf_tone(digit, ms / 1000))
+            self._events.append(
+                DtmfReceived(
+                    call_id=call.call_id, peer_key=call.peer_key, digit=digit, duration_ms=ms
+                )
+            )
+
+    def _new_call(
+        self, call_id: bytes, peer_key: bytes, outgoing: bool, now: float, *, name: str = ""
+    ) -> Call:
+        call = Call(
+            call_id=call_id,
+            peer_key=peer_key,
+            outgoing=outgoing,
+            state=CallState.DIALING if outgoing else CallState.INCOMING,
+            created_at=now,
+            state_since=now,
+            name=name,
+        )
+        self._calls[call_id] = call
+        return call
+
+    def _activate(self, call: Call, now: float) -> None:
+        encoder, decoder = self._codecs(self.config.sample_rate)
+        seeds = self._rng.random_bytes(6)
+        call.media = MediaSession(
+            encoder,
+            decoder,
+            config=self.config.media,
+            first_seq=int.from_bytes(seeds[:2], "big"),
+            first_ts=int.from_bytes(seeds[2:], "big"),
+            now=now,
+        )
+        call.answered_at = now
+        self.counters.calls_answered += 1
+        self._set(call, CallState.ACTIVE, now)
+
+    def _set(self, call: Call, state: CallState, now: float) -> None:
+        call.state = state
+        call.state_since = now
+        self._changed(call)
+
+    def _end(self, call: Call, reason: str, now: float) -> None:
+        call.reason = reason
+        call.ended_at = now
+        self._set(call, CallState.ENDED, now)
+        tone = _END_TONES.get(reason)
+        if call.outgoing and tone is not None:
+            self._end_tone = (tone, call.call_id, now + self.config.end_tone_s)
+        self._ended.append(call)
+        self._prune()
+
+    def _forget(self, call: Call) -> None:
+        del self._calls[call.call_id]
+
+    def _prune(self) -> None:
+        kept = {c.call_id for c in self._ended}
+        for call_id in [k for k, c in self._calls.items() if not c.live and k not in kept]:
+            del self._calls[call_id]
+
+    def _changed(self, call: Call) -> None:
+        self._events.append(
+            CallStateChanged(
+                call_id=call.call_id, peer_key=call.peer_key, state=call.state, reason=call.reason
+            )
+        )
+
+    def _send(self, call: Call, signal: Signal) -> None:
+        self._signals.append((call.peer_key, push_signal(signal)))
+
+    def _pick(self, call_id: bytes | None, state: CallState | None, none: str) -> Call:
+        call = self._calls.get(call_id) if call_id is not None else self.live_call()
+        if call is None or not call.live:
+            raise CallError("no_call", none)
+        if state is not None and call.state is not state:
+            raise CallError("wrong_state", f"the call is {call.state}, not {state}")
+        return call
+
+    def _deadline(self, call: Call) -> float | None:
+        cfg = self.config
+        if call.state is CallState.DIALING:
+            return call.state_since + cfg.dial_timeout_s
+        if call.state in (CallState.RINGBACK, CallState.INCOMING):
+            return call.state_since + cfg.ring_timeout_s
+        if call.state is CallState.ACTIVE and call.media is not None:
+            heard = call.media.last_heard()
+            return max(call.state_since, heard or call.state_since) + cfg.media_timeout_s
+        return None
+
+    def _tone_frame(self, call: Call | None, now: float) -> bytes | None:
+        want: tuple[Tone, bytes] | None = None
+        if call is not None and call.state is CallState.RINGBACK:
+            want = (Tone.RINGBACK, call.call_id)
+        elif call is not None and call.state is CallState.INCOMING:
+            want = (Tone.RINGER, call.call_id)
+        elif call is None and self._end_tone is not None:
+            tone, call_id, until = self._end_tone
+            if now < until:
+                want = (tone, call_id)
+            else:
+                self._end_tone = None
+        if want != self._tone:
+            self._tone = want
+            self._tone_gen = None if want is None else self._generator(want[0])
+        return None if self._tone_gen is None else self._tone_gen.frame(self._frame)
+
+    def _generator(self, tone: Tone) -> ToneGenerator:
+        return ToneGenerator(
+            self.plan.spec(tone),
+            sample_rate=self.config.sample_rate,
+            level_dbfs=self.config.tone_level_dbfs,
+        )
+
+    def _overlay(self, spec: ToneSpec) -> None:
+        self._overlays.append(
+            ToneGenerator(
+                spec, sample_rate=self.config.sample_rate, level_dbfs=self.config.tone_level_dbfs
+            )
+        )
+        del self._overlays[:-4]
