@@ -229,6 +229,39 @@ def test_file_round_trip_paced_in_real_time(tmp_path: Path, running: list[AudioD
     assert out[len(played) :] == bytes(len(out) - len(played))  # underruns played silence
 
 
+def test_inactive_device_is_left_alone_and_resumes_where_it_stopped(
+    tmp_path: Path, running: list[AudioDevice]
+) -> None:
+    """Idle (no call, no tone), the thread neither reads IN nor writes OUT; made active it
+    carries on from where it was, so ``file:IN`` starts at the first call."""
+    infile, outfile = tmp_path / "in.wav", tmp_path / "out.wav"
+    pcm_in = ramp(30)
+    write_wav(infile, pcm_in)
+    dev = AudioDevice(parse_audio_spec(f"file:{infile},{outfile}"), capture_queue=100)
+    dev.set_active(False)
+    start(running, dev)
+    time.sleep(0.3)
+    idle = dev.status()
+    assert not idle.active and idle.frames_captured == 0 and idle.frames_played == 0
+    assert dev.read_frames() == []
+    dev.play(bytes(FRAME))
+    dev.set_active(True)
+    assert wait_until(lambda: dev.status().frames_captured >= 10)
+    dev.set_active(False)
+    time.sleep(0.1)
+    paused = dev.status().frames_captured
+    assert dev.playback_queued == 0  # cleared: a stale frame must not play at the next call
+    time.sleep(0.2)
+    assert dev.status().frames_captured == paused
+    dev.set_active(True)
+    assert wait_until(lambda: dev.status().frames_captured >= 30)
+    captured = b"".join(dev.read_frames())
+    assert captured[: len(pcm_in)] == pcm_in  # nothing skipped while idle
+    dev.stop()
+    with wave.open(str(outfile), "rb") as w:
+        assert w.getnframes() == dev.status().frames_played * 320
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
@@ -436,3 +469,26 @@ def test_alsa_xruns_short_reads_and_mid_stream_unplug(running: list[AudioDevice]
     assert wait_until(lambda: world.serial >= serial + 3)
     assert any(f != bytes(FRAME) for f in dev.read_frames())
     assert dev.status().running
+
+
+def test_alsa_device_closed_while_inactive_and_reopened_when_wanted(
+    running: list[AudioDevice],
+) -> None:
+    """Between calls the sound card is closed (free for others; an unplugged headset is no
+    error); the next call opens it again at once."""
+    world = FakeAlsa()
+    dev = AudioDevice(parse_audio_spec("alsa:headset"), pcm_opener=world.open, capture_queue=500)
+    start(running, dev)
+    assert wait_until(lambda: dev.status().frames_captured >= 3)
+    dev.set_active(False)
+    assert wait_until(lambda: not dev.status().device_open)
+    assert world.closed == 2  # capture and playback
+    world.present = False  # unplugged while idle: nothing tries to open it
+    opens = world.opens
+    time.sleep(0.2)
+    assert world.opens == opens and dev.status().errors == 0
+    world.present = True
+    dev.set_active(True)
+    assert wait_until(lambda: dev.status().device_open)
+    captured = dev.status().frames_captured
+    assert wait_until(lambda: dev.status().frames_captured >= captured + 3)
