@@ -39,8 +39,15 @@ class Run:
     def frames(self) -> list[Frame]:
         return [o for _, o in self.outputs if isinstance(o, Frame)]
 
+    def missing(self) -> list[Missing]:
+        """Lost frames (Missing, adjust 0) up to the last frame played: when a stream of
+        non-quiet frames just stops, the buffer cannot tell and conceals the first few empty
+        pops as lost before it falls silent."""
+        last = max((i for i, (_, o) in enumerate(self.outputs) if isinstance(o, Frame)), default=-1)
+        return [o for _, o in self.outputs[:last] if isinstance(o, Missing) and o.adjust == 0]
+
     def lost(self) -> list[int]:
-        return [o.seq for _, o in self.outputs if isinstance(o, Missing) and o.adjust == 0]
+        return [o.seq for o in self.missing()]
 
 
 def simulate(
@@ -51,8 +58,11 @@ def simulate(
     pop_phase: float = 0.007,
     pop_rate: float = 1.0,
     on_pop: Callable[[JitterBuffer, float, Playout], None] | None = None,
+    quiet: Iterable[int] = (),
 ) -> Run:
-    """Deliver (arrival, seq, ts, marker) packets and pop every 20 ms, in time order."""
+    """Deliver (arrival, seq, ts, marker) packets and pop every 20 ms, in time order. Packets
+    in ``quiet`` carry a 1-byte payload (what Opus sends in DTX silence)."""
+    quiet = set(quiet)
     heap = [(a, 0, s, t, m) for a, s, t, m in packets]
     heapq.heapify(heap)
     run = Run()
@@ -63,7 +73,8 @@ def simulate(
             break
         while heap and heap[0][0] <= now:
             a, _, s, t, m = heapq.heappop(heap)
-            jb.push(s % 65536, t % (1 << 32), payload(s % 65536), arrival=a, marker=m)
+            body = b"\x00" if s in quiet else payload(s % 65536)
+            jb.push(s % 65536, t % (1 << 32), body, arrival=a, marker=m)
         out = jb.pop(now)
         run.outputs.append((now, out))
         if isinstance(out, Frame):
@@ -100,7 +111,7 @@ def stream(
 
 
 def test_steady_stream_plays_everything_near_min_delay() -> None:
-    jb = JitterBuffer()
+    jb = JitterBuffer(JitterConfig(initial_delay=0.020))
     run = simulate(jb, stream(10), duration=10.2)
     seqs = [f.seq for f in run.frames]
     assert seqs == list(range(500))
@@ -139,8 +150,7 @@ def test_loss_gives_missing_with_next_payload() -> None:
     pkts = [p for p in stream(2) if p[1] != 40]
     jb = JitterBuffer()
     run = simulate(jb, pkts, duration=2.5)
-    missing = [o for _, o in run.outputs if isinstance(o, Missing) and o.adjust == 0]
-    assert missing == [Missing(seq=40, next_payload=payload(41))]
+    assert run.missing() == [Missing(seq=40, next_payload=payload(41))]
     assert [f.seq for f in run.frames] == [s for s in range(100) if s != 40]
 
 
@@ -148,7 +158,7 @@ def test_burst_loss_missing_without_next_payload() -> None:
     pkts = [p for p in stream(2) if p[1] not in (40, 41)]
     jb = JitterBuffer(JitterConfig(initial_delay=0.060))
     run = simulate(jb, pkts, duration=2.5)
-    lost = [o for _, o in run.outputs if isinstance(o, Missing) and o.adjust == 0]
+    lost = run.missing()
     assert [m.seq for m in lost] == [40, 41]
     assert lost[0].next_payload is None or lost[0].next_payload == payload(41)
     assert lost[1].next_payload == payload(42)
@@ -207,9 +217,9 @@ def test_30ms_jitter_grows_target_with_small_loss_and_bounded_delay() -> None:
 
 
 def test_calm_network_after_jitter_shrinks_target_within_seconds() -> None:
-    pkts = stream(20, jitter=0.040, seed=3, jitter_between=(0.0, 10.0))
+    pkts = stream(25, jitter=0.040, seed=3, jitter_between=(0.0, 10.0))
     jb = JitterBuffer()
-    run = simulate(jb, pkts, duration=20.5)
+    run = simulate(jb, pkts, duration=25.5)
     at_10s = run.targets[int(10 / F)]
     assert at_10s >= 50
     # within 5 s of calm the target is back to the minimum and the delay follows
@@ -261,12 +271,43 @@ def test_dtx_gap_restarts_talkspurt_at_target_without_loss() -> None:
     first = stream(2)
     # the sender pauses 1 s (DTX): seq continues, timestamp jumps
     second = [(a + 3.0, s + 100, t + 150 * FRAME_TICKS, m) for a, s, t, m in stream(1)]
+    jb = JitterBuffer(JitterConfig(initial_delay=0.020))  # no shrink to make in the quiet end
+    # the talkspurt ends in DTX packets: after a quiet frame the empty pops wait, lose nothing
+    run = simulate(jb, first + second, duration=4.5, quiet=range(95, 100))
+    assert [f.seq for f in run.frames] == list(range(150))
+    assert run.lost() == []  # (the second talkspurt stops in speech: its tail is not counted)
+    assert jb.counters.grown == 5  # the waits after the quiet end
+    gap = [o for now, o in run.outputs if 2.2 < now < 2.9]
+    assert all(isinstance(o, Silence) for o in gap)
+
+
+def test_stream_stopping_in_speech_conceals_then_resumes_at_the_first_frame_not_played() -> None:
+    """No quiet frame before the stop: the first empty pops look like loss (concealed, the
+    cursor moves on); once silent, the cursor is back on seq 100, where the next talkspurt
+    starts, so none of its frames is dropped as late."""
+    first = stream(2)
+    second = [(a + 3.0, s + 100, t + 150 * FRAME_TICKS, m) for a, s, t, m in stream(1)]
     jb = JitterBuffer()
     run = simulate(jb, first + second, duration=4.5)
     assert [f.seq for f in run.frames] == list(range(150))
-    assert run.lost() == []
-    gap = [o for now, o in run.outputs if 2.2 < now < 2.9]
+    empty = [o for now, o in run.outputs if 2.0 < now < 2.9 and isinstance(o, Missing)]
+    assert [o.seq for o in empty] == [100, 101, 102, 103, 104]
+    assert jb.counters.late == 0 and jb.counters.grown == 0
+    gap = [o for now, o in run.outputs if 2.3 < now < 2.9]
     assert all(isinstance(o, Silence) for o in gap)
+
+
+def test_a_loss_with_nothing_behind_it_is_concealed_without_growing_the_delay() -> None:
+    """20 % loss with the next packet not yet in when the lost frame is due: the cursor moves
+    on (Missing, adjust 0) instead of waiting (adjust +1), so the delay does not ratchet up."""
+    rng = random.Random(3)
+    pkts = [p for p in stream(20, jitter=0.015, seed=4) if rng.random() >= 0.2]
+    jb = JitterBuffer(JitterConfig(initial_delay=0.020))
+    run = simulate(jb, pkts, duration=20.5)
+    c = jb.counters
+    assert c.grown <= 3, c.as_dict()
+    assert max(run.delays[100:]) <= 75
+    assert len(run.lost()) == 1000 - len(pkts)
 
 
 @pytest.mark.parametrize("drift", [0.001, -0.001])
@@ -274,12 +315,92 @@ def test_clock_drift_keeps_delay_bounded(drift: float) -> None:
     jb = JitterBuffer()
     run = simulate(jb, stream(300, drift=drift, jitter=0.005), duration=300)
     c = jb.counters
-    assert max(run.delays[200:]) <= c.target_delay_ms + 25
+    assert max(run.delays[500:]) <= c.target_delay_ms + 25  # after the start's 60 ms
     assert len(run.lost()) <= 5
     if drift > 0:  # the sender is slower: the buffer inserts frames
         assert c.grown >= 10
     else:
         assert c.shrunk >= 10
+
+
+def test_a_deep_start_shrinks_in_a_quiet_frame() -> None:
+    """The first frames wait ``initial_delay`` (60 ms here); on a calm path the delay then
+    comes down, by dropping quiet frames (every 25th here) rather than speech."""
+    jb = JitterBuffer(JitterConfig(initial_delay=0.060))
+    quiet = set(range(0, 500, 25))
+    dropped: list[int] = []
+
+    def on_pop(jb: JitterBuffer, now: float, out: Playout) -> None:
+        if isinstance(out, Frame) and out.adjust == -1:
+            dropped.append(out.seq - 1)
+
+    run = simulate(jb, stream(10), duration=10.2, on_pop=on_pop, quiet=quiet)
+    assert 50 <= run.delays[0] <= 70
+    assert max(run.delays[-100:]) <= 30
+    assert dropped and set(dropped) <= quiet
+    assert jb.counters.grown == 0 and run.lost() == []
+
+
+def test_growth_waits_for_a_quiet_frame_but_not_for_ever() -> None:
+    """Jitter appears at 5 s: the target rises at once, the inserted frames come mostly after
+    quiet frames (every 20th) when there are some, and after ``grow_wait`` pops when not."""
+    pkts = stream(10, jitter=0.060, seed=5, jitter_between=(5.0, 10.0))
+    for quiet, limit in ((set(range(0, 500, 20)), None), (set(), 50)):
+        jb = JitterBuffer(JitterConfig(initial_delay=0.020))
+        grown_after: list[int] = []
+        last: list[int] = [-1]
+
+        def on_pop(
+            jb: JitterBuffer,
+            now: float,
+            out: Playout,
+            last: list[int] = last,
+            grown_after: list[int] = grown_after,
+        ) -> None:
+            if isinstance(out, Frame):
+                last[0] = out.seq
+            elif isinstance(out, Missing) and out.adjust == 1 and 5.0 < now < 9.5:
+                grown_after.append(last[0])
+
+        simulate(jb, pkts, duration=10.5, on_pop=on_pop, quiet=quiet)
+        assert grown_after, jb.counters.as_dict()
+        if limit is None:  # mostly right after a quiet frame (else after waiting grow_wait)
+            assert sum(k in quiet for k in grown_after) * 2 >= len(grown_after), grown_after
+        assert jb.counters.target_delay_ms >= 60
+
+
+def test_under_loss_the_target_covers_the_redundant_copies() -> None:
+    """10 % loss, each packet carrying the two before it (RED): copies of lost frames come 20
+    or 40 ms after their primary would have; the target grows to wait for them, so nearly
+    every frame is played, where primaries alone would ask for 20 ms."""
+    rng = random.Random(11)
+    jb = JitterBuffer(JitterConfig(initial_delay=0.020))
+    events = []
+    sent = [rng.random() >= 0.1 for _ in range(1500)]
+    for i in range(1500):
+        if not sent[i]:
+            continue
+        a = 0.04 + i * F
+        events.append((a, i, i * FRAME_TICKS, payload(i), False))
+        for age in (1, 2):
+            if i - age >= 0:
+                k = i - age
+                events.append((a + 1e-6, k, k * FRAME_TICKS, payload(k), True))
+    played, i, n = set(), 0, 0
+    while n < 1550:
+        now = 0.007 + n * F
+        while i < len(events) and events[i][0] <= now:
+            a, s, t, p, r = events[i]
+            jb.push(s, t, p, arrival=a, redundant=r)
+            i += 1
+        out = jb.pop(now)
+        if isinstance(out, Frame):
+            played.add(out.seq)
+        n += 1
+    unrecoverable = sum(1 for k in range(1498) if not any(sent[k : k + 3]))
+    assert len(played) >= 1500 - unrecoverable - 12, jb.counters.as_dict()
+    assert jb.counters.target_delay_ms >= 39  # age-1 copies come 20 ms late: 20 + a frame
+    assert jb.counters.recovered > 100
 
 
 def test_counters_as_dict() -> None:
@@ -305,6 +426,12 @@ def test_counters_as_dict() -> None:
 def test_bad_config_rejected() -> None:
     with pytest.raises(ValueError):
         JitterConfig(min_delay=0.5, max_delay=0.3)
+    with pytest.raises(ValueError):
+        JitterConfig(quiet_ratio=-0.1)
+    with pytest.raises(ValueError):
+        JitterConfig(grow_wait=-1)
+    with pytest.raises(ValueError):
+        JitterConfig(shrink_over=0.001)
 
 
 # ------------------------------------------------------------------ properties
@@ -314,12 +441,18 @@ packet_event = st.tuples(
     st.floats(0, 0.5),  # extra network delay
     st.booleans(),  # redundant
     st.booleans(),  # marker
+    st.booleans(),  # quiet (a 1-byte payload: adjustments and waits happen after these)
 )
 
 
 def check_invariants(
-    events: list[tuple[float, int, int, bytes, bool, bool]], pops: list[float]
+    events: list[tuple[float, int, int, bytes, bool, bool]],
+    pops: list[float],
+    *,
+    delay_bound_ms: float | None = None,
 ) -> None:
+    """Never raises, never replays, stays within the cap; with ``delay_bound_ms``, every frame
+    played after the first 20 s waited at most that long."""
     jb = JitterBuffer()
     cap = jb.config.max_delay * 1000 + 20 + 1e-6
     played: set[int] = set()
@@ -341,6 +474,8 @@ def check_invariants(
             played.clear()
             last = None
         if isinstance(out, Frame):
+            if delay_bound_ms is not None and now > pops[0] + 20:
+                assert jb.counters.current_delay_ms <= delay_bound_ms, jb.counters.as_dict()
             assert out.seq not in played
             played.add(out.seq)
             if last is not None:
@@ -355,11 +490,18 @@ def check_invariants(
     st.integers(0, (1 << 32) - 1),
 )
 def test_any_arrival_order_never_raises_or_replays(
-    evs: list[tuple[int, float, bool, bool]], seq0: int, ts0: int
+    evs: list[tuple[int, float, bool, bool, bool]], seq0: int, ts0: int
 ) -> None:
     events = sorted(
-        (i * F + d, (seq0 + i) % 65536, (ts0 + i * FRAME_TICKS) % (1 << 32), payload(i), m, r)
-        for i, d, r, m in evs
+        (
+            i * F + d,
+            (seq0 + i) % 65536,
+            (ts0 + i * FRAME_TICKS) % (1 << 32),
+            b"\x00" if q else payload(i),
+            m,
+            r,
+        )
+        for i, d, r, m, q in evs
     )
     pops = [0.003 + n * F for n in range(int(9.0 / F))]
     check_invariants(events, pops)
@@ -385,13 +527,20 @@ def test_minutes_of_drift_jitter_and_loss_stay_bounded(
             continue
         a = i * F * (1 + drift) + 0.03 + rng.uniform(0, jitter)
         copies = 2 if rng.random() < 0.02 else 1
+        body = b"\x00" if i % 50 < 5 else payload(i)  # a pause now and then
         for _ in range(copies):
             events.append(
-                (a, (seq0 + i) % 65536, (i * FRAME_TICKS) % (1 << 32), payload(i), False, False)
+                (a, (seq0 + i) % 65536, (i * FRAME_TICKS) % (1 << 32), body, False, False)
             )
+        for age in (1, 2):  # RED copies, as MediaReceiver pushes them
+            if i >= age:
+                k = i - age
+                ts = (k * FRAME_TICKS) % (1 << 32)
+                events.append((a, (seq0 + k) % 65536, ts, payload(k), False, True))
     events.sort()
     pops = [0.011 + k * F for k in range(n)]
-    check_invariants(events, pops)
+    # jitter + two frames of copies + the target's frame + the pop grid, well under max_delay
+    check_invariants(events, pops, delay_bound_ms=jitter * 1000 + 40 + 20 + 40 + 25)
 
 
 def test_arbitrary_garbage_never_raises() -> None:

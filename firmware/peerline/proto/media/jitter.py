@@ -15,14 +15,30 @@ How it works:
   receiver's clocks (±0.1 %) shows up as a slow change of the delay, which the buffer then
   corrects one frame at a time.
 * The target delay is ``clamp(max(p95 of transit - m, k * J) + one frame, min, max)`` with
-  ``J`` the RFC 3550 interarrival jitter (§6.4.1, A.8). It grows at once when jitter rises and
-  decays slowly towards a lower estimate (time constant ``shrink_tau``), and drops to it once
-  the estimate has stayed well under it for ``calm`` seconds.
+  ``J`` the RFC 3550 interarrival jitter (§6.4.1, A.8). The transit samples are the primary
+  packets and, for a frame whose primary did not come, the first redundant copy (in time or
+  late): under loss the target covers when frames become playable, so copies of age k (k * 20
+  ms after the primary would have come) are waited for as often as they are needed (bench,
+  10 % loss, mean / min PESQ-WB: 4.09 / 3.70 -> 4.16 / 4.08). It grows at once when jitter
+  rises and decays slowly towards a lower estimate (time constant ``shrink_tau``), and drops
+  to it once the estimate has stayed well under it for ``calm`` seconds. A call starts at
+  ``initial_delay`` (40 ms).
 * The delay follows the target by time-stretch: a pop with ``adjust=+1`` inserts one
   concealed frame (the awaited frame comes next), one with ``adjust=-1`` has dropped the
   frame before it. At most one adjustment every ``min_adjust_gap`` pops, so speech is never
-  cut by more than one frame at a time. Talkspurts (a timestamp gap after DTX, flagged by the
-  marker bit) start at the current target, so most of the adjustment happens in silence.
+  cut by more than one frame at a time. An adjustment in speech is heard (up to 0.5 PESQ-WB
+  each, more than a lost frame), so a wanted one waits for a quiet frame (a payload much
+  smaller than the running mean: the pause between words) for up to ``grow_wait`` /
+  ``shrink_wait`` pops; a frame is dropped only once the delay exceeds the target by
+  ``shrink_over``. Talkspurts (a timestamp gap after DTX, flagged by the marker bit) start at
+  the current target.
+* A frame missing at the cursor with nothing later held is, in speech, lost like any other
+  (concealed, the cursor moves on) once it is due, i.e. when played now it would have waited
+  the target; a frame not yet due, or one after a quiet frame (a pause; DTX before the sender
+  stops), is waited for (an inserted frame). So loss does not ratchet the delay up (bench,
+  20 % loss: 3.47 -> 3.76 PESQ-WB, delay at most 96 ms instead of 136 ms). After
+  ``idle_after`` empty pops in a row the stream has stopped: the buffer falls silent with its
+  cursor back on the first frame that never came.
 * The buffer never holds more than ``max_delay`` plus one frame: anything older is dropped.
 """
 
@@ -54,8 +70,12 @@ class JitterConfig:
     "Lowest target delay, seconds (one frame)."
     max_delay: float = 0.300
     "Highest target delay, seconds; the buffer also never holds more than this plus a frame."
-    initial_delay: float = 0.020
-    "Target delay before any jitter has been measured, seconds."
+    initial_delay: float = 0.040
+    """Target delay before any jitter has been measured, seconds. A call starts deep enough for
+    about 20 ms of jitter: growing the delay in the first words costs more (each inserted frame
+    in speech costs up to 0.5 PESQ-WB) than shrinking it later in a quiet frame (nothing); 40 ms
+    still starts a clean path at 30 ms with nothing to drop (60 ms measured better under loss,
+    20 % min 2.77 -> 3.43, but drops a frame of a clean call to come down)."""
     k: float = 3.0
     "Multiplier of the RFC 3550 jitter in the target."
     percentile: float = 0.95
@@ -68,6 +88,16 @@ class JitterConfig:
     "Time constant, seconds, of the slow decay of the target towards a lower estimate."
     min_adjust_gap: int = 3
     "Pops between two voluntary time-stretch adjustments (one frame each)."
+    quiet_ratio: float = 0.4
+    """A frame whose payload is at most this fraction of the running mean payload size counts
+    as quiet (Opus VBR packets shrink to a few bytes in the pauses between words); voluntary
+    adjustments wait for one, where an inserted or dropped frame is not heard."""
+    grow_wait: int = 50
+    "Pops a wanted growth waits for a quiet frame before it is made anyway."
+    shrink_wait: int = 150
+    "Pops a wanted shrink waits for a quiet frame before it is made anyway."
+    shrink_over: float = 0.015
+    "Seconds the delay must exceed the target by before a frame is dropped to cut it."
     idle_after: int = 5
     "Consecutive empty pops inside a talkspurt before the buffer falls silent."
     resync_frames: int = 1000
@@ -86,6 +116,10 @@ class JitterConfig:
             raise ValueError("calm and shrink_tau must be >= 0")
         if self.min_adjust_gap < 1 or self.idle_after < 1 or self.resync_frames < 1:
             raise ValueError("min_adjust_gap, idle_after and resync_frames must be >= 1")
+        if self.quiet_ratio < 0 or self.grow_wait < 0 or self.shrink_wait < 0:
+            raise ValueError("quiet_ratio, grow_wait and shrink_wait must be >= 0")
+        if not FRAME_SECONDS / 2 <= self.shrink_over <= self.max_delay:
+            raise ValueError("shrink_over must lie in [half a frame, max_delay]")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -183,14 +217,17 @@ class _Estimator:
     jitter: float = 0.0
     "RFC 3550 J, seconds."
 
-    def add(self, arrival: float, transit: float) -> None:
-        if self.last_transit is not None:
+    def add(self, arrival: float, transit: float, *, copy: bool = False) -> None:
+        if copy:
+            pass
+        elif self.last_transit is not None:
             d = abs(transit - self.last_transit)
             if d > 2.0:  # a timestamp or route jump: the old samples mean nothing now
                 self.samples.clear()
             else:
                 self.jitter += (d - self.jitter) / 16.0
-        self.last_transit = transit
+        if not copy:
+            self.last_transit = transit
         self.samples.append((arrival, transit))
         while self.samples and (
             self.samples[0][0] < arrival - self.window or len(self.samples) > _MAX_SAMPLES
@@ -240,7 +277,14 @@ class JitterBuffer:
         "Extended timestamp of the cursor frame, from the last one played."
         self._playing = False
         self._underruns = 0
+        self._dry_from = 0
+        "Extended seq at the cursor when the current run of empty pops began."
         self._since_adjust = 0
+        self._size = 0.0
+        "Smoothed payload size of primary packets (bytes)."
+        self._last_quiet = True
+        self._grow_wait = 0
+        self._shrink_wait = 0
         self._cap = int(self.config.max_delay / FRAME_SECONDS + 1e-9) + 1
         self.counters.target_delay_ms = self._target * 1000
 
@@ -293,11 +337,17 @@ class JitterBuffer:
                 self._measure(ext_ts, arrival)  # lateness is exactly what the target must cover
             else:
                 c.redundant_unused += 1
+                # The frame was concealed and this is its first copy: how late redundancy
+                # comes is what the target must cover under loss (later copies: unused).
+                self._measure(ext_ts, arrival, copy=True)
+                self._forget(ext)
             return
         if not redundant:
             self._measure(ext_ts, arrival)
+            self._size += (len(payload) - self._size) / 32.0
         if redundant:
             c.recovered += 1
+            self._measure(ext_ts, arrival, copy=True)
         if self._ref_seq is not None and ext < self._ref_seq and not redundant:
             c.reordered += 1
         if self._ref_seq is None or ext > self._ref_seq:
@@ -352,9 +402,9 @@ class JitterBuffer:
             self._ref_ts = ext
         return ext
 
-    def _measure(self, ext_ts: int, arrival: float) -> None:
+    def _measure(self, ext_ts: int, arrival: float, *, copy: bool = False) -> None:
         cfg = self.config
-        self._est.add(arrival, arrival - ext_ts / SAMPLE_RATE)
+        self._est.add(arrival, arrival - ext_ts / SAMPLE_RATE, copy=copy)
         spread = max(self._est.deviation(cfg.percentile), cfg.k * self._est.jitter)
         raw = min(max(spread + FRAME_SECONDS, cfg.min_delay), cfg.max_delay)
         dt = 0.0 if self._last_measure is None else arrival - self._last_measure
@@ -449,37 +499,59 @@ class JitterBuffer:
         can_adjust = self._since_adjust > cfg.min_adjust_gap
 
         if held is None and not later:
-            # Underrun: wait for the frame, concealing; after a while fall silent.
+            # Nothing held from the cursor on. In speech, a frame that is due (played now it
+            # would have waited its target) is lost like any other: conceal it and move on, so
+            # that loss does not ratchet the delay up. A frame not due yet, or one after a
+            # quiet frame (a pause, or the DTX before the sender stops: waiting costs nothing
+            # there), is waited for (an inserted frame). After ``idle_after`` such pops in a
+            # row the stream has stopped: fall silent, with the cursor back on the first frame
+            # that never came (a talkspurt after DTX resumes at that sequence number).
             self._underruns += 1
+            if self._underruns == 1:
+                self._dry_from = cur
             if self._underruns > cfg.idle_after:
                 self._playing = False
+                self._cursor = self._dry_from
                 return Silence()
             c.concealed += 1
+            if not self._last_quiet and delay >= self._target - FRAME_SECONDS / 2:
+                self._advance(cur, None)
+                return Missing(seq=cur % _SEQ_MOD)
             c.grown += 1
             return Missing(seq=cur % _SEQ_MOD, adjust=1)
         self._underruns = 0
 
         if can_adjust and delay < self._target - FRAME_SECONDS / 2:
-            self._since_adjust = 0
-            c.concealed += 1
-            c.grown += 1
-            return Missing(seq=cur % _SEQ_MOD, adjust=1)
+            self._grow_wait += 1
+            if self._last_quiet or self._grow_wait > cfg.grow_wait:
+                self._since_adjust = 0
+                self._grow_wait = 0
+                c.concealed += 1
+                c.grown += 1
+                return Missing(seq=cur % _SEQ_MOD, adjust=1)
+        else:
+            self._grow_wait = 0
 
         if held is None:
             # Its time has come and later frames are here: give it up.
             nxt = self._frames.get(cur + 1)
             self._advance(cur, None)
             c.concealed += 1
+            self._last_quiet = False
             return Missing(seq=cur % _SEQ_MOD, next_payload=nxt.payload if nxt else None)
 
         nxt = self._frames.get(cur + 1)
+        want_shrink = can_adjust and delay > self._target + cfg.shrink_over
+        self._shrink_wait = self._shrink_wait + 1 if want_shrink else 0
         if (
-            can_adjust
+            want_shrink
             and nxt is not None
             and nxt.ts == held.ts + FRAME_TICKS
-            and delay > self._target + FRAME_SECONDS
+            and (self._quiet(held) or self._shrink_wait > cfg.shrink_wait)
         ):
             self._since_adjust = 0
+            self._shrink_wait = 0
+            self._last_quiet = self._quiet(nxt)
             self._frames.pop(cur)
             self._advance(cur, held)
             c.shrunk += 1
@@ -493,7 +565,11 @@ class JitterBuffer:
         self._advance(cur, held)
         c.played += 1
         c.current_delay_ms = delay * 1000
+        self._last_quiet = self._quiet(held)
         return Frame(seq=cur % _SEQ_MOD, payload=held.payload)
+
+    def _quiet(self, held: _Held) -> bool:
+        return len(held.payload) <= self.config.quiet_ratio * self._size
 
     def _advance(self, cur: int, held: _Held | None) -> None:
         if held is not None:
