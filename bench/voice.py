@@ -15,25 +15,24 @@ The pipeline, in virtual time with 20 ms ticks; everything but the network is th
   concatenated (about 11 s), low-passed by a Kaiser-windowed sinc FIR (cutoff 7.6 kHz) and
   decimated by 3 to 16 kHz, cut into 20 ms frames of 320 samples. ``--seconds`` shortens it
   (or repeats it to length).
-- Sender, phone A: frame k is complete at ``(k + 1) * 20 ms``; then ``OpusEncoder`` (16 kHz,
-  VOIP; bitrate, in-band FEC and expected loss from ``MediaSender.settings``, applied whenever
-  they change) -> ``MediaSender.packet`` (seq, timestamp, RFC 2198 redundancy) -> ``push_media``
-  -> ``Node.send_media`` on a real Noise IK session (handshake done before the call) -> the
-  sealed datagrams.
-- Network: each datagram from A is dropped with probability ``loss`` (seeded) or delivered
-  after 20 ms plus a uniform 0..``jitter`` ms (so packets may overtake each other). B's
-  datagrams (none are expected during the call) reach A at once.
-- Receiver, phone B: ``Node.receive_datagram`` at the arrival time -> ``MediaReceived`` ->
-  ``pull_media`` -> ``MediaReceiver.receive(arrival=at)``; every 20 ms (at ``--phase-ms`` past
-  each sender tick: the two phones' audio clocks are not in step; 10 ms is the mean of a random
-  phase) ``MediaReceiver.playout(now)``: ``Frame`` -> ``decode``; ``Missing`` -> ``decode_fec``
-  of ``next_payload`` if there is one, else ``conceal``; ``Silence`` -> 20 ms of zeros. Every
-  playout yields exactly 20 ms, so the jitter buffer's time-stretch (``adjust`` +1: an inserted
-  concealed frame; -1: the frame before was skipped) lengthens or shortens the output as it
-  would on a phone.
-- Receiver reports: every second B's ``loss_since_last_report()`` goes to A's
-  ``MediaSender.on_report`` at once (no report packet, no round trip: the feedback is instant,
-  which flatters the adaptation a little).
+- Phone A talks, phone B listens; each runs the real ``MediaSession``
+  (``peerline.proto.media.session``) that the daemon runs for a call, on a real Noise IK
+  session between two ``Node``s (handshake done before the call). A: frame k is complete at
+  ``(k + 1) * 20 ms``; then ``MediaSession.capture``: ``OpusEncoder`` (16 kHz, VOIP, DTX;
+  bitrate and expected loss from the loss policy) -> ``MediaSender`` (seq, timestamp, marker,
+  RFC 2198 redundancy) -> the MEDIA body -> ``Node.send_media`` (with a MEDIA_REPORT when one
+  is due) -> the sealed datagrams. ``--no-dtx`` sends silence too.
+- Network: each datagram, either way, is dropped with probability ``loss`` (seeded) or
+  delivered after 20 ms plus a uniform 0..``jitter`` ms (so packets may overtake each other).
+- B: ``Node.receive_datagram`` at the arrival time -> ``MediaReceived`` ->
+  ``MediaSession.receive`` (jitter buffer); every 20 ms (at ``--phase-ms`` past each sender
+  tick: the two phones' audio clocks are not in step; 10 ms is the mean of a random phase)
+  ``MediaSession.playout``: a frame decoded, concealed (FEC from the next packet if it has
+  any, else PLC), or silence. Every playout yields exactly 20 ms, so the jitter buffer's
+  time-stretch lengthens or shortens the output as it would on a phone. B's microphone is
+  silent: with DTX it sends only its receiver reports (MEDIA_REPORT: loss, jitter, RTT echo;
+  every 250 ms for the first three, then every second), which cross the same lossy network
+  and drive A's loss policy, exactly as between two phones.
 
 Scoring: the output is aligned to the input by cross-correlation (the best single lag over the
 whole run). That lag, in ms, is the mouth-to-ear delay on this simulated path: framing (20 ms:
@@ -64,16 +63,14 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from peerline.adapters.opus import OpusDecodeError, OpusDecoder, OpusEncoder
+from peerline.adapters.opus import OpusDecoder, OpusEncoder
 from peerline.adapters.rng import SeededRng
-from peerline.errors import DecodeError
-from peerline.proto.events import MediaReceived
+from peerline.proto.events import MediaReceived, MediaReportReceived
 from peerline.proto.identity import Identity
-from peerline.proto.media.jitter import Frame, Missing
-from peerline.proto.media.stream import EncoderSettings, MediaReceiver, MediaSender
+from peerline.proto.media.session import MediaConfig, MediaSession
+from peerline.proto.media.stream import EncoderSettings
 from peerline.proto.node import Node
 from peerline.types import Addr
-from peerline.wire.media import pull_media, push_media
 
 SOUNDS = Path("/usr/share/sounds/alsa")
 SPEECH = (
@@ -90,7 +87,6 @@ RATE = 16_000
 FRAME = 320
 TICK = 0.020
 BASE_DELAY = 0.020
-REPORT_EVERY = 1.0
 IP_UDP_BYTES = 28
 CALL_START = 1.0
 "The call starts at 1 s of virtual time (the handshake happens at 0)."
@@ -160,6 +156,7 @@ class Outcome:
     sender: dict[str, int]
     receiver: dict[str, int]
     jitter: dict[str, int | float]
+    rtt_ms: float | None
 
 
 def connected_pair(seed: int) -> tuple[Node, Node]:
@@ -183,29 +180,30 @@ def connected_pair(seed: int) -> tuple[Node, Node]:
     return a, b
 
 
-def apply(enc: OpusEncoder, s: EncoderSettings) -> None:
-    enc.set_bitrate(s.bitrate)
-    enc.set_fec(s.fec)
-    enc.set_packet_loss_percent(s.loss_percent)
-
-
 # Event kinds, in the order they run when they fall on the same instant.
-_ARRIVE, _SEND, _REPORT, _PLAY = range(4)
+_ARRIVE_B, _ARRIVE_A, _SEND, _PLAY = range(4)
 
 
 def run_call(
-    pcm: npt.NDArray[np.int16], *, loss: float, jitter: float, seed: int, phase: float
+    pcm: npt.NDArray[np.int16],
+    *,
+    loss: float,
+    jitter: float,
+    seed: int,
+    phase: float,
+    config: MediaConfig | None = None,
 ) -> Outcome:
     """Send ``pcm`` from A to B through the engine and a lossy, jittery path; B's playout."""
     rng = random.Random(seed)
     a, b = connected_pair(seed)
-    key_b = b.identity.public_key
-    enc, dec = OpusEncoder(), OpusDecoder()
-    sender, receiver = MediaSender(), MediaReceiver()
-    apply(enc, sender.settings)
-    settings, changes = sender.settings, 0
+    key_a, key_b = a.identity.public_key, b.identity.public_key
+    config = config or MediaConfig()
+    # A talks; B listens (its microphone is silent: DTX sends only its receiver reports).
+    talk = MediaSession(OpusEncoder(), OpusDecoder(), config=config, now=CALL_START)
+    listen = MediaSession(OpusEncoder(), OpusDecoder(), config=config, now=CALL_START + phase)
     frames = len(pcm) // FRAME
     raw = pcm.astype("<i2").tobytes()
+    silent = b"\x00" * (2 * FRAME)
     # Playout runs until every frame has had time to arrive and drain (plus a second).
     end = CALL_START + frames * TICK + BASE_DELAY + jitter + 1.0
     queue: list[tuple[float, int, int, bytes]] = []
@@ -214,110 +212,105 @@ def run_call(
     def at(t: float, kind: int, data: bytes = b"") -> None:
         heapq.heappush(queue, (round(t, 9), kind, next(order), data))
 
+    def network(datagrams: list[tuple[bytes, Addr]], now: float, kind: int) -> None:
+        for datagram, _addr in datagrams:
+            if rng.random() >= loss:
+                at(now + BASE_DELAY + rng.uniform(0.0, jitter), kind, datagram)
+
     for k in range(frames):
         at(CALL_START + (k + 1) * TICK, _SEND, k.to_bytes(4, "big"))
-    plays = int((end - CALL_START) / TICK)
-    for m in range(plays):
+    for m in range(int((end - CALL_START) / TICK)):
         at(CALL_START + phase + m * TICK, _PLAY)
-    for r in range(1, int((end - CALL_START) / REPORT_EVERY) + 1):
-        at(CALL_START + r * REPORT_EVERY, _REPORT)
 
     out: list[bytes] = []
-    silent = b"\x00" * (2 * FRAME)
-    c = dict.fromkeys(
-        ("datagrams", "wire_bytes", "decoded", "concealed", "fec", "inserted", "skipped"), 0
-    )
-    c |= {"errors": 0, "silence": 0}
-
-    def deliver_b_to_a(now: float) -> None:
-        for data, _addr in b.datagrams_to_send(now=now):
-            a.receive_datagram(data, ADDR_B, now=now)
-
+    wire = {"datagrams": 0, "bytes": 0}
+    settings, changes = talk.settings, 0
     while queue:
         now, kind, _, data = heapq.heappop(queue)
         if kind == _SEND:
             k = int.from_bytes(data, "big")
-            opus = enc.encode(raw[k * 2 * FRAME : (k + 1) * 2 * FRAME])
-            body = push_media(sender.packet(opus))
-            if not a.send_media(key_b, body, now=now):
+            body = talk.capture(raw[k * 2 * FRAME : (k + 1) * 2 * FRAME], now)
+            report = talk.report_due(now)
+            if (body is not None or report is not None) and not a.send_media(
+                key_b, body, now=now, report=report
+            ):
                 raise RuntimeError("no session to send on")
-            for datagram, _addr in a.datagrams_to_send(now=now):
-                c["datagrams"] += 1
-                c["wire_bytes"] += len(datagram)
-                if rng.random() < loss:
-                    continue
-                at(now + BASE_DELAY + rng.uniform(0.0, jitter), _ARRIVE, datagram)
-        elif kind == _ARRIVE:
+            sent = a.datagrams_to_send(now=now)
+            wire["datagrams"] += len(sent)
+            wire["bytes"] += sum(len(d) for d, _ in sent)
+            network(sent, now, _ARRIVE_B)
+        elif kind == _ARRIVE_B:
             b.receive_datagram(data, ADDR_A, now=now)
             while (ev := b.next_event()) is not None:
                 if isinstance(ev, MediaReceived):
-                    try:
-                        frame = pull_media(ev.body)
-                    except DecodeError:
-                        c["errors"] += 1
-                        continue
-                    receiver.receive(frame, arrival=ev.at)
-            deliver_b_to_a(now)
-        elif kind == _REPORT:
-            new = sender.on_report(receiver.loss_since_last_report())
-            if new != settings:
-                apply(enc, new)
-                settings, changes = new, changes + 1
+                    listen.receive(ev.body, ev.at)
+                elif isinstance(ev, MediaReportReceived):
+                    listen.receive_report(ev.body, ev.at)
+            network(b.datagrams_to_send(now=now), now, _ARRIVE_A)
+        elif kind == _ARRIVE_A:
+            a.receive_datagram(data, ADDR_B, now=now)
+            while (ev := a.next_event()) is not None:
+                if isinstance(ev, MediaReportReceived):
+                    talk.receive_report(ev.body, ev.at)
+                    if talk.settings != settings:
+                        settings, changes = talk.settings, changes + 1
+                elif isinstance(ev, MediaReceived):
+                    talk.receive(ev.body, ev.at)
         else:
-            p = receiver.playout(now)
-            if isinstance(p, Frame):
-                c["skipped"] += p.adjust < 0
-                try:
-                    out.append(dec.decode(p.payload))
-                    c["decoded"] += 1
-                except OpusDecodeError:
-                    c["errors"] += 1
-                    out.append(dec.conceal())
-            elif isinstance(p, Missing):
-                c["concealed"] += 1
-                c["inserted"] += p.adjust > 0
-                if p.next_payload is not None:
-                    try:
-                        out.append(dec.decode_fec(p.next_payload))
-                        c["fec"] += 1
-                        continue
-                    except OpusDecodeError:
-                        c["errors"] += 1
-                out.append(dec.conceal())
-            else:
-                c["silence"] += 1
-                out.append(silent)
+            out.append(listen.playout(now))
+            body = listen.capture(silent, now)
+            report = listen.report_due(now)
+            if body is not None or report is not None:
+                b.send_media(key_a, body, now=now, report=report)
+            network(b.datagrams_to_send(now=now), now, _ARRIVE_A)
         for node in (a, b):
             timer = node.get_timer()
             if timer is not None and timer <= now:
                 node.handle_timer(now=now)
+    c, jb = listen.counters, listen.receiver.buffer.counters
     return Outcome(
         output=np.frombuffer(b"".join(out), dtype="<i2").copy(),
-        datagrams=c["datagrams"],
-        wire_bytes=c["wire_bytes"],
-        decoded=c["decoded"],
-        concealed=c["concealed"],
-        fec_decodes=c["fec"],
-        inserted=c["inserted"],
-        skipped=c["skipped"],
-        decode_errors=c["errors"],
-        silence=c["silence"],
+        datagrams=wire["datagrams"],
+        wire_bytes=wire["bytes"],
+        decoded=c.decoded,
+        concealed=c.concealed,
+        fec_decodes=c.fec_decoded,
+        inserted=jb.grown,
+        skipped=jb.shrunk,
+        decode_errors=c.decode_errors,
+        silence=c.silence,
         settings_changes=changes,
         settings=settings,
-        sender=sender.counters.as_dict(),
-        receiver=receiver.counters.as_dict(),
-        jitter=receiver.buffer.counters.as_dict(),
+        sender=talk.sender.counters.as_dict()
+        | {
+            "dtx_frames": talk.counters.dtx_frames,
+            "reports_received": talk.counters.reports_received,
+        },
+        receiver=listen.receiver.counters.as_dict() | {"reports_sent": c.reports_sent},
+        jitter=jb.as_dict(),
+        rtt_ms=None if talk.rtt is None else round(talk.rtt * 1000, 1),
     )
 
 
 def measure(
-    pcm: npt.NDArray[np.int16], loss_pct: float, jitter_ms: float, seed: int, phase_ms: float
+    pcm: npt.NDArray[np.int16],
+    loss_pct: float,
+    jitter_ms: float,
+    seed: int,
+    phase_ms: float,
+    *,
+    dtx: bool = True,
 ) -> dict[str, object]:
     from pesq import pesq  # type: ignore[import-untyped]
 
     t0 = time.perf_counter()
     o = run_call(
-        pcm, loss=loss_pct / 100, jitter=jitter_ms / 1000, seed=seed, phase=phase_ms / 1000
+        pcm,
+        loss=loss_pct / 100,
+        jitter=jitter_ms / 1000,
+        seed=seed,
+        phase=phase_ms / 1000,
+        config=MediaConfig(dtx=dtx),
     )
     ref = pcm.astype(np.float64)
     deg = o.output.astype(np.float64)
@@ -339,6 +332,8 @@ def measure(
             (o.wire_bytes + IP_UDP_BYTES * o.datagrams) * 8 / seconds / 1000, 2
         ),
         "mouth_to_ear_ms": round(total_ms, 1),
+        "rtt_ms": o.rtt_ms,
+        "dtx": dtx,
         "seconds": round(seconds, 2),
         "datagrams": o.datagrams,
         "bytes_per_datagram": round(o.wire_bytes / max(1, o.datagrams), 1),
@@ -395,13 +390,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--seconds", type=float, default=0.0, help="0: all the speech (~11 s)")
     parser.add_argument("--phase-ms", type=float, default=10.0, help="playout clock phase")
+    parser.add_argument("--no-dtx", action="store_true", help="send every frame, silence too")
     args = parser.parse_args(argv)
     if not 0 <= args.phase_ms < TICK * 1000:
         parser.error("--phase-ms must be in [0, 20)")
     pcm = load_speech(args.seconds)
     rows = []
     for loss, jit in parse_conditions(args.conditions):
-        row = measure(pcm, _num(loss), _num(jit), args.seed, args.phase_ms)
+        row = measure(pcm, _num(loss), _num(jit), args.seed, args.phase_ms, dtx=not args.no_dtx)
         row["goals"] = goals(row)
         rows.append(row)
         print(json.dumps(row), flush=True)
