@@ -1142,6 +1142,9 @@ class Phone:
             self._call_waiters.setdefault(call.call_id, []).append(fut)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(fut, DIAL_WAIT_S)
+        now_live = self.calls.live_call()
+        if call.reason == "glare" and now_live is not None and now_live.peer_key == key:
+            call = now_live  # both dialled at once: the peer's call survived, answered here
         return session | {"call": self._call_json(call, loop.time())}
 
     def _place_call(self, key: bytes, now: float) -> Call:

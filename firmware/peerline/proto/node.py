@@ -196,11 +196,11 @@ class NodeCounters:
     media_sent: int = 0
     media_received: int = 0
     media_unsent: int = 0
+    "Media packets the app offered with no live session to send them on (dropped)."
     media_reports_sent: int = 0
     media_reports_received: int = 0
     signals_sent: int = 0
     signals_received: int = 0
-    "Media packets the app offered with no live session to send them on (dropped)."
     path_probes_sent: int = 0
     path_probes_answered: int = 0
     "Path challenges from peers echoed back to where they came from."

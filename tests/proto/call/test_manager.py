@@ -604,12 +604,6 @@ def test_dtmf_held_behind_a_gap_waits_for_it() -> None:
     assert [e.digit for e in net.events["b"] if isinstance(e, DtmfReceived)] == ["3", "4", "5"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: signals are reliable but unordered, yet a DTMF that overtakes the ANSWER at "
-    "the caller is dropped (the call is not ACTIVE yet) and every later digit waits forever "
-    "behind it (manager.py _on_dtmf)",
-)
 def test_dtmf_that_overtakes_the_answer_is_not_lost() -> None:
     net = make_net()
     a, b = net.phones["a"], net.phones["b"]
@@ -625,12 +619,6 @@ def test_dtmf_that_overtakes_the_answer_is_not_lost() -> None:
     assert [e.digit for e in net.events["a"] if isinstance(e, DtmfReceived)] == ["7", "8"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a HANGUP (cancel) that overtakes its INVITE is ignored (no such call yet), so "
-    "the INVITE then rings the callee for a call the caller already gave up "
-    "(manager.py receive_signal/_on_invite keep no record of hung-up call ids)",
-)
 def test_a_cancel_that_overtakes_its_invite_does_not_ring() -> None:
     net = make_net()
     a, b = net.phones["a"], net.phones["b"]

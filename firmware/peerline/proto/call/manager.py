@@ -19,7 +19,7 @@ survives and the phone that receives it answers it at once: both wanted to talk.
 """
 
 import logging
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -60,6 +60,7 @@ log = logging.getLogger(__name__)
 CodecFactory = Callable[[int], tuple[AudioEncoder, AudioDecoder]]
 """Sample rate -> a fresh (encoder, decoder) pair for one call (the Opus adapter in the phone)."""
 
+EARLY_HANGUPS_KEPT = 64
 SUPPORTED_RATES_KHZ = (16,)
 """Wideband: what the phone's audio runs at (48 kHz is defined on the wire for later)."""
 
@@ -155,6 +156,9 @@ class CallManager:
         "(tone, call id, until): busy or congestion after a failed outgoing call."
         self._overlays: list[ToneGenerator] = []
         "DTMF feedback mixed over whatever plays."
+        self._early_hangups: OrderedDict[bytes, bytes] = OrderedDict()
+        "call id -> peer key of HANGUPs for calls not seen yet: a cancel that overtook its"
+        " INVITE (signals are not ordered); that INVITE must not ring."
 
     # -- commands ----------------------------------------------------------------------------
     def dial(self, peer_key: bytes, *, now: float) -> Call:
@@ -217,6 +221,10 @@ class CallManager:
             self._on_invite(peer_key, signal, now)
             return
         call = self._calls.get(signal.call_id)
+        if call is None and isinstance(signal, Hangup):
+            self._early_hangups[signal.call_id] = peer_key
+            while len(self._early_hangups) > EARLY_HANGUPS_KEPT:
+                self._early_hangups.popitem(last=False)
         if call is None or call.peer_key != peer_key or not call.live:
             self.counters.signals_ignored += 1
             return
@@ -354,6 +362,10 @@ class CallManager:
         if invite.call_id in self._calls:
             self.counters.signals_ignored += 1  # a duplicate, or a reused id: never twice
             return
+        if self._early_hangups.get(invite.call_id) == peer_key:
+            del self._early_hangups[invite.call_id]
+            self.counters.signals_ignored += 1  # cancelled before it arrived
+            return
         live = self.live_call()
         auto = self.config.auto_answer
         if (
@@ -365,7 +377,7 @@ class CallManager:
             self.counters.glare += 1
             if live.call_id < invite.call_id:
                 return  # ours survives: the peer answers it when our INVITE arrives
-            self._forget(live)  # theirs survives: the peer keeps it, so nothing to send
+            self._end(live, "glare", now)  # theirs survives; the peer forgets ours: no HANGUP
             auto = True
         elif live is not None:
             self.counters.calls_busy += 1
@@ -385,14 +397,20 @@ class CallManager:
             self.answer(call.call_id, now=now)
 
     def _on_dtmf(self, call: Call, dtmf: Dtmf) -> None:
-        if call.state is not CallState.ACTIVE:
-            self.counters.signals_ignored += 1
+        if call.state is CallState.INCOMING:
+            self.counters.signals_ignored += 1  # only the answering side can talk yet
             return
         ahead = (dtmf.seq - call.dtmf_in_next) & 0xFFFF
         if ahead >= 0x8000 or ahead > 64:
             self.counters.signals_ignored += 1  # already delivered, or absurdly far ahead
             return
+        # Held until the call is ACTIVE here too: a digit may overtake the ANSWER.
         call.dtmf_held[dtmf.seq] = (dtmf.digit, dtmf.duration_ms)
+        self._deliver_dtmf(call)
+
+    def _deliver_dtmf(self, call: Call) -> None:
+        if call.state is not CallState.ACTIVE:
+            return
         while (held := call.dtmf_held.pop(call.dtmf_in_next, None)) is not None:
             digit, ms = held
             call.dtmf_in_next = (call.dtmf_in_next + 1) & 0xFFFF
@@ -434,6 +452,7 @@ class CallManager:
         call.answered_at = now
         self.counters.calls_answered += 1
         self._set(call, CallState.ACTIVE, now)
+        self._deliver_dtmf(call)
 
     def _set(self, call: Call, state: CallState, now: float) -> None:
         call.state = state
@@ -449,9 +468,6 @@ class CallManager:
             self._end_tone = (tone, call.call_id, now + self.config.end_tone_s)
         self._ended.append(call)
         self._prune()
-
-    def _forget(self, call: Call) -> None:
-        del self._calls[call.call_id]
 
     def _prune(self) -> None:
         kept = {c.call_id for c in self._ended}

@@ -114,9 +114,8 @@ class MediaSession:
             return None
         c = self.counters
         every = self.config.report_every
-        self._next_report = now + (
-            every / 4 if c.reports_sent < self.config.first_reports else every
-        )
+        fast = c.reports_sent + 1 < self.config.first_reports
+        self._next_report = now + (every / 4 if fast else every)
         r = self.receiver
         loss = r.loss_since_last_report()
         echo_ts, echo_delay = 0, 0
