@@ -48,5 +48,8 @@ def test_voice_bench_prints_a_row_and_a_summary() -> None:
     assert row["pesq_wb"] > 3.5, row
     assert 20 <= row["added_delay_ms"] <= 100, row
     assert 0 < row["kbps_on_wire"] < row["kbps_with_ip_udp"] <= 64, row
-    assert row["frames"] == 100 and row["played"] == 100, row
+    # A call starts at a 60 ms playout delay; on a clean path the buffer comes down to its
+    # target by dropping a quiet frame (at most one in 2 s).
+    assert row["frames"] == 100 and 99 <= row["played"] <= 100, row
+    assert row["skipped"] <= 1 and row["concealed"] == row["inserted"], row
     assert summary["summary"] and summary["conditions"] == 1

@@ -70,7 +70,7 @@ class JitterConfig:
     "Lowest target delay, seconds (one frame)."
     max_delay: float = 0.300
     "Highest target delay, seconds; the buffer also never holds more than this plus a frame."
-    initial_delay: float = 0.040
+    initial_delay: float = 0.060
     """Target delay before any jitter has been measured, seconds. A call starts deep enough for
     about 20 ms of jitter: growing the delay in the first words costs more (each inserted frame
     in speech costs up to 0.5 PESQ-WB) than shrinking it later in a quiet frame (nothing); 40 ms
