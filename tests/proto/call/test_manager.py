@@ -795,3 +795,23 @@ def test_random_interleavings_never_raise_and_never_split_a_call(
         net.tick()
         net.settle(limit=500)
         _check(net)
+
+
+def test_a_phone_without_a_codec_fails_the_call_cleanly() -> None:
+    """No libopus (OpusUnavailable is an ImportError): answering ends the call 'failed' at
+    both ends instead of raising into the daemon or leaving the caller at ringback."""
+    from peerline.adapters.opus import OpusUnavailable
+
+    def broken(rate: int) -> tuple[AudioEncoder, AudioDecoder]:
+        raise OpusUnavailable("libopus is not installed")
+
+    net = make_net()
+    net.phones["b"] = CallManager(codecs=broken, rng=SeededRng(99))
+    a, b = net.phones["a"], net.phones["b"]
+    a.dial(KEY["b"], now=0.0)
+    net.settle()
+    call = b.answer(now=1.0)
+    net.settle()
+    assert (call.state, call.reason) == (CallState.ENDED, "failed")
+    assert a.live_call() is None
+    assert a.calls()[0].reason == "failed"

@@ -24,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from peerline.errors import DecodeError, LocalProtocolError
+from peerline.errors import DecodeError, LocalProtocolError, PeerlineError
 from peerline.ports import AudioDecoder, AudioEncoder, Rng
 from peerline.proto.media.session import MediaConfig, MediaSession
 from peerline.proto.media.tones import (
@@ -175,8 +175,9 @@ class CallManager:
 
     def answer(self, call_id: bytes | None = None, *, now: float) -> Call:
         call = self._pick(call_id, CallState.INCOMING, "no call is ringing")
-        self._send(call, Answer(call_id=call.call_id, rate_khz=self.config.sample_rate // 1000))
-        self._activate(call, now)
+        if self._activate(call, now):
+            rate = self.config.sample_rate // 1000
+            self._send(call, Answer(call_id=call.call_id, rate_khz=rate))
         return call
 
     def hangup(self, call_id: bytes | None = None, *, now: float) -> Call:
@@ -438,8 +439,15 @@ class CallManager:
         self._calls[call_id] = call
         return call
 
-    def _activate(self, call: Call, now: float) -> None:
-        encoder, decoder = self._codecs(self.config.sample_rate)
+    def _activate(self, call: Call, now: float) -> bool:
+        """Start the call's media; without a codec (no libopus) the call fails, cleanly."""
+        try:
+            encoder, decoder = self._codecs(self.config.sample_rate)
+        except (PeerlineError, ImportError, OSError) as exc:
+            log.error("call %s: no audio codec: %s", call.call_id.hex()[:8], exc)
+            self._send(call, Hangup(call_id=call.call_id, reason=HangupReason.FAILED))
+            self._end(call, "failed", now)
+            return False
         seeds = self._rng.random_bytes(6)
         call.media = MediaSession(
             encoder,
@@ -453,6 +461,7 @@ class CallManager:
         self.counters.calls_answered += 1
         self._set(call, CallState.ACTIVE, now)
         self._deliver_dtmf(call)
+        return True
 
     def _set(self, call: Call, state: CallState, now: float) -> None:
         call.state = state
