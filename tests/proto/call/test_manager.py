@@ -16,6 +16,7 @@ from peerline.ports import AudioDecoder, AudioEncoder
 from peerline.proto.call.events import CallEvent, CallStateChanged, DtmfReceived
 from peerline.proto.call.manager import CallConfig, CallError, CallManager
 from peerline.proto.call.state import CallState
+from peerline.proto.media.tones import Tone
 from peerline.wire.call import (
     Answer,
     Dtmf,
@@ -815,3 +816,25 @@ def test_a_phone_without_a_codec_fails_the_call_cleanly() -> None:
     assert (call.state, call.reason) == (CallState.ENDED, "failed")
     assert a.live_call() is None
     assert a.calls()[0].reason == "failed"
+
+
+def test_local_dial_tone_plays_until_a_call_needs_the_speaker() -> None:
+    """The handset sets the dial tone when it goes off the hook; dialling silences it, ringback
+    replaces it, and clearing it lets the device go idle."""
+    net = make_net()
+    a = net.phones["a"]
+    assert not a.audio_active(0.0)
+    a.set_local_tone(Tone.DIAL)
+    assert a.audio_active(0.0)
+    frames = [a.audio_tick(SILENCE, now=i * TICK) for i in range(5)]
+    assert all(peak(f) > 1000 for f in frames)  # 350 + 440 Hz, continuous
+    a.dial(KEY["b"], now=0.1)
+    assert peak(a.audio_tick(SILENCE, now=0.12)) == 0  # dialling: nothing rings yet
+    net.settle()
+    assert a.live_call().state is CallState.RINGBACK  # type: ignore[union-attr]
+    a.hangup(now=0.2)
+    a.set_local_tone(None)
+    assert not a.audio_active(0.3)
+    assert a.audio_tick(SILENCE, now=0.3) == SILENCE
+    a.play_dtmf_feedback("5")
+    assert a.audio_active(0.3) and peak(a.audio_tick(SILENCE, now=0.32)) > 1000

@@ -156,6 +156,7 @@ class CallManager:
         "(tone, call id, until): busy or congestion after a failed outgoing call."
         self._overlays: list[ToneGenerator] = []
         "DTMF feedback mixed over whatever plays."
+        self._local_tone: Tone | None = None
         self._early_hangups: OrderedDict[bytes, bytes] = OrderedDict()
         "call id -> peer key of HANGUPs for calls not seen yet: a cancel that overtook its"
         " INVITE (signals are not ordered); that INVITE must not ring."
@@ -333,9 +334,19 @@ class CallManager:
                 return call
         return None
 
+    def set_local_tone(self, tone: Tone | None) -> None:
+        """A tone to play while no call needs the speaker: the dial tone while the handset is
+        off the hook and nothing is dialled yet (the handset's UI sets and clears it). Call
+        tones (ringback, ringer, busy after a failed call) take precedence."""
+        self._local_tone = tone
+
+    def play_dtmf_feedback(self, digit: str) -> None:
+        """The key's tone, locally only (e.g. dialling digits before a call exists)."""
+        self._overlay(dtmf_tone(digit, 0.1))
+
     def audio_active(self, now: float) -> bool:
         """Whether the sound card is needed now: a call, a tone, DTMF still playing."""
-        if self.live_call() is not None or self._overlays:
+        if self.live_call() is not None or self._overlays or self._local_tone is not None:
             return True
         return self._end_tone is not None and now < self._end_tone[2]
 
@@ -524,6 +535,8 @@ class CallManager:
                 want = (tone, call_id)
             else:
                 self._end_tone = None
+        if want is None and call is None and self._local_tone is not None:
+            want = (self._local_tone, b"")
         if want != self._tone:
             self._tone = want
             self._tone_gen = None if want is None else self._generator(want[0])
