@@ -38,19 +38,17 @@ import platform
 import sys
 import tempfile
 import time
-import wave
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "bench"), str(ROOT / "tests" / "app")]
 
 from daemons import Daemon, cli, cli_json, start_daemon  # noqa: E402
 
-from voice import RATE, load_speech  # noqa: E402
+from voice import RATE, load_speech, write_wav  # noqa: E402
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 PAGE_KIB = os.sysconf("SC_PAGE_SIZE") // 1024
@@ -94,14 +92,6 @@ def machine() -> dict[str, Any]:
         "python": platform.python_version(),
         "kernel": platform.release(),
     }
-
-
-def write_wav(path: Path, samples: npt.NDArray[np.int16]) -> None:
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(RATE)
-        w.writeframes(samples.astype("<i2").tobytes())
 
 
 class Window:

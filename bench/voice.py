@@ -129,6 +129,15 @@ def load_speech(seconds: float) -> npt.NDArray[np.int16]:
     return np.clip(np.round(x16), -32768, 32767).astype(np.int16)
 
 
+def write_wav(path: Path, samples: npt.NDArray[np.int16]) -> None:
+    """A 16 kHz mono 16-bit WAV, as ``peerline run --audio file:IN,OUT`` reads it."""
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(RATE)
+        w.writeframes(samples.astype("<i2").tobytes())
+
+
 def align(ref: Samples, deg: Samples, max_lag: int) -> int:
     """The lag (samples, 0..max_lag) at which ``deg`` best matches ``ref`` (FFT correlation)."""
     n = 1 << int(np.ceil(np.log2(len(ref) + len(deg))))

@@ -56,14 +56,6 @@ def _voice() -> ModuleType:
     return module
 
 
-def _write_wav(path: Path, samples: npt.NDArray[np.int16]) -> None:
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(RATE)
-        w.writeframes(samples.astype("<i2").tobytes())
-
-
 def _read_wav(path: Path) -> Samples:
     with wave.open(str(path), "rb") as w:
         assert (w.getnchannels(), w.getsampwidth(), w.getframerate()) == (1, 2, RATE)
@@ -173,7 +165,7 @@ def test_a_call_carries_speech_both_ways_and_dtmf_then_hangs_up(
     said = {"a": speech[:half], "b": speech[half : 2 * half]}  # different speech each way
     lead = np.zeros(round(LEAD_S * RATE), dtype=np.int16)
     for name, x in said.items():
-        _write_wav(tmp_path / f"{name}_in.wav", np.concatenate([lead, x]))
+        voice.write_wav(tmp_path / f"{name}_in.wav", np.concatenate([lead, x]))
     a, b = (
         phones(n, "--audio", f"file:{tmp_path / f'{n}_in.wav'},{tmp_path / f'{n}_out.wav'}")
         for n in ("a", "b")

@@ -249,18 +249,20 @@ class CallManager:
             self._on_dtmf(call, signal)
 
     def receive_media(self, peer_key: bytes, body: bytes, *, at: float) -> None:
-        call = self.live_call()
-        if call is None or call.peer_key != peer_key or call.media is None:
-            self.counters.media_without_call += 1
-            return
-        call.media.receive(body, at)
+        if (media := self._talking_with(peer_key)) is not None:
+            media.receive(body, at)
 
     def receive_report(self, peer_key: bytes, body: bytes, *, at: float) -> None:
+        if (media := self._talking_with(peer_key)) is not None:
+            media.receive_report(body, at)
+
+    def _talking_with(self, peer_key: bytes) -> MediaSession | None:
+        """The media of the active call with ``peer_key``; None (counted) if there is none."""
         call = self.live_call()
         if call is None or call.peer_key != peer_key or call.media is None:
             self.counters.media_without_call += 1
-            return
-        call.media.receive_report(body, at)
+            return None
+        return call.media
 
     def peer_unreachable(self, peer_key: bytes, *, now: float) -> None:
         """A signal to ``peer_key`` was never acknowledged: its call cannot go on."""
