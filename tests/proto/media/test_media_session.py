@@ -381,6 +381,7 @@ def test_stats_has_the_documented_keys() -> None:
         "dtx_frames",
         "kbps",
         "far_loss_pct",
+        "loss_estimate_pct",
         "far_jitter_ms",
         "far_playout_ms",
     }

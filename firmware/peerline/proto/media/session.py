@@ -235,6 +235,7 @@ class MediaSession:
                 "dtx_frames": self.counters.dtx_frames,
                 "kbps": round(self.counters.bytes_sent * 8 / elapsed / 1000, 2),
                 "far_loss_pct": None if remote is None else round(remote.fraction_lost / 2.56, 2),
+                "loss_estimate_pct": round(self.sender.loss_estimate * 100, 2),
                 "far_jitter_ms": None
                 if remote is None
                 else round(remote.jitter * 1000 / SAMPLE_RATE, 1),
