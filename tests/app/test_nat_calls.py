@@ -36,7 +36,6 @@ import json
 import signal
 import subprocess
 import time
-import wave
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,6 +51,7 @@ from test_call_daemons import (
     MIN_CORRELATION,
     RATE,
     TAIL_S,
+    _read_wav,
     _score,
     _voice,
 )
@@ -89,20 +89,6 @@ class Call:
         return "\n".join(f"--- {p}\n{p.read_text()[-2000:]}" for p in self.logs if p.exists())
 
 
-def _write_wav(path: Path, samples: npt.NDArray[np.int16]) -> None:
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(RATE)
-        w.writeframes(samples.astype("<i2").tobytes())
-
-
-def _read_wav(path: Path) -> npt.NDArray[np.float64]:
-    with wave.open(str(path), "rb") as w:
-        assert (w.getnchannels(), w.getsampwidth(), w.getframerate()) == (1, 2, RATE)
-        return np.frombuffer(w.readframes(w.getnframes()), dtype="<i2").astype(np.float64)
-
-
 def _current(data: Path) -> dict[str, Any]:
     calls = control(data, "status")["calls"]
     assert calls, "no call in status"
@@ -128,7 +114,7 @@ def _setup(
     said = {"a": speech[:half], "b": speech[half : 2 * half]}
     lead = np.zeros(round(LEAD_S * RATE), dtype=np.int16)
     for name, x in said.items():
-        _write_wav(tmp_path / f"{name}_in.wav", np.concatenate([lead, x]))
+        voice.write_wav(tmp_path / f"{name}_in.wav", np.concatenate([lead, x]))
 
     seed_host = lab.host("s0")
     router_a, router_b = lab.router("ra", nat=nat_a), lab.router("rb", nat=nat_b)
