@@ -185,6 +185,18 @@ def cmd_status(args: argparse.Namespace) -> int:
     print(f"  peers    {st['peers']} known, {len(st['sessions'])} secure sessions")
     for s in st["sessions"]:
         print(f"    {s['peer_key'][:16]}…  {s['endpoint']}  SAS {s['sas']}")
+    for c in st.get("calls", [])[:1]:  # the live call, or the last one
+        who = format_number(c["number"]) if c.get("number") else c["peer_key"][:16] + "…"
+        line = f"  call     {c['direction']} {who}: {_call_state(c)}"
+        media = c.get("media")
+        if c["state"] == "active" and media is not None:
+            rx = media["rx"]
+            line += (
+                f", {c['path']}, {media['codec']} {media['bitrate'] // 1000} kbit/s"
+                f" +{media['redundancy']}, rtt {media['rtt_ms']} ms, loss {rx['loss_pct']} %,"
+                f" jitter {rx['jitter_ms']} ms, playout {rx['playout_delay_ms']} ms"
+            )
+        print(line)
     dropped = {k: v for k, v in st["counters"].items() if k.startswith("dropped") and v}
     if dropped:
         print(f"  dropped  {dropped}")
