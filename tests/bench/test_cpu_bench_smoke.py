@@ -1,7 +1,6 @@
 """bench/cpu.py runs a 3 s call between two real daemons and prints its JSON line (shape and
 sane ranges, not figures: the figures come from running the benchmark itself). About 10 s."""
 
-import importlib.util
 import json
 import subprocess
 import sys
@@ -9,24 +8,15 @@ from pathlib import Path
 
 import pytest
 
+from voice_needs import voice_unavailable
+
 BENCH = Path(__file__).resolve().parents[2] / "bench" / "cpu.py"
-SPEECH = Path("/usr/share/sounds/alsa/Front_Center.wav")
 
 
 def _unavailable() -> str | None:
     if not Path("/proc/self/stat").exists():
         return "no /proc (the benchmark reads /proc/PID/stat and /proc/PID/status)"
-    if importlib.util.find_spec("numpy") is None:
-        return "numpy is not installed (scripts/setup installs the dev requirements)"
-    try:
-        from peerline.adapters.opus import OpusEncoder
-
-        OpusEncoder()
-    except ImportError as exc:  # OpusUnavailable: no system libopus
-        return f"Opus unavailable: {exc}"
-    if not SPEECH.exists():
-        return f"{SPEECH.parent}/*.wav missing (Debian package alsa-utils)"
-    return None
+    return voice_unavailable("numpy")
 
 
 def test_cpu_bench_prints_one_line_with_the_cost_of_a_call() -> None:

@@ -2,7 +2,6 @@
 buffer) on 2 s of speech over a clean network and prints its row and the summary (shape, and a
 loose quality floor; the figures come from running the benchmark itself)."""
 
-import importlib.util
 import json
 import subprocess
 import sys
@@ -10,27 +9,13 @@ from pathlib import Path
 
 import pytest
 
+from voice_needs import voice_unavailable
+
 BENCH = Path(__file__).resolve().parents[2] / "bench" / "voice.py"
-SPEECH = Path("/usr/share/sounds/alsa/Front_Center.wav")
-
-
-def _unavailable() -> str | None:
-    for module in ("numpy", "pesq", "opuslib"):
-        if importlib.util.find_spec(module) is None:
-            return f"{module} is not installed (scripts/setup installs the dev requirements)"
-    try:
-        from peerline.adapters.opus import OpusEncoder
-
-        OpusEncoder()
-    except ImportError as exc:  # OpusUnavailable: no system libopus
-        return f"Opus unavailable: {exc}"
-    if not SPEECH.exists():
-        return f"{SPEECH.parent}/*.wav missing (Debian package alsa-utils)"
-    return None
 
 
 def test_voice_bench_prints_a_row_and_a_summary() -> None:
-    reason = _unavailable()
+    reason = voice_unavailable("numpy", "pesq", "opuslib")
     if reason is not None:
         pytest.skip(reason)
     proc = subprocess.run(
