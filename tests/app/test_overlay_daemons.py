@@ -41,6 +41,16 @@ def send_all(pairs: list[tuple[Daemon, Daemon]], text: str) -> list[Any]:
         return list(pool.map(send, pairs))
 
 
+def undelivered(a: Daemon, b: Daemon, sent: Any) -> str:
+    """What a failed delivery leaves for whoever reads the CI log: both phones' last log lines."""
+    tails = []
+    for d in (a, b):
+        log = d.data / "daemon.log"
+        lines = log.read_text(errors="replace").splitlines()[-25:] if log.exists() else []
+        tails.append(f"--- {d.number} at port {d.port}:\n" + "\n".join(lines))
+    return f"{a.number} -> {b.number}: {sent}\n" + "\n".join(tails)
+
+
 def found_port(caller: Daemon, callee: Daemon) -> int | None:
     res = control(caller, "lookup", {"number": callee.number})
     if not res["found"]:
@@ -75,7 +85,7 @@ def test_twelve_phones_with_one_seed_each_find_and_message_each_other(tmp_path: 
         # And exchanges a message with it, by number only: no `peer add` anywhere.
         pairs = [(a, b) for a in phones for b in phones if a is not b]
         for (a, b), sent in zip(pairs, send_all(pairs, "hello"), strict=True):
-            assert sent["status"] == "delivered", (a.number, b.number, sent)
+            assert sent["status"] == "delivered", undelivered(a, b, sent)
         for b in phones:
             received = [
                 m for m in control(b, "msg.list", {"limit": 1000}) if m["direction"] == "in"
@@ -99,7 +109,7 @@ def test_twelve_phones_with_one_seed_each_find_and_message_each_other(tmp_path: 
         wait_until(moved_found, 60, "restarted phones to be found at their new ports")
         pairs = [(a, b) for a in stayed[:3] for b in moved_now]
         for (a, b), sent in zip(pairs, send_all(pairs, "found you again"), strict=True):
-            assert sent["status"] == "delivered", (a.number, b.number, sent)
+            assert sent["status"] == "delivered", undelivered(a, b, sent)
         for d in moved_now:
             status = control(d, "status")
             assert status["overlay"]["joined"], "rejoined from its peer cache, with no seed"

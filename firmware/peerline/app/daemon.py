@@ -112,6 +112,10 @@ PLAYBACK_DEPTH = 3
 DIAL_WAIT_S = 10.0
 """``dial`` waits this long for the far phone to ring (or refuse) before it returns."""
 MAX_SIGNAL_IDS = 1024
+RELOCATE_ATTEMPTS = 3
+RELOCATE_RETRY_S = 4.0
+"""A silent peer is looked up again this long after a lookup that found it nowhere new (lost
+queries, storers that missed its move), while this phone is still trying to reach it."""
 _ROLE_MEMBER: dict[str, bool | None] = {"supernode": True, "client": False, "auto": None}
 
 
@@ -303,6 +307,8 @@ class Phone:
         self._kdf = NumberWorker()
         self._waiters: dict[bytes, asyncio.Future[str]] = {}
         self._lookups: dict[int, asyncio.Future[LookupCompleted | LookupFailed]] = {}
+        self._relocating: set[bytes] = set()
+        "Silent peers being looked up again (one relocation per peer at a time)."
         self._handshakes: dict[bytes, list[asyncio.Future[HandshakeCompleted]]] = {}
         settings = config.overlay
         # A record's sequence number must never go back, across restarts and clock resets.
@@ -967,7 +973,7 @@ class Phone:
             live = any(s["peer_key"] == key.hex() for s in self.node.sessions(now=now))
             if not live and len(self.overlay.table):
                 with contextlib.suppress(CommandError):
-                    found = await self._lookup(number)
+                    found = await self._lookup(number, thorough=True)
                     if isinstance(found, LookupCompleted):
                         for record in found.records:
                             addr = self._pick_address(record)
@@ -1010,26 +1016,50 @@ class Phone:
         return record.public_key
 
     async def _relocate(self, key: bytes, number: str) -> None:
-        """A peer went silent: if the directory has moved it, follow (its messages go there)."""
+        """A peer went silent: if the directory has moved it, follow (its messages go there).
+
+        Looked up thoroughly (the first storers to answer may have missed the move), and again
+        while this phone still tries to reach the peer, if a lookup found it nowhere new.
+        """
+        if key in self._relocating:
+            return
+        self._relocating.add(key)
         try:
-            found = await self._lookup(number)
+            for attempt in range(RELOCATE_ATTEMPTS):
+                if attempt:
+                    await asyncio.sleep(RELOCATE_RETRY_S)
+                    if not self.node.initiation_in_flight(key):
+                        return  # reached meanwhile (or given up on)
+                if await self._relocate_once(key, number):
+                    return
+        finally:
+            self._relocating.discard(key)
+
+    async def _relocate_once(self, key: bytes, number: str) -> bool:
+        """One lookup for a silent peer; True once there is nothing more to look for."""
+        try:
+            found = await self._lookup(number, thorough=True)
         except CommandError:
-            return
+            return False
         if not isinstance(found, LookupCompleted):
-            return
+            return False
         for record in found.records:
             addr = self._pick_address(record)
-            if record.public_key == key and addr is not None:
-                self._reach(record, addr)
-                endpoint = self.node.peer_endpoint(key)
-                # A relayed path is the traversal's to replace (it probes before moving).
-                if addr != endpoint and (endpoint is None or not is_relayed(endpoint)):
-                    log.info("%s moved to %s:%d (directory)", self._label(key), *addr)
-                    self.node.add_peer(key, addr)
-                    if self.db.peer_by_key(key) is not None:
-                        self.db.upsert_peer(key, number, addr[0], addr[1], now=time.time())
-                    self._poke()
-                return
+            if record.public_key != key or addr is None:
+                continue
+            self._reach(record, addr)
+            endpoint = self.node.peer_endpoint(key)
+            if endpoint is not None and is_relayed(endpoint):
+                return True  # a relayed path is the traversal's to replace (it probes first)
+            if addr == endpoint:
+                return False  # the directory still says where it is not answering
+            log.info("%s moved to %s:%d (directory)", self._label(key), *addr)
+            self.node.add_peer(key, addr)
+            if self.db.peer_by_key(key) is not None:
+                self.db.upsert_peer(key, number, addr[0], addr[1], now=time.time())
+            self._poke()
+            return True
+        return False
 
     def _pick_address(self, record: Record) -> Addr | None:
         """Until NAT traversal lands: the same NAT -> its host address; else reflexive first."""
@@ -1042,19 +1072,21 @@ class Phone:
             return others[0]
         return hosts[0] if hosts else (others[0] if others else None)
 
-    async def _lookup(self, number: str) -> LookupCompleted | LookupFailed:
+    async def _lookup(
+        self, number: str, *, thorough: bool = False
+    ) -> LookupCompleted | LookupFailed:
         """Look ``number`` up; once more if it was not found while some queries went unanswered
-        (a lossy or busy network, not an absent number)."""
-        event = await self._lookup_once(number)
+        (a lossy or busy network, not an absent number). ``thorough``: see ``Overlay.lookup``."""
+        event = await self._lookup_once(number, thorough)
         if isinstance(event, LookupFailed) and event.replies < event.queries:
             log.info("lookup of %s: %s with queries unanswered; again", number, event.reason)
-            event = await self._lookup_once(number)
+            event = await self._lookup_once(number, thorough)
         return event
 
-    async def _lookup_once(self, number: str) -> LookupCompleted | LookupFailed:
+    async def _lookup_once(self, number: str, thorough: bool) -> LookupCompleted | LookupFailed:
         loop = asyncio.get_running_loop()
         try:
-            lookup_id = self.overlay.lookup(number, now=loop.time())
+            lookup_id = self.overlay.lookup(number, now=loop.time(), thorough=thorough)
         except LocalProtocolError as exc:
             raise CommandError("busy", str(exc)) from None
         fut: asyncio.Future[LookupCompleted | LookupFailed] = loop.create_future()

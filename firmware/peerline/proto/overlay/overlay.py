@@ -269,6 +269,8 @@ class _Op:
     unchecked: dict[bytes, tuple[bytes, int]] = field(default_factory=dict)
     "Records held back from the binding check (see _take_record), with their depth."
     seq: int = 0
+    thorough: bool = False
+    "A value lookup that runs to the end instead of stopping at the first agreeing storers."
     done: bool = False
 
 
@@ -381,14 +383,22 @@ class Overlay:
             self._ping(contact.public_key, contact.addr, now, purpose=_Purpose.BOOTSTRAP)
             self._arm_maintenance(now, soon=True)
 
-    def lookup(self, number: str, *, now: float) -> int:
-        """Start resolving ``number`` (12 digits); the answer comes as LookupCompleted/Failed."""
+    def lookup(self, number: str, *, now: float, thorough: bool = False) -> int:
+        """Start resolving ``number`` (12 digits); the answer comes as LookupCompleted/Failed.
+
+        A normal lookup ends once two storers agree (or shortly after the first answers): quick
+        for dialling. ``thorough`` asks every one of the ``k`` nodes nearest the number and
+        keeps the newest record of each key: for a peer that stopped answering at the address
+        we hold, which the first storers to answer may still list (they missed its move).
+        """
         if len(number) != 12 or not number.isascii() or not number.isdigit():
             raise LocalProtocolError("a number is 12 ASCII digits")
         self.counters.lookups_started += 1
         key = record_key(number)
         local = self._records_for(key, now)
-        op = self._start_op(key, Kind.FIND_VALUE, "value", now, number=number, hold=bool(local))
+        op = self._start_op(
+            key, Kind.FIND_VALUE, "value", now, number=number, hold=bool(local), thorough=thorough
+        )
         # What this phone holds itself counts as one responder (a network of two must work),
         # and the lookup still asks the others: more keys may hold the number.
         for raw in local:
@@ -1246,7 +1256,8 @@ class Overlay:
         if op.first_record_at is None:
             op.first_record_at = now
             op.first_record_depth = depth
-            self._at(now + VALUE_GRACE_S, _T_OP, op)
+            if not op.thorough:
+                self._at(now + VALUE_GRACE_S, _T_OP, op)
 
     # -- lookups ------------------------------------------------------------------------------
     def _start_op(
@@ -1258,6 +1269,7 @@ class Overlay:
         *,
         number: str = "",
         hold: bool = False,
+        thorough: bool = False,
     ) -> _Op:
         if len(self._ops) >= self.config.max_lookups:
             raise LocalProtocolError("too many lookups in progress")
@@ -1275,7 +1287,15 @@ class Overlay:
         index = self.table.bucket_index(as_int(target))
         if index >= 0:
             self.table.touched[index] = now
-        op = _Op(lookup, kind, purpose, now + cfg.lookup_timeout_s, number=number, held=hold)
+        op = _Op(
+            lookup,
+            kind,
+            purpose,
+            now + cfg.lookup_timeout_s,
+            number=number,
+            held=hold,
+            thorough=thorough,
+        )
         self._ops[lookup.lookup_id] = op
         self._at(op.deadline, _T_OP, op)
         self._drive(op, now)
@@ -1285,7 +1305,7 @@ class Overlay:
         """Send the queries the lookup wants now; finish it if it is done."""
         if op.done:
             return
-        if op.first_record_at is None:
+        if op.first_record_at is None or op.thorough:
             for cand in op.lookup.next_queries():
                 token = self._token_for(cand.contact.addr, now)
                 padding = 0
@@ -1318,7 +1338,7 @@ class Overlay:
             return  # records still waiting for their number binding
         lookup = op.lookup
         confirmed = op.records and (len(op.record_from) >= 2 or lookup.outstanding() == 0)
-        if op.kind is Kind.FIND_VALUE and confirmed:
+        if op.kind is Kind.FIND_VALUE and confirmed and not op.thorough:
             self._finish_op(op, now)
         elif lookup.finished():
             if not op.records and op.unchecked:
