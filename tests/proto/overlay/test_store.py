@@ -171,6 +171,19 @@ def test_refresh_does_not_let_the_old_heap_entry_expire_the_record() -> None:
     assert s.get(KEY, now=34.0) == []
 
 
+def test_a_newer_copy_from_a_lookup_replaces_only_an_older_held_record() -> None:
+    s = store(per_source=1)
+    put(s, rec(seq=2, ttl=10), source="a", now=0.0)
+    newer = rec(seq=3, ttl=50)
+    assert not s.refresh(KEY, *rec(seq=2, ttl=50), now=1.0)  # same seq: nothing to repair
+    assert not s.refresh(KEY, *rec(seq=1), now=1.0)
+    assert not s.refresh(KEY, *rec(PK2, seq=9), now=1.0)  # a key not held is not taken in
+    assert s.refresh(KEY, *newer, now=5.0)
+    assert s.get(KEY, now=5.0) == [newer[1]]
+    assert dict(s._per_source) == {"a": 1} and len(s) == 1  # "a" still pays for it
+    assert s.get(KEY, now=54.0) == [newer[1]] and s.get(KEY, now=55.0) == []
+
+
 def test_no_source_holds_more_than_per_source_records() -> None:
     s = store(per_source=1)
     mine = rec(PK1)
@@ -251,6 +264,22 @@ class StoreMachine(RuleBasedStateMachine):
         assert self.s.put(key, record, raw, source, self.now) == expected
         if expected[0] is StoreStatus.STORED:
             self.model[key, pk] = Held(seq, raw, self.now + ttl, source)
+
+    @rule(
+        key=st.sampled_from(KEYS),
+        pk=st.sampled_from(PKS),
+        seq=st.integers(0, 4),
+        ttl=st.sampled_from([1, 5, 10, 30]),
+    )
+    def refresh(self, *, key: bytes, pk: bytes, seq: int, ttl: int) -> None:
+        """A newer copy learned from a lookup: replaces only an older held record."""
+        record, raw = rec(pk, seq, ttl)
+        self._expire()
+        held = self.model.get((key, pk))
+        expected = held is not None and seq > held.seq
+        assert self.s.refresh(key, record, raw, self.now) is expected
+        if held is not None and expected:
+            self.model[key, pk] = Held(seq, raw, self.now + ttl, held.source)
 
     @rule(key=st.sampled_from(KEYS))
     def get(self, key: bytes) -> None:

@@ -2,7 +2,8 @@
 
 A quick lookup stops once two storers agree, and the stale ones can be those two (the caller
 itself may be one). A thorough lookup, used for a peer that stopped answering, asks all ``k``
-nearest nodes and keeps the newest record.
+nearest nodes and keeps the newest record. Any lookup that sees both hands the newer record
+to the storers that answered with the older one, so the next quick lookups find it.
 """
 
 import dataclasses
@@ -11,7 +12,7 @@ import hashlib
 from peerline.proto.identity import Identity
 from peerline.proto.overlay.events import LookupCompleted, LookupFailed
 from peerline.proto.overlay.ids import as_int, node_id, record_key
-from peerline.proto.overlay.records import sign_record
+from peerline.proto.overlay.records import sign_record, verify_signed
 from peerline.sim.overlay_world import OverlayWorld, Phone
 from peerline.wire.record import CandidateKind, Record
 
@@ -24,6 +25,13 @@ def _identity(world: OverlayWorld, phone: Phone) -> Identity:
     identity = Identity.from_seed(seed)
     assert identity.public_key == phone.overlay.public_key
     return identity
+
+
+def _seq_held(phone: Phone, key: bytes, now: float) -> int:
+    (raw,) = phone.overlay.store.get(key, now)
+    _, record = verify_signed(raw)
+    assert record is not None
+    return record.seq
 
 
 def _resolve(world: OverlayWorld, caller: Phone, number: str, *, thorough: bool) -> Record:
@@ -61,9 +69,19 @@ def test_a_thorough_lookup_finds_the_newer_record_that_few_storers_hold() -> Non
 
     quick = _resolve(world, caller, number, thorough=False)
     assert quick.seq == old.seq  # the staleness this is about: two stale storers agreed first
+    repaired_before = caller.overlay.counters.records_repaired
     thorough = _resolve(world, caller, number, thorough=True)
     assert thorough.seq == newer.seq
     assert thorough.addresses == ((CandidateKind.HOST, MOVED_TO),)
+
+    # Repaired: every storer that answered with the old record now holds the new one, the
+    # caller included, and a quick lookup from anywhere finds the new address.
+    assert caller.overlay.counters.records_repaired - repaired_before == len(holders) - 1
+    now = world.sim.now
+    assert all(_seq_held(p, key, now) == newer.seq for p in holders)
+    others = [p for p in world.phones if p is not target and p not in holders]
+    for other in others[:5]:
+        assert _resolve(world, other, number, thorough=False).seq == newer.seq
 
 
 def test_a_thorough_lookup_of_an_unknown_number_ends() -> None:

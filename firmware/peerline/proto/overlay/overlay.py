@@ -184,6 +184,9 @@ class OverlayCounters:
     records_rejected_binding: int = 0
     "Key does not derive to the record's number (or not the number asked for)."
     records_rejected_stale: int = 0
+    records_repaired: int = 0
+    "Newer records a lookup of ours handed to storers that answered it with an older one (ours"
+    " included)."
     records_rejected_oversize: int = 0
     records_rejected_malformed: int = 0
     records_rejected_full: int = 0
@@ -271,6 +274,12 @@ class _Op:
     seq: int = 0
     thorough: bool = False
     "A value lookup that runs to the end instead of stopping at the first agreeing storers."
+    raws: dict[bytes, bytes] = field(default_factory=dict)
+    "Key -> the record in ``records`` as it was signed (what a repair stores)."
+    offered: dict[int, dict[bytes, int]] = field(default_factory=dict)
+    "Responder id -> key -> the newest sequence number it returned (older ones get repaired)."
+    responders: dict[int, Contact] = field(default_factory=dict)
+    "Responders that returned records, by id."
     done: bool = False
 
 
@@ -1205,6 +1214,8 @@ class Overlay:
         if op.done or cand.id != ident:
             return
         if op.kind is Kind.FIND_VALUE:
+            if body.records:
+                op.responders[ident] = cand.contact
             for raw in body.records:
                 self._take_record(op, raw, cand.depth, ident, now)
         if flags & FLAG_TRUNCATED and not body.records and op.lookup.retry(cand):
@@ -1230,6 +1241,8 @@ class Overlay:
         key = record.public_key
         if source is not None:
             op.vouchers.setdefault(key, set()).add(source)
+            offered = op.offered.setdefault(source, {})
+            offered[key] = max(offered.get(key, -1), record.seq)
         if key not in op.keys_checked:
             # Checking a binding may cost an argon2id run (0.7 s on a Zero 2 W), and a liar can
             # mint keys for free: a key one responder alone offers is checked only while few
@@ -1251,6 +1264,7 @@ class Overlay:
         held = op.records.get(record.public_key)
         if held is None or held.seq < record.seq:
             op.records[record.public_key] = record
+            op.raws[record.public_key] = raw
         if source is not None:
             op.record_from.add(source)
         if op.first_record_at is None:
@@ -1365,6 +1379,7 @@ class Overlay:
         if op.purpose == "value":
             if op.records:
                 self.counters.lookups_completed += 1
+                self._repair(op, now)
                 records = tuple(sorted(op.records.values(), key=lambda r: r.public_key))
                 self._events.append(
                     LookupCompleted(
@@ -1533,6 +1548,37 @@ class Overlay:
             forward_to=record.forward_to,
             now=now,
         )
+
+    def _repair(self, op: _Op, now: float) -> None:
+        """Storers that answered a lookup with an older record than another storer's get the
+        newer one (this phone's store too), so later quick lookups stop finding a phone where it
+        was: they end at the first two storers that agree. One STORE per stale responder that
+        this lookup queried (it holds a token from it); the storer checks the record as any."""
+        own = as_int(self.id)
+        for ident, offered in op.offered.items():
+            for public_key, seq in offered.items():
+                newest = op.records.get(public_key)
+                raw = op.raws.get(public_key)
+                if newest is None or raw is None or seq >= newest.seq:
+                    continue
+                if ident == own:
+                    if self.store.refresh(record_key(newest.number), newest, raw, now):
+                        self.counters.records_repaired += 1
+                    continue
+                contact = op.responders.get(ident)
+                if contact is None:
+                    continue
+                req = self._request(
+                    Kind.STORE,
+                    Store(token=self._token_for(contact.addr, now), record=raw),
+                    contact.public_key,
+                    contact.addr,
+                    now=now,
+                    purpose=_Purpose.STORE,
+                )
+                if req is not None:
+                    req.record = raw
+                    self.counters.records_repaired += 1
 
     def _replicate_to(self, contact: Contact, ident: int, now: float) -> None:
         """A node new to our table gets the records it is now nearer to than we are (Kademlia

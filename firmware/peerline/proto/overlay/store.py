@@ -98,6 +98,19 @@ class RecordStore:
         heapq.heappush(self._expiry, (entry.expires, key, record.public_key))
         return StoreStatus.STORED, 0
 
+    def refresh(self, key: bytes, record: Record, raw: bytes, now: float) -> bool:
+        """Replace a held record with a newer one of the same key, learned from a lookup (not
+        stored for anyone new: the source that stored the old one keeps paying for it)."""
+        self.expire(now)
+        slot = self._keys.get(key)
+        held = slot.get(record.public_key) if slot else None
+        if held is None or record.seq <= held.record.seq:
+            return False
+        held.record, held.raw = record, raw
+        held.expires = now + record.ttl_s
+        heapq.heappush(self._expiry, (held.expires, key, record.public_key))
+        return True
+
     def get(self, key: bytes, now: float) -> list[bytes]:
         self.expire(now)
         slot = self._keys.get(key)
