@@ -112,6 +112,9 @@ PLAYBACK_DEPTH = 3
 DIAL_WAIT_S = 10.0
 """``dial`` waits this long for the far phone to ring (or refuse) before it returns."""
 MAX_SIGNAL_IDS = 1024
+RECHECK_AFTER_S = 3.0
+"""A handshake to a phone just found by a (quick) lookup that is still unanswered this long
+after is followed by a thorough lookup: the record may have been a stale copy."""
 RELOCATE_ATTEMPTS = 3
 RELOCATE_RETRY_S = 4.0
 """A silent peer is looked up again this long after a lookup that found it nowhere new (lost
@@ -1013,7 +1016,32 @@ class Phone:
         self.db.upsert_peer(record.public_key, number, addr[0], addr[1], now=time.time())
         self._numbers.pin(record.public_key, number)
         self._reach(record, addr)
+        if path is None:
+            self._spawn(self._recheck(record, number))
         return record.public_key
+
+    async def _recheck(self, used: Record, number: str) -> None:
+        """A quick lookup ends at the first storers that agree, which may hold an old copy of a
+        phone that moved: if the handshake to it is still unanswered after ``RECHECK_AFTER_S``,
+        look again thoroughly, and follow a newer record of the same key to its address."""
+        key = used.public_key
+        await asyncio.sleep(RECHECK_AFTER_S)
+        if not self.node.initiation_in_flight(key) or key in self._relocating:
+            return
+        try:
+            found = await self._lookup(number, thorough=True)
+        except CommandError:
+            return
+        if not isinstance(found, LookupCompleted) or not self.node.initiation_in_flight(key):
+            return
+        for record in found.records:
+            addr = self._pick_address(record)
+            if record.public_key == key and record.seq > used.seq and addr is not None:
+                log.info("%s moved to %s:%d (newer record)", self._label(key), *addr)
+                self.node.add_peer(key, addr)
+                self.db.upsert_peer(key, number, addr[0], addr[1], now=time.time())
+                self._reach(record, addr)
+                self._poke()
 
     async def _relocate(self, key: bytes, number: str) -> None:
         """A peer went silent: if the directory has moved it, follow (its messages go there).
