@@ -1037,11 +1037,8 @@ class Phone:
         for record in found.records:
             addr = self._pick_address(record)
             if record.public_key == key and record.seq > used.seq and addr is not None:
-                log.info("%s moved to %s:%d (newer record)", self._label(key), *addr)
-                self.node.add_peer(key, addr)
-                self.db.upsert_peer(key, number, addr[0], addr[1], now=time.time())
+                self._follow(key, number, addr, "newer record")
                 self._reach(record, addr)
-                self._poke()
 
     async def _relocate(self, key: bytes, number: str) -> None:
         """A peer went silent: if the directory has moved it, follow (its messages go there).
@@ -1081,13 +1078,17 @@ class Phone:
                 return True  # a relayed path is the traversal's to replace (it probes first)
             if addr == endpoint:
                 return False  # the directory still says where it is not answering
-            log.info("%s moved to %s:%d (directory)", self._label(key), *addr)
-            self.node.add_peer(key, addr)
-            if self.db.peer_by_key(key) is not None:
-                self.db.upsert_peer(key, number, addr[0], addr[1], now=time.time())
-            self._poke()
+            self._follow(key, number, addr, "directory")
             return True
         return False
+
+    def _follow(self, key: bytes, number: str, addr: Addr, why: str) -> None:
+        """Send the peer's handshake and queued messages to ``addr`` from now on."""
+        log.info("%s moved to %s:%d (%s)", self._label(key), *addr, why)
+        self.node.add_peer(key, addr)
+        if self.db.peer_by_key(key) is not None:
+            self.db.upsert_peer(key, number, addr[0], addr[1], now=time.time())
+        self._poke()
 
     def _pick_address(self, record: Record) -> Addr | None:
         """Until NAT traversal lands: the same NAT -> its host address; else reflexive first."""
