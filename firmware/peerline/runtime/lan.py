@@ -21,7 +21,7 @@ import asyncio
 import contextlib
 import ipaddress
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -138,6 +138,9 @@ class LanDiscovery:
         self._resolving: dict[str, asyncio.Task[None]] = {}
         self._again: set[str] = set()
         self._networks: list[ipaddress.IPv4Interface] = []
+        self._announcing: Awaitable[object] | None = None
+        "zeroconf's announcements of our latest registration or update (3, 225 ms apart), which"
+        " run on after ``register`` / ``update`` return: stopped before the goodbye."
         self._closed = False
 
     @property
@@ -163,7 +166,7 @@ class LanDiscovery:
             self._zc.zeroconf, SERVICE_TYPE, handlers=[self._on_service_state_change]
         )
         self._info = self._service_info(announcement, name=f"{announcement.number}.{SERVICE_TYPE}")
-        await self._zc.async_register_service(self._info, allow_name_change=True)
+        self._announcing = await self._zc.async_register_service(self._info, allow_name_change=True)
         self.counters.registrations += 1
 
     async def update(self, announcement: LanAnnouncement) -> None:
@@ -171,7 +174,8 @@ class LanDiscovery:
         if self._zc is None or self._info is None or self._closed:
             raise RuntimeError("LanDiscovery is not running")
         info = self._service_info(announcement, name=self._info.name)
-        await self._zc.async_update_service(info)
+        self._stop_announcing()
+        self._announcing = await self._zc.async_update_service(info)
         self._info = info
         self.counters.updates += 1
 
@@ -188,8 +192,16 @@ class LanDiscovery:
                 await task
         if self._browser is not None:
             await self._browser.async_cancel()
+        # An announcement still to come would follow the goodbye and bring us back on the
+        # other phones (until its TTL ran out).
+        self._stop_announcing()
         if self._zc is not None:
             await self._zc.async_close()  # unregisters every service: goodbyes go out
+
+    def _stop_announcing(self) -> None:
+        if isinstance(self._announcing, asyncio.Future) and not self._announcing.done():
+            self._announcing.cancel()
+        self._announcing = None
 
     def _service_info(self, announcement: LanAnnouncement, *, name: str) -> ServiceInfo:
         addresses = self._announced_addresses()
