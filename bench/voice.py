@@ -64,12 +64,12 @@ import numpy as np
 import numpy.typing as npt
 
 from peerline.adapters.opus import OpusDecoder, OpusEncoder
-from peerline.adapters.rng import SeededRng
 from peerline.proto.events import MediaReceived, MediaReportReceived
 from peerline.proto.identity import Identity
 from peerline.proto.media.session import MediaConfig, MediaSession
 from peerline.proto.media.stream import EncoderSettings
 from peerline.proto.node import Node
+from peerline.sim.rng import SeededRng
 from peerline.types import Addr
 
 SOUNDS = Path("/usr/share/sounds/alsa")

@@ -3,10 +3,10 @@
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from peerline.adapters.rng import SeededRng
 from peerline.proto.events import Event
 from peerline.proto.identity import Identity
 from peerline.proto.node import Node, NodeConfig
+from peerline.sim.rng import SeededRng
 from peerline.types import Addr
 
 ADDR_A: Addr = ("192.0.2.1", 4720)

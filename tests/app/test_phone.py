@@ -1,45 +1,79 @@
 """The daemon's ``Phone`` in one process: number derivation for never-seen senders and
 ``peer.add`` (protocol.md §7.9, control-api.md ``peer.add`` and ``msg.list``).
 
-The phone runs for real (UDP on loopback, control socket); messages from never-seen keys are
-fed through its node-event callback, as the UDP driver would after a handshake.
+The phone runs for real (UDP on loopback, control socket, its derivation worker). The
+never-seen senders are real peers too: session ``Node``s on their own loopback sockets
+(``runtime.udp.UdpDriver``), each doing a Noise handshake and sending a message.
 """
 
 import asyncio
+import dataclasses
+import threading
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-import pytest
-
-from peerline.app import daemon
 from peerline.app.control_client import call
-from peerline.app.daemon import NumberCache, Paths, Phone
-from peerline.proto.events import MessageReceived
+from peerline.app.daemon import Paths, Phone
+from peerline.app.wiring import phone_config
 from peerline.proto.identity import Identity, derive_number
+from peerline.proto.node import Node
+from peerline.runtime.udp import UdpDriver
+from peerline.sim.rng import SeededRng
 from peerline.store.config import Config
 from peerline.store.db import Database
 
-LOOPBACK = {"network.port": 0, "network.bind4": "127.0.0.1", "network.bind6": ""}
+LOOPBACK = {
+    "network.port": 0,
+    "network.bind4": "127.0.0.1",
+    "network.bind6": "",
+    "overlay.lan": False,
+    "nat.port_mapping": False,
+}
 FRIEND = Identity.from_seed(b"\x02" * 32)
 
 
-def stranger(i: int) -> bytes:
-    return Identity.from_seed(bytes([100 + i]) * 32).public_key
+def stranger(i: int) -> Identity:
+    return Identity.from_seed(bytes([100 + i]) * 32)
 
 
-def message_from(key: bytes, i: int) -> MessageReceived:
-    return MessageReceived(peer_key=key, message_id=i.to_bytes(16, "big"), text=f"hello {i}")
+class SlowDerive:
+    """argon2id, made slower and logged, so the order the worker runs keys in is visible."""
+
+    def __init__(self, extra_s: float) -> None:
+        self.extra_s = extra_s
+        self.order: list[bytes] = []
+        self._lock = threading.Lock()
+
+    def __call__(self, key: bytes) -> str:
+        number = derive_number(key)
+        time.sleep(self.extra_s)
+        with self._lock:
+            self.order.append(key)
+        return number
 
 
-def run_phone(tmp_path: Path, scenario: Callable[[Phone], Awaitable[Any]]) -> Any:
+def run_phone(
+    tmp_path: Path,
+    scenario: Callable[[Phone], Awaitable[Any]],
+    *,
+    derive: Callable[[bytes], str] = derive_number,
+    max_pending: int | None = None,
+) -> Any:
     async def main() -> Any:
+        config = Config().override(LOOPBACK)
+        core_config = phone_config(config)
+        if max_pending is not None:
+            core_config = dataclasses.replace(core_config, max_pending_derivations=max_pending)
         with Database.open(tmp_path / "peerline.db") as db:
             phone = Phone(
                 paths=Paths(tmp_path),
-                config=Config().override(LOOPBACK),
+                config=config,
                 identity=Identity.from_seed(b"\x01" * 32),
                 db=db,
+                core_config=core_config,
+                derive=derive,
             )
             await phone.start()
             try:
@@ -48,6 +82,37 @@ def run_phone(tmp_path: Path, scenario: Callable[[Phone], Awaitable[Any]]) -> An
                 await phone.close()
 
     return asyncio.run(main())
+
+
+async def send_from(phone: Phone, senders: list[Identity], texts: list[str]) -> None:
+    """Each sender, a real session node on its own loopback socket, sends one message to the
+    phone; returns once every message was acknowledged."""
+    target = phone.core.public_key
+    addr = next(a for a in phone.local_addrs if ":" not in a[0])
+    drivers = []
+    delivered = 0
+    done = asyncio.Event()
+
+    def on_event(event: object) -> None:
+        nonlocal delivered
+        if type(event).__name__ == "MessageDelivered":
+            delivered += 1
+            if delivered == len(senders):
+                done.set()
+
+    try:
+        for i, (who, text) in enumerate(zip(senders, texts, strict=True)):
+            node = Node(identity=who, rng=SeededRng(f"stranger/{i}"))
+            driver = UdpDriver(node, on_event)
+            await driver.start(bind4="127.0.0.1", bind6="", port=0)
+            drivers.append(driver)
+            node.add_peer(target, addr)
+            node.send_message(target, text, now=asyncio.get_running_loop().time())
+            driver.poke()
+        await asyncio.wait_for(done.wait(), 20.0)
+    finally:
+        for driver in drivers:
+            driver.close()
 
 
 async def peer_add(phone: Phone, identity: Identity, number: str) -> Any:
@@ -60,63 +125,51 @@ async def peer_add(phone: Phone, identity: Identity, number: str) -> Any:
     return await asyncio.to_thread(call, phone.paths.control_socket, "peer.add", args)
 
 
+def labelled(phone: Phone, keys: list[bytes]) -> int:
+    return sum(m.peer_number is not None for m in phone.db.messages() if m.peer_key in keys)
+
+
 def test_peer_add_goes_ahead_of_queued_derivations_for_never_seen_senders(
     tmp_path: Path,
 ) -> None:
-    """A stream of messages from fresh keys must not delay ``peer.add`` behind all of them."""
-    strangers = [stranger(i) for i in range(12)]
+    """A stream of messages from fresh keys must not delay ``peer.add`` behind all of them:
+    it waits at most for the derivation already running."""
+    strangers = [stranger(i) for i in range(8)]
+    keys = [s.public_key for s in strangers]
     friend_number = derive_number(FRIEND.public_key)
+    derive = SlowDerive(0.3)
 
-    async def scenario(phone: Phone) -> tuple[int, int]:
-        for i, key in enumerate(strangers):
-            phone._on_event(message_from(key, i))  # stored at once, number derivation queued
+    async def scenario(phone: Phone) -> tuple[int, int, int, list[bytes]]:
+        derive.order.clear()  # the phone's own number was derived at start
+        await send_from(phone, strangers, [f"hello {i}" for i in range(8)])
+        before = labelled(phone, keys)  # stored at once; derivations queued, one running
         await peer_add(phone, FRIEND, friend_number)
-        labelled_then = sum(m.peer_number is not None for m in phone.db.messages())
-        for _ in range(200):  # the queued derivations still finish, one at a time
-            if all(m.peer_number is not None for m in phone.db.messages()):
+        after = labelled(phone, keys)
+        for _ in range(100):  # the queued derivations still finish, one at a time
+            if labelled(phone, keys) == len(keys):
                 break
-            await asyncio.sleep(0.05)
-        return labelled_then, sum(m.peer_number is not None for m in phone.db.messages())
+            await asyncio.sleep(0.1)
+        return before, after, labelled(phone, keys), list(derive.order)
 
-    labelled_then, labelled_at_end = run_phone(tmp_path, scenario)
-    assert labelled_then <= 1  # at most the derivation already running when peer.add came
-    assert labelled_at_end == len(strangers)
+    before, after, at_end, order = run_phone(tmp_path, scenario, derive=derive)
+    assert before < len(keys) - 2, "the strangers' numbers were derived before peer.add came"
+    assert after - before <= 1  # at most the derivation already running when peer.add came
+    assert at_end == len(keys)
+    friend_at = order.index(FRIEND.public_key)
+    assert friend_at <= before + 1, order
 
 
-def test_peer_add_fills_in_the_number_on_earlier_messages_from_that_key(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_peer_add_fills_in_the_number_on_earlier_messages_from_that_key(tmp_path: Path) -> None:
     """Messages stored while no derivation could be queued (``numbers_deferred``) get their
     number when the user adds the key."""
-    monkeypatch.setattr(daemon, "MAX_PENDING_DERIVATIONS", 0)  # every derivation is deferred
     friend_number = derive_number(FRIEND.public_key)
 
-    async def scenario(phone: Phone) -> dict[bytes, str | None]:
-        phone._on_event(message_from(FRIEND.public_key, 1))
-        phone._on_event(message_from(FRIEND.public_key, 2))
-        phone._on_event(message_from(stranger(0), 3))
-        assert phone.status()["counters"]["numbers_deferred"] == 3
+    async def scenario(phone: Phone) -> tuple[dict[str, str | None], int]:
+        await send_from(phone, [FRIEND, stranger(0)], ["hi 1", "hi 3"])
+        deferred = phone.status()["counters"]["numbers_deferred"]
         await peer_add(phone, FRIEND, friend_number)
-        return {m.id: m.peer_number for m in phone.db.messages()}
+        return {m.body: m.peer_number for m in phone.db.messages()}, deferred
 
-    numbers = run_phone(tmp_path, scenario)
-    assert numbers == {
-        (1).to_bytes(16, "big"): friend_number,
-        (2).to_bytes(16, "big"): friend_number,
-        (3).to_bytes(16, "big"): None,
-    }
-
-
-def test_number_cache_keeps_pinned_keys_and_drops_the_least_recently_used_others() -> None:
-    cache = NumberCache(2)
-    cache.pin(b"own", "000000000000")
-    for key in (b"k1", b"k2"):
-        cache.remember(key, "111111111111")
-    assert cache.get(b"k1") == "111111111111"  # k1 is now the most recently used
-    cache.remember(b"k3", "333333333333")
-    assert cache.get(b"k2") is None and cache.get(b"k1") is not None
-    assert cache.get(b"own") == "000000000000" and len(cache) == 3
-    cache.pin(b"k1", "111111111111")  # adding a peer moves it out of the bounded part
-    for i in range(10):
-        cache.remember(bytes([i]), "999999999999")
-    assert cache.get(b"k1") == "111111111111" and len(cache) == 2 + 2
+    numbers, deferred = run_phone(tmp_path, scenario, max_pending=0)
+    assert deferred == 2  # every background derivation is deferred
+    assert numbers == {"hi 1": friend_number, "hi 3": None}

@@ -18,7 +18,6 @@ import pytest
 from netlab import Lab, NatBehaviour
 from netlab.miniupnpd import Miniupnpd, available, start_miniupnpd
 from netlab.probe import reaches
-from peerline.adapters.rng import SeededRng
 from peerline.proto.nat.portmap import (
     MappingAcquired,
     MappingLost,
@@ -28,6 +27,7 @@ from peerline.proto.nat.portmap import (
     PortMapState,
 )
 from peerline.runtime.gateway import parse_default_gateway
+from peerline.sim.rng import SeededRng
 from peerline.wire.natpmp import NATPMP_PORT
 
 pytestmark = [

@@ -5,7 +5,6 @@ from dataclasses import dataclass
 import pytest
 
 from harness import ADDR_A, ADDR_B, make_identity, make_pair, of_type
-from peerline.adapters.rng import SeededRng
 from peerline.errors import LocalProtocolError
 from peerline.proto.events import (
     Event,
@@ -17,6 +16,7 @@ from peerline.proto.events import (
 )
 from peerline.proto.node import Node, NodeConfig, _Peer
 from peerline.sim import LinkProfile, Network, Simulator
+from peerline.sim.rng import SeededRng
 from peerline.types import Addr
 from peerline.wire.packet import RESPONSE_SIZE, TRANSPORT_MIN_SIZE
 from peerline.wire.spec import REJECT_AFTER_TIME, TYPE_TRANSPORT

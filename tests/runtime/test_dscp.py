@@ -30,7 +30,6 @@ import pytest
 from harness import make_identity
 from netlab import _ns
 from netlab.lab import Lab
-from peerline.adapters.rng import SeededRng
 from peerline.proto.events import (
     HandshakeCompleted,
     MediaReceived,
@@ -39,6 +38,7 @@ from peerline.proto.events import (
 )
 from peerline.proto.node import Node
 from peerline.runtime.udp import DSCP_AF41, DSCP_EF, UdpDriver
+from peerline.sim.rng import SeededRng
 
 pytestmark = pytest.mark.netns
 

@@ -16,8 +16,9 @@ from typing import IO, Any
 
 from peerline import __version__
 from peerline.adapters.rng import OsRng
-from peerline.app.control_client import ControlError, NotRunning, call
-from peerline.app.daemon import LOOKUP_WAIT_S, Paths, Phone, serve
+from peerline.app.control import RESOLVE_WAIT_S
+from peerline.app.control_client import ControlError, NotRunning, call, stream
+from peerline.app.daemon import Paths, Phone, serve
 from peerline.errors import ConfigError, InvalidNumber, StoreError
 from peerline.proto.identity import Identity, derive_number, format_number, parse_number
 from peerline.store.config import CONFIG_FILE_NAME, DEFAULT_CONFIG_TEXT, Config, load_config
@@ -98,6 +99,10 @@ def _load_run_config(args: argparse.Namespace) -> Config:
         overrides["overlay.seeds"] = list(args.seed)
     if args.no_lan:
         overrides["overlay.lan"] = False
+    if args.bind is not None:
+        v6 = ":" in args.bind
+        overrides["network.bind4"] = "" if v6 else args.bind
+        overrides["network.bind6"] = args.bind if v6 else ""
     if overrides:
         config = config.override(overrides, source="command line")
     if config.hardware.kind not in SUPPORTED_HW:
@@ -203,6 +208,35 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_events(args: argparse.Namespace) -> int:
+    """Print the phone's events as they happen (one JSON object a line with --json)."""
+    for event in stream(Paths(args.data).control_socket, "events"):
+        if args.json:
+            print(json.dumps(event), flush=True)
+        else:
+            print(_event_text(event), flush=True)
+    return 0
+
+
+def _event_text(event: dict[str, Any]) -> str:
+    """One line for people, from an event's JSON (control-api.md ``events``)."""
+    kind = str(event.get("event", "?"))
+    number = event.get("number")
+    who = format_number(number) if number else f"key {str(event.get('peer_key', ''))[:16]}…"
+    if kind == "call_state_changed":
+        reason = f" ({event['reason']})" if event.get("reason") else ""
+        return f"call {event['call_id'][:8]} with {who}: {event['state']}{reason}"
+    if kind == "incoming_call":
+        name = f' "{event["name"]}"' if event.get("name") else ""
+        return f"incoming call {event['call_id'][:8]} from {who}{name}"
+    if kind == "message_received":
+        return f"message from {who}: {event['text']}"
+    if kind == "network_changed":
+        return f"network ({event['aspect']}): {event['summary']}"
+    rest = " ".join(f"{k}={v}" for k, v in event.items() if k != "event")
+    return f"{kind.replace('_', ' ')}: {rest}"
+
+
 def _host_port(text: str) -> tuple[str, int]:
     host, sep, port_text = text.rpartition(":")
     if not sep or not port_text.isdigit():
@@ -244,8 +278,8 @@ def cmd_msg_send(args: argparse.Namespace) -> int:
     cargs: dict[str, Any] = {"number": args.number, "text": args.text, "wait_s": args.wait}
     if args.key:
         cargs["public_key"] = args.key
-    # The phone may first look the number up (up to LOOKUP_WAIT_S) before it waits --wait.
-    res = _call(args, "msg.send", cargs, timeout=args.wait + LOOKUP_WAIT_S + 10)
+    # The phone may first look the number up (up to RESOLVE_WAIT_S) before it waits --wait.
+    res = _call(args, "msg.send", cargs, timeout=args.wait + RESOLVE_WAIT_S + 10)
     _out(args, res, f"{res['status']} ({res['id']})")
     return EXIT_FAILED if res["status"] == "failed" else 0
 
@@ -376,6 +410,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="join the overlay through this node (repeatable; KEYHEX@HOST:PORT also works)",
     )
     p.add_argument("--no-lan", action="store_true", help="no zeroconf discovery on the LAN")
+    p.add_argument(
+        "--bind",
+        metavar="ADDRESS",
+        help="listen on this one IP address only (e.g. 127.0.0.1 for phones on one machine)",
+    )
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("lookup", parents=[common], help="find a number in the overlay")
@@ -399,6 +438,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("status", parents=[common], help="show a running phone's status")
     p.set_defaults(func=cmd_status)
+    p = sub.add_parser(
+        "events", parents=[common], help="follow the phone's events (calls, messages, network)"
+    )
+    p.set_defaults(func=cmd_events)
 
     peer = sub.add_parser("peer", help="manually known peers").add_subparsers(
         dest="peer_command", required=True, metavar="ACTION"

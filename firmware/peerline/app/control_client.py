@@ -3,6 +3,7 @@
 import itertools
 import json
 import socket
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -52,3 +53,28 @@ def call(
         err = answer.get("error") or {}
         raise ControlError(str(err.get("code", "error")), str(err.get("message", "failed")))
     return answer.get("result")
+
+
+def stream(socket_path: Path, cmd: str, args: dict[str, Any] | None = None) -> Iterator[Any]:
+    """Send one command that answers with a stream (``events``) and yield each item until the
+    phone stops; raises ``NotRunning`` or ``ControlError`` as ``call`` does."""
+    request = {"id": next(_ids), "cmd": cmd, "args": args or {}}
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        try:
+            sock.connect(str(socket_path))
+        except (FileNotFoundError, ConnectionRefusedError) as exc:
+            raise NotRunning(f"no phone is running with control socket {socket_path}") from exc
+        sock.sendall((json.dumps(request) + "\n").encode())
+        lines = sock.makefile("rb")
+        first = lines.readline()
+        if not first:
+            raise NotRunning("the phone closed the control connection without answering")
+        answer = json.loads(first)
+        if not answer.get("ok"):
+            err = answer.get("error") or {}
+            raise ControlError(str(err.get("code", "error")), str(err.get("message", "failed")))
+        for line in lines:
+            yield json.loads(line).get("event")
+    finally:
+        sock.close()

@@ -7,12 +7,18 @@ server, everything else to the session node (which counts junk). The parts stay 
 sans-I/O objects; this class fans the driver's five calls out to them, wraps session packets
 bound for a relayed path, and shows every event to ``Traversal`` before handing it out, so the
 asyncio runtime and the simulator drive a whole phone exactly as they drive one part.
+
+It also composes NAT traversal onto the overlay: ``Introductions`` and ``RelayService`` register
+the overlay message kinds they serve (INTRODUCE, INTRODUCTION, RELAY_OPEN) on the ``Overlay``,
+and ``Traversal`` calls them. The overlay itself knows nothing of NAT traversal.
 """
 
 from peerline.errors import DecodeError
 from peerline.proto.events import Event
+from peerline.proto.nat.introductions import Introductions
 from peerline.proto.nat.portmap import PortMapEvent, PortMapper
-from peerline.proto.nat.relay import relay_of, relayed_addr
+from peerline.proto.nat.relay import RelayConfig, relay_of, relayed_addr
+from peerline.proto.nat.relay_service import RelayService
 from peerline.proto.nat.stun_client import BindingFailed, BindingResult, StunClient
 from peerline.proto.nat.stun_server import StunServer
 from peerline.proto.nat.traversal import Traversal, TraversalConfig
@@ -27,7 +33,17 @@ EngineEvent = Event | OverlayEvent | BindingResult | BindingFailed | PortMapEven
 
 
 class Engine:
-    __slots__ = ("_now", "node", "overlay", "portmap", "stun", "stun_server", "traversal")
+    __slots__ = (
+        "_now",
+        "introductions",
+        "node",
+        "overlay",
+        "portmap",
+        "relay_service",
+        "stun",
+        "stun_server",
+        "traversal",
+    )
 
     def __init__(
         self,
@@ -37,6 +53,7 @@ class Engine:
         stun: StunClient | None = None,
         stun_server: StunServer | None = None,
         traversal: TraversalConfig | None = None,
+        relay: RelayConfig | None = None,
     ) -> None:
         if node.identity.public_key != overlay.public_key:
             raise ValueError("node and overlay must share one identity")
@@ -45,7 +62,18 @@ class Engine:
         self.stun = stun
         self.stun_server = stun_server
         "Answers Binding requests while the overlay says this phone is a supernode."
-        self.traversal = Traversal(node=node, overlay=overlay, config=traversal)
+        self.relay_service = RelayService(overlay, config=relay)
+        "RELAY_OPEN / RELAY_OPENED and forwarding; its ``table`` holds the channels this phone"
+        " carries for others as a supernode (``relay``: its quotas)."
+        self.introductions = Introductions(overlay)
+        "INTRODUCE / INTRODUCTION / INTRO_ACK: hole punching through relays."
+        self.traversal = Traversal(
+            node=node,
+            overlay=overlay,
+            introductions=self.introductions,
+            relay_service=self.relay_service,
+            config=traversal,
+        )
         self.portmap: PortMapper | None = None
         "Holds a NAT-PMP mapping on the default gateway, when the app found one to ask."
         self._now = 0.0
@@ -75,7 +103,7 @@ class Engine:
         channel. From anyone else: for this phone to forward, if it relays at all."""
         traversal = self.traversal
         if not traversal.is_relay_source(addr):
-            self.overlay.forward_relayed(data, addr, now=now)
+            self.relay_service.forward(data, addr, now=now)
             return
         try:
             channel, inner = pull_relayed(data)

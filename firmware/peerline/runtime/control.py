@@ -3,7 +3,9 @@
 Each request is one line ``{"id": ..., "cmd": "...", "args": {...}}``; each answer one line
 ``{"id": ..., "ok": true, "result": ...}`` or ``{"id": ..., "ok": false, "error": {"code",
 "message"}}``. A malformed request gets an error answer and the connection stays usable
-(docs/control-api.md).
+(docs/control-api.md). A handler may answer with an ``EventStream``: the connection then
+carries ``{"id": ..., "ok": true, "stream": "events"}`` and one ``{"id": ..., "event": {...}}``
+line per item until the stream ends or the client leaves.
 """
 
 import asyncio
@@ -11,7 +13,7 @@ import contextlib
 import json
 import logging
 import os
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +32,13 @@ class CommandError(Exception):
         super().__init__(message)
         self.code = code
         self.message = message
+
+
+class EventStream:
+    """A handler's answer that goes on: each item is sent as one line as it comes."""
+
+    def __init__(self, items: AsyncIterator[Any]) -> None:
+        self.items = items
 
 
 class ControlServer:
@@ -85,7 +94,12 @@ class ControlServer:
                     writer.write(_error(None, "too_large", msg))
                     await writer.drain()
                     return
-                writer.write(await self._answer(line))
+                answer = await self._answer(line)
+                if isinstance(answer, tuple):
+                    rid, stream = answer
+                    await self._stream(writer, rid, stream)
+                    return
+                writer.write(answer)
                 await writer.drain()
         except (ConnectionError, asyncio.CancelledError):
             return
@@ -96,7 +110,15 @@ class ControlServer:
             self._clients.discard(task)
             writer.close()
 
-    async def _answer(self, line: bytes) -> bytes:
+    async def _stream(self, writer: asyncio.StreamWriter, rid: Any, stream: EventStream) -> None:
+        """Send ``stream``'s items until it ends or the client goes away."""
+        writer.write((json.dumps({"id": rid, "ok": True, "stream": "events"}) + "\n").encode())
+        await writer.drain()
+        async for item in stream.items:
+            writer.write((json.dumps({"id": rid, "event": item}) + "\n").encode())
+            await writer.drain()
+
+    async def _answer(self, line: bytes) -> bytes | tuple[Any, EventStream]:
         try:
             request = json.loads(line, parse_constant=_reject_constant)
         except (ValueError, UnicodeDecodeError, RecursionError):
@@ -117,6 +139,8 @@ class ControlServer:
         except Exception:
             log.exception("control command %s failed", cmd)
             return _error(rid, "internal", f"{cmd} failed; see the phone's log")
+        if isinstance(result, EventStream):
+            return rid, result
         return (json.dumps({"id": rid, "ok": True, "result": result}) + "\n").encode()
 
 

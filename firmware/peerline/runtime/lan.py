@@ -333,17 +333,75 @@ class LanDiscovery:
             log.exception("LAN discovery: on_lost failed")
 
 
-class LanDriver:
-    """Runs an ``ExtensionRegistry`` on ``LanDiscovery``: one timer, events to ``on_event``.
+class LanPublisher:
+    """Keeps zeroconf's copy of this phone's announcement in step with the one wanted, one
+    update at a time; an update zeroconf refuses is tried again ``UPDATE_RETRY_S`` later.
 
-    Example (the daemon's part; ``binding`` derives numbers on its worker thread)::
+    Then: ``want(announcement)`` whenever it changes (before or after ``started``);
+    ``close()`` at exit.
+    """
+
+    def __init__(self, discovery: LanDiscovery) -> None:
+        self.discovery = discovery
+        self._loop = asyncio.get_running_loop()
+        self._registered: LanAnnouncement | None = None
+        self._wanted: LanAnnouncement | None = None
+        self._updater: asyncio.Task[None] | None = None
+        self._started = False
+        self._closed = False
+        self.update_errors = 0
+
+    def started(self, registered: LanAnnouncement) -> None:
+        """``discovery.start`` registered ``registered``: later changes go out as updates."""
+        self._registered = registered
+        self._started = True
+        self._kick()
+
+    def want(self, announcement: LanAnnouncement) -> None:
+        self._wanted = announcement
+        self._kick()
+
+    async def close(self) -> None:
+        self._closed = True
+        if self._updater is not None:
+            self._updater.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._updater
+
+    def _kick(self) -> None:
+        if not self._started or self._closed:
+            return
+        if self._wanted is None or self._wanted == self._registered:
+            return
+        if self._updater is None or self._updater.done():
+            self._updater = self._loop.create_task(self._push_updates())
+
+    async def _push_updates(self) -> None:
+        while not self._closed and self._wanted is not None and self._wanted != self._registered:
+            wanted = self._wanted
+            try:
+                await self.discovery.update(wanted)
+            except Exception as exc:  # zeroconf refused or the socket failed: try again later
+                self.update_errors += 1
+                log.warning("LAN announcement update failed (%s); retrying", exc)
+                await asyncio.sleep(UPDATE_RETRY_S)
+                continue
+            self._registered = wanted
+
+
+class LanDriver:
+    """Runs a standalone ``ExtensionRegistry`` on ``LanDiscovery``: one timer, events to
+    ``on_event`` (a phone runs its registry inside ``PhoneCore`` instead, and uses
+    ``LanDiscovery`` and ``LanPublisher`` directly).
+
+    Example::
 
         registry = ExtensionRegistry(identity=me, number=n, port=udp_port, binding=binding,
                                      previous_extension=saved_ext, claim_seq=saved_seq)
-        lan = LanDriver(registry, on_event=phone.on_lan_event)
+        lan = LanDriver(registry, on_event=handle)
         await lan.start()
         ...
-        lan.bindings_changed()          # whenever the worker finished a derivation
+        lan.bindings_changed()          # whenever the binding learned a number
         peer = lan.registry.resolve("201")
         await lan.close()
     """
@@ -361,14 +419,10 @@ class LanDriver:
         self.discovery = discovery or LanDiscovery(
             on_heard=self._heard, on_lost=self._lost, interfaces=interfaces
         )
+        self.publisher = LanPublisher(self.discovery)
         self._loop = asyncio.get_running_loop()
         self._timer = DeadlineTimer(self._loop, self._fire)
-        self._registered: LanAnnouncement | None = None
-        self._wanted: LanAnnouncement | None = None
-        self._updater: asyncio.Task[None] | None = None
-        self._started = False
         self._closed = False
-        self.update_errors = 0
 
     async def start(self) -> None:
         """Start the registry's probe and zeroconf (browse first, then register)."""
@@ -377,9 +431,7 @@ class LanDriver:
         announcement = self.registry.announcement
         assert announcement is not None
         await self.discovery.start(announcement)
-        self._registered = announcement
-        self._started = True
-        self._kick_updater()
+        self.publisher.started(announcement)
 
     def bindings_changed(self) -> None:
         """The number binding learned something: let the registry re-check pending peers."""
@@ -395,18 +447,14 @@ class LanDriver:
             return
         self._closed = True
         self._timer.cancel()
-        if self._updater is not None:
-            self._updater.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._updater
+        await self.publisher.close()
         await self.discovery.close()
 
     def poke(self) -> None:
         """Deliver the registry's events and re-arm its timer (after any call on it)."""
         while (event := self.registry.next_event()) is not None:
             if isinstance(event, AnnouncementChanged):
-                self._wanted = event.announcement
-                self._kick_updater()
+                self.publisher.want(event.announcement)
             try:
                 self._on_event(event)
             except Exception:
@@ -433,26 +481,9 @@ class LanDriver:
         self.registry.handle_timer(now=now)
         self.poke()
 
-    def _kick_updater(self) -> None:
-        """Keep zeroconf's copy of our announcement in step, one update at a time."""
-        if not self._started or self._closed:
-            return
-        if self._wanted is None or self._wanted == self._registered:
-            return
-        if self._updater is None or self._updater.done():
-            self._updater = self._loop.create_task(self._push_updates())
-
-    async def _push_updates(self) -> None:
-        while not self._closed and self._wanted is not None and self._wanted != self._registered:
-            wanted = self._wanted
-            try:
-                await self.discovery.update(wanted)
-            except Exception as exc:  # zeroconf refused or the socket failed: try again later
-                self.update_errors += 1
-                log.warning("LAN announcement update failed (%s); retrying", exc)
-                await asyncio.sleep(UPDATE_RETRY_S)
-                continue
-            self._registered = wanted
+    @property
+    def update_errors(self) -> int:
+        return self.publisher.update_errors
 
     def status(self) -> dict[str, Any]:
         """Registry summary plus discovery counters, for ``peerline status``."""

@@ -58,11 +58,14 @@ class UdpDriver:
         *,
         dscp: int = DSCP_AF41,
         dscp_media: int = DSCP_EF,
+        after_poke: Callable[[], None] | None = None,
     ) -> None:
         if not 0 <= dscp <= 63 or not 0 <= dscp_media <= 63:
             raise ValueError("DSCP values are 0..63")
         self.endpoint = endpoint
         self._on_event = on_event
+        self._after_poke = after_poke
+        "Called at the end of every poke: the shell's own work the endpoint may have queued."
         self._dscp = dscp
         self._dscp_media = dscp_media
         self._media_source: Callable[..., list[tuple[bytes, Addr]]] | None = getattr(
@@ -132,6 +135,8 @@ class UdpDriver:
         if handled:
             self._send(now)  # what the events led to (the engine acts on some itself)
         self._rearm()
+        if self._after_poke is not None:
+            self._after_poke()
 
     def _send(self, now: float) -> None:
         if self._media_source is not None:

@@ -13,6 +13,10 @@ and it authenticates like everyone else: it holds its own key) that abuses every
 
 The colluders share what they know (their contacts, which number a key is about) through a
 ``Colluders`` registry: the strongest adversary a bounded simulation can field.
+
+It lies through ``Overlay.serve``, the overlay's one hook for changing what a node answers (it
+runs after the rate limit and the MAC check, before any token work), and sends its lies with
+``Overlay.answer``.
 """
 
 import bisect
@@ -84,17 +88,17 @@ class MaliciousOverlay(Overlay):
         self.drop = drop
         self.forged_sent = 0
 
-    def _serve(self, msg: OverlayMessage, addr: Addr, size: int, now: float) -> None:
+    def serve(self, msg: OverlayMessage, addr: Addr, size: int, now: float) -> None:
+        """The ``Overlay.serve`` hook: pings answered honestly, every other request abused."""
         header, body = msg.header, msg.body
         if header.kind is Kind.PING:
-            super()._serve(msg, addr, size, now)  # stay in everyone's routing table
+            super().serve(msg, addr, size, now)  # stay in everyone's routing table
             return
         if self.rng.random() < self.drop:
             return
         token = self.tokens.issue(addr, now)
         if isinstance(body, Store):
-            ack = StoreAck(status=StoreStatus.STORED, token=token)
-            self._emit(Kind.STORE_ACK, ack, header.txid, to_key=header.sender, addr=addr, flags=0)
+            self.answer(header, StoreAck(status=StoreStatus.STORED, token=token), addr)
             return
         if isinstance(body, FindNode | FindValue):
             target = body.target if isinstance(body, FindNode) else body.key
@@ -107,7 +111,7 @@ class MaliciousOverlay(Overlay):
             if isinstance(body, FindValue):
                 records = self._forgeries(body.key)
             reply = Nodes(observed=addr, token=token, contacts=contacts, records=records)
-            self._emit(Kind.NODES, reply, header.txid, to_key=header.sender, addr=addr, flags=0)
+            self.answer(header, reply, addr)
 
     def _forgeries(self, key: bytes) -> tuple[bytes, ...]:
         number = self.colluders.numbers.get(key)
@@ -130,9 +134,3 @@ class MaliciousOverlay(Overlay):
             forged.append(raw[:-70] + bytes([raw[-70] ^ 1]) + raw[-69:])
         self.forged_sent += len(forged)
         return tuple(forged)
-
-    def _on_store(
-        self, body: Store, validated: bool, addr: Addr, now: float
-    ) -> tuple[StoreStatus, int]:
-        super()._on_store(body, validated, addr, now)  # kept only to serve tampered copies
-        return StoreStatus.STORED, 0

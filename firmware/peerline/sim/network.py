@@ -80,6 +80,8 @@ class NetworkStats:
     dropped_partition: int = 0
     dropped_mtu: int = 0
     dropped_no_node: int = 0
+    dropped_nat: int = 0
+    "Arrived at a NAT's public address with no mapping, or from a source its filter refuses."
     duplicated: int = 0
 
     def as_dict(self) -> dict[str, int]:

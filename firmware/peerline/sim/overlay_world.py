@@ -35,18 +35,13 @@ from peerline.wire.record import CandidateKind
 
 from .adversary import Colluders, MaliciousOverlay
 from .network import LinkProfile, Network
+from .numbers import sim_number
 from .simulator import Simulator
 
 SUBNETS = 16384
 CHURN_SEEDS = 3
 """Addresses a phone joining during churn starts from (random online phones, liars included)."""
 PORT = 7000
-
-
-def sim_number(public_key: bytes) -> str:
-    """Simulation stand-in for the argon2id number: same format, no cost."""
-    value = int.from_bytes(hashlib.blake2b(public_key, digest_size=8).digest(), "big")
-    return f"{value % 10**12:012d}"
 
 
 def address_of(i: int) -> Addr:

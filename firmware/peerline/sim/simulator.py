@@ -25,7 +25,9 @@ from typing import Any
 from peerline.errors import PeerlineError
 from peerline.ports import DatagramEndpoint, Rng
 from peerline.sim.clock import ClockError, VirtualClock
+from peerline.sim.nat import Nat
 from peerline.sim.network import Network, Outcome
+from peerline.sim.rng import SeededRng
 from peerline.types import Addr
 
 _DELIVER = 0
@@ -61,9 +63,10 @@ _WORDS = (
     "poke",
     "call",
     "note",
+    "drop-nat",
     *(outcome.value for outcome in Outcome if outcome is not Outcome.DELIVER),
 )
-_RECV, _FIRE, _NONODE, _ADD, _REMOVE, _MOVE, _POKE, _CALLED, _NOTE = range(9)
+_RECV, _FIRE, _NONODE, _ADD, _REMOVE, _MOVE, _POKE, _CALLED, _NOTE, _NATDROP = range(10)
 _OUTCOME_CODE: dict[Outcome, int] = {
     o: _WORDS.index(o.value) for o in Outcome if o is not Outcome.DELIVER
 }
@@ -77,32 +80,19 @@ class SimulationError(PeerlineError, RuntimeError):
 class _Slot:
     """Per-node bookkeeping: where it lives and which timer entry in the heap is current."""
 
-    __slots__ = ("addr", "deadline", "gen", "node", "spin_at", "spins")
+    __slots__ = ("addr", "deadline", "gen", "nat", "node", "spin_at", "spins")
 
-    def __init__(self, addr: Addr, node: DatagramEndpoint) -> None:
+    def __init__(self, addr: Addr, node: DatagramEndpoint, nat: Nat | None = None) -> None:
         self.addr = addr
         self.node = node
+        self.nat = nat
+        "The NAT the node sits behind (its ``addr`` is private), or None."
         self.gen = 0
         "Bumped whenever the pending timer entry is superseded; older entries are stale."
         self.deadline: float | None = None
         "The deadline of the live timer entry in the heap, or None if there is none."
         self.spin_at = -math.inf
         self.spins = 0
-
-
-class _SimRng:
-    """An ``Rng`` for a node, derived from the simulator's seed and a name. Simulation only."""
-
-    __slots__ = ("_random",)
-
-    def __init__(self, seed: str) -> None:
-        self._random = random.Random(seed)  # noqa: S311 - deterministic by design, never for keys
-
-    def random_bytes(self, n: int) -> bytes:
-        return self._random.randbytes(n)
-
-    def random(self) -> float:
-        return self._random.random()
 
 
 def _fmt(addr: Addr) -> str:
@@ -164,18 +154,31 @@ class Simulator:
         self._tail: deque[_Record] = deque(maxlen=_TAIL)
         self._ids: dict[Addr, int] = {}
         self._labels: dict[int, str] = {}
+        self._nats: dict[str, Nat] = {}
 
     # ----------------------------------------------------------------------------- nodes
 
-    def add_node(self, addr: Addr, node: DatagramEndpoint) -> None:
-        """Attach ``node`` at ``addr`` (one node per address).
+    def add_nat(self, nat: Nat) -> Nat:
+        """Put a NAT box on the network at ``nat.public_host``; nodes go behind it with
+        ``add_node(..., nat=nat)``. Datagrams to its public host are translated or dropped
+        (``dropped_nat``), as ``peerline.sim.nat`` describes."""
+        if nat.public_host in self._nats:
+            raise ValueError(f"a NAT already has the public host {nat.public_host}")
+        self._nats[nat.public_host] = nat
+        return nat
+
+    def add_node(self, addr: Addr, node: DatagramEndpoint, *, nat: Nat | None = None) -> None:
+        """Attach ``node`` at ``addr`` (one node per address); behind ``nat`` (added with
+        ``add_nat``), ``addr`` is its private address and what it sends leaves translated.
 
         Then: the simulator immediately drains the node's output and reads its timer, so a node
         that starts by sending (bootstrap, keepalive) needs no ``poke``.
         """
         if addr in self._slots:
             raise ValueError(f"address {_fmt(addr)} already has a node")
-        slot = _Slot(addr, node)
+        if nat is not None and self._nats.get(nat.public_host) is not nat:
+            raise ValueError("add the NAT with add_nat first")
+        slot = _Slot(addr, node, nat)
         self._slots[addr] = slot
         self._note(_ADD, self._id(addr))
         self._service(slot, self.clock.now)
@@ -232,7 +235,7 @@ class Simulator:
 
         Independent of the network's draws, so adding a node does not perturb the others.
         """
-        return _SimRng(f"peerline-sim/{self.seed}/{name}")
+        return SeededRng(f"peerline-sim/{self.seed}/{name}")
 
     def call_at(self, t: float, fn: Callable[[], object]) -> None:
         """Run ``fn()`` at virtual time ``t`` >= now: scripted churn, partitions, API calls.
@@ -388,6 +391,10 @@ class Simulator:
             self.events += 1
             slot = self._slots.get(b)
             buf = self._buf
+            if slot is None and self._nats:
+                slot = self._through_nat(t, a, b, c)
+                if slot is None:
+                    return True
             if slot is None:
                 self.network.stats.dropped_no_node += 1
                 if buf is not None:
@@ -405,7 +412,7 @@ class Simulator:
                 slot.node.receive_datagram(c, a, now=t)
                 self._service(slot, t)
             except Exception as exc:
-                self._annotate(exc, f"in receive_datagram of {_fmt(b)} from {_fmt(a)}")
+                self._annotate(exc, f"in receive_datagram of {_fmt(slot.addr)} from {_fmt(a)}")
                 raise
             return True
         if kind == _TIMER:
@@ -464,6 +471,7 @@ class Simulator:
         out = slot.node.datagrams_to_send(now=now)
         if out:
             src = slot.addr
+            nat = slot.nat
             transmit = self.network.transmit
             rng = self.random
             heap = self._heap
@@ -471,6 +479,9 @@ class Simulator:
             buf = self._buf
             deliver = Outcome.DELIVER
             for data, dst in out:
+                if nat is not None:
+                    src = nat.outbound(slot.addr, dst, now=now)
+                    self._id(src)
                 outcome, arrivals = transmit(src, dst, data, now, rng)
                 if outcome is not deliver and buf is not None:
                     code = _OUTCOME_CODE[outcome]
@@ -479,6 +490,22 @@ class Simulator:
                     heapq.heappush(heap, (at, next(seq), _DELIVER, src, dst, data))
         if slot.node.get_timer() != slot.deadline:  # the common case costs no call
             self._arm(slot, now)
+
+    def _through_nat(self, t: float, src: Addr, public: Addr, data: bytes) -> "_Slot | None":
+        """A datagram for a NAT's public address: the slot of the private node it is let
+        through to, or None (dropped and traced: no mapping, filtered, or nobody there)."""
+        nat = self._nats.get(public[0])
+        if nat is None:
+            return None
+        private = nat.inbound(public, src, now=t)
+        slot = self._slots.get(private) if private is not None else None
+        if slot is None or slot.nat is not nat:
+            self.network.stats.dropped_nat += 1
+            if self._buf is not None:
+                self._buf.extend((t, _NATDROP, self._id(src), self._id(public), len(data), -1))
+            return None
+        self._id(public)  # traced as received at the public address it was sent to
+        return slot
 
     def _arm(self, slot: _Slot, now: float) -> None:
         """Schedule the node's wake-up from ``get_timer()``; an unchanged deadline costs nothing."""

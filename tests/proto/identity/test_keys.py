@@ -9,13 +9,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from peerline.adapters.rng import SeededRng
 from peerline.errors import InvalidKey
 from peerline.proto.identity import (
     Identity,
     verify_signature,
     x25519_public_from_ed25519,
 )
+from peerline.sim.rng import SeededRng
 
 # RFC 8032 §7.1, TEST 1 (empty message).
 RFC8032_SEED = bytes.fromhex("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60")

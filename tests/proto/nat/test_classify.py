@@ -7,9 +7,9 @@ answer at all when the NAT's filter would drop it.
 
 import pytest
 
-from peerline.adapters.rng import SeededRng
 from peerline.proto.nat.classify import Filtering, Mapping, NatClassifier
 from peerline.proto.nat.stun_client import BindingFailed, BindingResult, StunClient
+from peerline.sim.rng import SeededRng
 from peerline.types import Addr
 from peerline.wire.stun import CHANGE_IP, CHANGE_PORT, decode_stun
 

@@ -9,7 +9,6 @@ import pytest
 from hypothesis import given
 
 from fuzzing import mutations  # type: ignore[import-not-found, unused-ignore]
-from peerline.adapters.rng import SeededRng
 from peerline.errors import LocalProtocolError
 from peerline.proto.nat.portmap import (
     ATTEMPTS,
@@ -24,6 +23,7 @@ from peerline.proto.nat.portmap import (
     PortMapper,
     PortMapState,
 )
+from peerline.sim.rng import SeededRng
 from peerline.types import Addr
 from peerline.wire.natpmp import (
     NATPMP_PORT,

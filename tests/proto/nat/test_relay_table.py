@@ -14,7 +14,6 @@ import pytest
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
-from peerline.adapters.rng import SeededRng
 from peerline.proto.nat.relay import (
     RelayConfig,
     RelayTable,
@@ -22,6 +21,7 @@ from peerline.proto.nat.relay import (
     relay_of,
     relayed_addr,
 )
+from peerline.sim.rng import SeededRng
 from peerline.types import Addr
 from peerline.wire.overlay import RelayStatus
 from peerline.wire.relay import pull_relayed, push_relayed

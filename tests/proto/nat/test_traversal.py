@@ -161,8 +161,8 @@ def test_symmetric_nats_fall_back_to_the_relay_after_the_punch_wait() -> None:
     (sb,) = b.node.sessions(now=w.now)
     assert sa["sas"] == sb["sas"]
     # R's table carried it all: initiation, response, messages and acks, nothing dropped.
-    counters = r.overlay.relay_table.counters
-    assert len(r.overlay.relay_table) == 1 and counters.channels_opened == 1
+    counters = r.engine.relay_service.table.counters
+    assert len(r.engine.relay_service.table) == 1 and counters.channels_opened == 1
     assert counters.packets_forwarded >= 6
     assert counters.dropped_wrong_source == counters.dropped_unknown_channel == 0
     # What R handled was ciphertext: no message text in anything it sent or received.
@@ -210,7 +210,7 @@ def test_a_relayed_session_moves_to_another_relay_within_5_s_when_its_relay_dies
     reply = b.node.send_message(a.key, "heard you", now=w.now)
     w.poke(b)
     assert w.run_until_true(lambda: delivered(b, reply), timeout=5.0)
-    assert r2.overlay.relay_table.counters.packets_forwarded >= 4
+    assert r2.engine.relay_service.table.counters.packets_forwarded >= 4
     handled = w.handled_by(r2)
     assert not any(t.encode() in d.data for d in handled for t in (TEXT_AFTER, "heard you"))
     # One session throughout: the move needed no new handshake.
@@ -228,7 +228,7 @@ def test_punchable_nats_talk_directly_and_the_relay_carries_nothing() -> None:
     path_a, path_b = a.node.live_path(b.key, now=w.now), b.node.live_path(a.key, now=w.now)
     assert path_a == w.public_addr(b, r) and path_b == w.public_addr(a, r)
     assert a.engine.traversal.counters.relay_fallbacks == 0
-    assert r.overlay.relay_table.counters.packets_forwarded == 0
+    assert r.engine.relay_service.table.counters.packets_forwarded == 0
     assert not any(d.data[0] == TYPE_RELAY for d in w.log)
 
 

@@ -32,14 +32,14 @@ from dataclasses import dataclass, field
 from typing import Literal, TypeVar
 
 from harness import make_identity
-from peerline.adapters.rng import SeededRng
 from peerline.proto.engine import Engine, EngineEvent
 from peerline.proto.nat.relay import RelayConfig
 from peerline.proto.nat.traversal import TraversalConfig
 from peerline.proto.node import Node, NodeConfig
 from peerline.proto.overlay.overlay import Overlay, OverlayConfig
 from peerline.proto.overlay.records import SyncBinding
-from peerline.sim.overlay_world import sim_number
+from peerline.sim.numbers import sim_number
+from peerline.sim.rng import SeededRng
 from peerline.types import Addr
 from peerline.wire.overlay import Contact
 
@@ -204,9 +204,8 @@ class World:
             binding=self._binding,
             number=sim_number(identity.public_key),
             config=overlay_config or OverlayConfig(member=member),
-            relay_config=relay_config,
         )
-        engine = Engine(node=node, overlay=overlay, traversal=traversal_config)
+        engine = Engine(node=node, overlay=overlay, traversal=traversal_config, relay=relay_config)
         phone = Phone(name=name, addr=addr, engine=engine, nat=nat)
         if nat is not None:
             self._nats[nat.public_host] = nat

@@ -13,9 +13,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from peerline.adapters.rng import SeededRng
 from peerline.proto.overlay.ids import ID_BITS, ID_SIZE
 from peerline.proto.overlay.lookup import Candidate, Lookup, State
+from peerline.sim.rng import SeededRng
 from peerline.wire.overlay import Contact
 
 K = 8

@@ -3,8 +3,8 @@
 from hypothesis import given
 from hypothesis import strategies as st
 
-from peerline.adapters.rng import SeededRng
 from peerline.proto.overlay.tokens import TOKEN_ROTATE_S, TOKEN_SIZE, TokenIssuer
+from peerline.sim.rng import SeededRng
 from peerline.types import Addr
 
 ADDR: Addr = ("203.0.113.5", 4433)

@@ -9,12 +9,12 @@ import hashlib
 
 import pytest
 
-from peerline.adapters.rng import SeededRng
 from peerline.proto.identity import Identity
 from peerline.proto.overlay.auth import PairKeys, mac
 from peerline.proto.overlay.ids import node_id, record_key
 from peerline.proto.overlay.overlay import Overlay, OverlayConfig
 from peerline.proto.overlay.records import SyncBinding, sign_record
+from peerline.sim.rng import SeededRng
 from peerline.types import Addr
 from peerline.wire.overlay import (
     FLAG_ANONYMOUS,

@@ -4,17 +4,15 @@ and the budget of binding checks a lookup pays for keys only one responder vouch
 import hashlib
 
 from peerline.proto.identity import Identity
+from peerline.proto.nat.introductions import Introductions
 from peerline.proto.overlay.events import LookupCompleted
 from peerline.proto.overlay.ids import node_id, record_key
-from peerline.proto.overlay.overlay import (
-    LONE_KEYS_CHECKED_PER_LOOKUP,
-    PADDED_PING_SIZE,
-    Overlay,
-    OverlayConfig,
-)
+from peerline.proto.overlay.lookups import LONE_KEYS_CHECKED_PER_LOOKUP
+from peerline.proto.overlay.overlay import Overlay, OverlayConfig
 from peerline.proto.overlay.records import SyncBinding, Verdict, sign_record, verify_signed
+from peerline.proto.overlay.rpc import PADDED_PING_SIZE
 from peerline.sim import LinkProfile, Network, Simulator
-from peerline.sim.overlay_world import sim_number
+from peerline.sim.numbers import sim_number
 from peerline.types import Addr
 from peerline.wire.overlay import NO_TOKEN, Contact, Introduce, Kind, decode_overlay
 from peerline.wire.record import CandidateKind, Record
@@ -104,17 +102,17 @@ def test_a_lookup_checks_few_keys_that_only_one_responder_offers() -> None:
     caller = phone(6, sim, SyncBinding(counting))
     target = Identity.from_seed(bytes([7]) * 32)
     number = sim_number(target.public_key)
-    op = caller._start_op(record_key(number), Kind.FIND_VALUE, "value", 0.0, number=number)
+    op = caller.lookups.start(record_key(number), Kind.FIND_VALUE, "value", 0.0, number=number)
     liars = [Identity.from_seed(hashlib.sha256(b"liar%d" % i).digest()) for i in range(6)]
     for i, liar in enumerate(liars):
         forged = sign_record(
             liar, Record(number=number, public_key=liar.public_key, seq=1, ttl_s=60)
         )
-        caller._take_record(op, forged.encode(), 1, 1000 + i, 0.0)
+        caller.lookups.take_record(op, forged.encode(), 1, 1000 + i, 0.0)
     assert len(calls) == LONE_KEYS_CHECKED_PER_LOOKUP
     real = sign_record(target, Record(number=number, public_key=target.public_key, seq=1, ttl_s=60))
-    caller._take_record(op, real.encode(), 2, 2000, 0.0)
-    caller._take_record(op, real.encode(), 2, 2001, 0.0)
+    caller.lookups.take_record(op, real.encode(), 2, 2000, 0.0)
+    caller.lookups.take_record(op, real.encode(), 2, 2001, 0.0)
     assert target.public_key in calls
     assert op.records and target.public_key in op.records
 
@@ -141,7 +139,9 @@ def test_an_introduction_refused_for_want_of_a_token_is_sent_again_with_it() -> 
         return out
 
     caller.datagrams_to_send = spy  # type: ignore[method-assign]
-    caller.introduce(target, (Contact(relay.public_key, addr_r),), (addr_c,), now=sim.now)
+    Introductions(relay)  # the relay serves INTRODUCE (as an Engine would have it)
+    introductions = Introductions(caller)
+    introductions.introduce(target, (Contact(relay.public_key, addr_r),), (addr_c,), now=sim.now)
     sim.poke(addr_c)
     sim.run_for(2.0)
     # Refused once for want of a token, then sent again with the token the refusal carried.
@@ -151,9 +151,9 @@ def test_an_introduction_refused_for_want_of_a_token_is_sent_again_with_it() -> 
 def test_introduced_callers_are_held_to_the_peer_limit() -> None:
     import pytest
 
-    from peerline.adapters.rng import SeededRng
     from peerline.errors import LocalProtocolError
     from peerline.proto.node import Node, NodeConfig
+    from peerline.sim.rng import SeededRng
 
     node = Node(
         identity=Identity.from_seed(bytes(32)), rng=SeededRng(1), config=NodeConfig(max_peers=2)

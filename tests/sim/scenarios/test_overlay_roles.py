@@ -7,7 +7,8 @@ from peerline.proto.identity import Identity
 from peerline.proto.overlay.events import LookupCompleted, RoleChanged
 from peerline.proto.overlay.ids import as_int, node_id
 from peerline.proto.overlay.overlay import Overlay, OverlayConfig
-from peerline.sim.overlay_world import OverlayWorld, sim_number
+from peerline.sim.numbers import sim_number
+from peerline.sim.overlay_world import OverlayWorld
 from peerline.types import Addr
 from peerline.wire.record import CandidateKind
 
@@ -87,7 +88,7 @@ def test_a_full_supernode_refuses_new_clients_and_they_pick_another() -> None:
     world, clients = world_with_clients(8, 5, max_clients=2)  # 15 relay slots wanted, 16 offered
     refused = sum(p.overlay.counters.clients_refused for p in world.phones)
     assert refused >= 1
-    load = {p.overlay.public_key: len(p.overlay._clients) for p in world.phones}
+    load = {p.overlay.public_key: len(p.overlay.roles.clients) for p in world.phones}
     assert max(load.values()) <= 2
     for _, client in clients:
         assert len(client.relays) >= 2  # refused ones were replaced where there was room

@@ -52,8 +52,8 @@ from peerline.wire.call import (
 )
 from peerline.wire.media import MediaCodec
 
-from .events import CallEvent, CallStateChanged, DtmfReceived
-from .state import Call, CallState
+from .events import CallEvent, CallStateChanged, DtmfReceived, MediaQuiet
+from .state import TONE_AFTER, Call, CallState, CallTrigger, EndReason, next_state
 
 log = logging.getLogger(__name__)
 
@@ -65,22 +65,16 @@ SUPPORTED_RATES_KHZ = (16,)
 """Wideband: what the phone's audio runs at (48 kHz is defined on the wire for later)."""
 
 _REMOTE_REASONS = {
-    HangupReason.NORMAL: "remote_hangup",
-    HangupReason.BUSY: "busy",
-    HangupReason.DECLINED: "declined",
-    HangupReason.NO_ANSWER: "no_answer",
-    HangupReason.INCOMPATIBLE: "incompatible",
-    HangupReason.FAILED: "failed",
+    HangupReason.NORMAL: EndReason.REMOTE_HANGUP,
+    HangupReason.BUSY: EndReason.BUSY,
+    HangupReason.DECLINED: EndReason.DECLINED,
+    HangupReason.NO_ANSWER: EndReason.NO_ANSWER,
+    HangupReason.INCOMPATIBLE: EndReason.INCOMPATIBLE,
+    HangupReason.FAILED: EndReason.FAILED,
 }
-_END_TONES = {
-    "busy": Tone.BUSY,
-    "declined": Tone.BUSY,
-    "unreachable": Tone.CONGESTION,
-    "failed": Tone.CONGESTION,
-    "incompatible": Tone.CONGESTION,
-    "connection_lost": Tone.CONGESTION,
-}
-"""What an outgoing call that ended this way plays for ``end_tone_s`` (none after a talk)."""
+_BUSY_TONE = frozenset({EndReason.BUSY, EndReason.DECLINED})
+"""An outgoing call that ended for one of ``TONE_AFTER`` plays busy for these, congestion for
+the rest, for ``end_tone_s`` (none after a talk)."""
 
 
 class CallError(LocalProtocolError):
@@ -100,10 +94,16 @@ class CallConfig:
     "Display name sent in INVITEs."
     auto_answer: bool = False
     "Answer every call at once (a hotline handset or a kiosk)."
+    resolve_timeout_s: float = 35.0
+    "A placed call whose number is not found by then fails ('lookup_timeout'): two lookups of"
+    " at most 15 s each, and slack."
     dial_timeout_s: float = 30.0
     "An INVITE that rings nothing by then: the call fails ('unreachable')."
     ring_timeout_s: float = 60.0
     "A ringing call nobody answers by then ends ('no_answer')."
+    media_quiet_s: float = 2.5
+    "A talking call that hears nothing this long reports ``MediaQuiet`` (its path may be dead:"
+    " a relay gone). Receiver reports come every second even in silence: two missed, and slack."
     media_timeout_s: float = 20.0
     "A talking call that hears nothing (no media, no report) this long ends ('connection_lost')."
     end_tone_s: float = 3.0
@@ -157,21 +157,63 @@ class CallManager:
         self._overlays: list[ToneGenerator] = []
         "DTMF feedback mixed over whatever plays."
         self._local_tone: Tone | None = None
+        self._new: set[bytes] = set()
+        "Calls made but not yet given their first state."
         self._early_hangups: OrderedDict[bytes, bytes] = OrderedDict()
         "call id -> peer key of HANGUPs for calls not seen yet: a cancel that overtook its"
         " INVITE (signals are not ordered); that INVITE must not ring."
 
     # -- commands ----------------------------------------------------------------------------
-    def dial(self, peer_key: bytes, *, now: float) -> Call:
-        """Call ``peer_key`` (the node reaches it: a session is made if none is live)."""
+    def place(self, *, target: str = "", now: float) -> Call:
+        """A call the user dialled, before its number is found: ``RESOLVING``. Then
+        ``resolved`` when the finder knows the key, ``invite`` once the session is up, or
+        ``fail`` with the reason the number could not be reached."""
         if self.live_call() is not None:
             raise CallError("busy", "a call is already in progress")
-        call = self._new_call(self._rng.random_bytes(CALL_ID_SIZE), peer_key, True, now)
-        call.state = CallState.DIALING
+        call = self._new_call(self._rng.random_bytes(CALL_ID_SIZE), b"", True, now, target=target)
         self.counters.calls_placed += 1
+        self._set(call, CallTrigger.PLACE, now)
+        return call
+
+    def resolved(
+        self, call_id: bytes, peer_key: bytes, *, number: str | None, connect_by: float
+    ) -> None:
+        """The resolving call's number belongs to ``peer_key``; its session must be up by
+        ``connect_by`` or the call ends ``unreachable``. A crossed INVITE from that key now
+        counts as glare."""
+        call = self._calls.get(call_id)
+        if call is None or call.state is not CallState.RESOLVING:
+            return
+        call.peer_key = peer_key
+        call.number = number
+        call.connect_by = connect_by
+
+    def invite(self, call_id: bytes, *, now: float) -> None:
+        """The session with the resolving call's peer is up: send the INVITE (``DIALING``)."""
+        call = self._calls.get(call_id)
+        if call is None or call.state is not CallState.RESOLVING or not call.peer_key:
+            return
         rate = self.config.sample_rate // 1000
         self._send(call, Invite(call_id=call.call_id, rate_khz=rate, name=self.config.name))
-        self._changed(call)
+        call.connect_by = None
+        self._set(call, CallTrigger.INVITE, now)
+
+    def fail(self, call_id: bytes, reason: EndReason, *, detail: str = "", now: float) -> None:
+        """End a resolving call that cannot be placed (number unknown, conflict, no session)."""
+        call = self._calls.get(call_id)
+        if call is not None and call.state is CallState.RESOLVING:
+            self._end(call, reason, now, detail=detail)
+
+    def resolving(self) -> list[Call]:
+        """Placed calls still waiting for their number or session."""
+        return [c for c in self._calls.values() if c.state is CallState.RESOLVING]
+
+    def dial(self, peer_key: bytes, *, now: float) -> Call:
+        """Call ``peer_key`` at once (its session is there or being made): ``place``,
+        ``resolved`` and ``invite`` in one, for a peer already known by key."""
+        call = self.place(now=now)
+        self.resolved(call.call_id, peer_key, number=None, connect_by=now)
+        self.invite(call.call_id, now=now)
         return call
 
     def answer(self, call_id: bytes | None = None, *, now: float) -> Call:
@@ -186,10 +228,13 @@ class CallManager:
         call = self._pick(call_id, None, "no call to hang up")
         if call.state is CallState.INCOMING:
             self._send(call, Hangup(call_id=call.call_id, reason=HangupReason.DECLINED))
-            self._end(call, "declined_here", now)
+            self._end(call, EndReason.DECLINED_HERE, now)
+        elif call.state is CallState.RESOLVING:
+            self._end(call, EndReason.CANCELLED, now)  # nothing was sent yet
         else:
             self._send(call, Hangup(call_id=call.call_id, reason=HangupReason.NORMAL))
-            self._end(call, "hangup" if call.state is CallState.ACTIVE else "cancelled", now)
+            active = call.state is CallState.ACTIVE
+            self._end(call, EndReason.HANGUP if active else EndReason.CANCELLED, now)
         return call
 
     def send_dtmf(self, digits: str, call_id: bytes | None = None, *, now: float) -> Call:
@@ -232,7 +277,7 @@ class CallManager:
             return
         if isinstance(signal, Ringing):
             if call.outgoing and call.state is CallState.DIALING:
-                self._set(call, CallState.RINGBACK, now)
+                self._set(call, CallTrigger.RINGING, now)
             else:
                 self.counters.signals_ignored += 1
         elif isinstance(signal, Answer):
@@ -243,7 +288,7 @@ class CallManager:
         elif isinstance(signal, Hangup):
             reason = _REMOTE_REASONS[signal.reason]
             if not call.outgoing and call.state is CallState.INCOMING:
-                reason = "cancelled"  # the caller gave up before we answered
+                reason = EndReason.CANCELLED  # the caller gave up before we answered
             self._end(call, reason, now)
         else:
             self._on_dtmf(call, signal)
@@ -267,8 +312,8 @@ class CallManager:
     def peer_unreachable(self, peer_key: bytes, *, now: float) -> None:
         """A signal to ``peer_key`` was never acknowledged: its call cannot go on."""
         call = self.live_call()
-        if call is not None and call.peer_key == peer_key:
-            self._end(call, "unreachable", now)
+        if call is not None and call.peer_key == peer_key and call.state is not CallState.RESOLVING:
+            self._end(call, EndReason.UNREACHABLE, now)
 
     # -- audio -------------------------------------------------------------------------------
     def audio_tick(self, captured: bytes | None, *, now: float) -> bytes:
@@ -294,26 +339,39 @@ class CallManager:
 
     # -- timers ------------------------------------------------------------------------------
     def get_timer(self) -> float | None:
-        deadlines = [d for c in self._calls.values() if (d := self._deadline(c)) is not None]
+        deadlines = [
+            d
+            for c in self._calls.values()
+            for d in (self._deadline(c), self._quiet_deadline(c))
+            if d is not None
+        ]
         return min(deadlines, default=None)
 
     def handle_timer(self, *, now: float) -> None:
         for call in list(self._calls.values()):
+            quiet = self._quiet_deadline(call)
+            if quiet is not None and now >= quiet and call.media is not None:
+                call.quiet_since = call.media.last_heard() or call.state_since
+                self._events.append(MediaQuiet(call_id=call.call_id, peer_key=call.peer_key))
             deadline = self._deadline(call)
             if deadline is None or now < deadline:
                 continue
-            if call.state is CallState.DIALING:
+            if call.state is CallState.RESOLVING:
+                detail = "the phone did not answer" if call.peer_key else "not found in time"
+                reason = EndReason.UNREACHABLE if call.peer_key else EndReason.LOOKUP_TIMEOUT
+                self._end(call, reason, now, detail=detail)
+            elif call.state is CallState.DIALING:
                 self._send(call, Hangup(call_id=call.call_id, reason=HangupReason.NORMAL))
-                self._end(call, "unreachable", now)
+                self._end(call, EndReason.UNREACHABLE, now)
             elif call.state is CallState.RINGBACK:
                 self._send(call, Hangup(call_id=call.call_id, reason=HangupReason.NORMAL))
-                self._end(call, "no_answer", now)
+                self._end(call, EndReason.NO_ANSWER, now)
             elif call.state is CallState.INCOMING:
                 self._send(call, Hangup(call_id=call.call_id, reason=HangupReason.NO_ANSWER))
-                self._end(call, "missed", now)
+                self._end(call, EndReason.MISSED, now)
             elif call.state is CallState.ACTIVE:
                 self._send(call, Hangup(call_id=call.call_id, reason=HangupReason.FAILED))
-                self._end(call, "connection_lost", now)
+                self._end(call, EndReason.CONNECTION_LOST, now)
 
     # -- outputs -----------------------------------------------------------------------------
     def signals_to_send(self) -> list[tuple[bytes, bytes]]:
@@ -347,10 +405,18 @@ class CallManager:
         self._overlay(dtmf_tone(digit, 0.1))
 
     def audio_active(self, now: float) -> bool:
-        """Whether the sound card is needed now: a call, a tone, DTMF still playing."""
-        if self.live_call() is not None or self._overlays or self._local_tone is not None:
+        """Whether the sound card is needed now: a call (placed, ringing or talking: not while
+        its number is still being found), a tone, DTMF still playing."""
+        live = self.live_call()
+        if live is not None and live.state is not CallState.RESOLVING:
+            return True
+        if self._overlays or self._local_tone is not None:
             return True
         return self._end_tone is not None and now < self._end_tone[2]
+
+    def tone_until(self) -> float | None:
+        """When the busy or congestion tone after a failed call stops, if one plays."""
+        return None if self._end_tone is None else self._end_tone[2]
 
     def calls(self) -> list[Call]:
         """Live calls, then the recently ended ones (newest first)."""
@@ -363,7 +429,7 @@ class CallManager:
             "peer_key": call.peer_key.hex(),
             "direction": "outgoing" if call.outgoing else "incoming",
             "state": str(call.state),
-            "reason": call.reason or None,
+            "reason": None if call.reason is None else str(call.reason),
             "name": call.name or None,
             "age_s": round(now - call.created_at, 1),
             "talk_s": None if call.answered_at is None else round(end - call.answered_at, 1),
@@ -386,27 +452,29 @@ class CallManager:
             live is not None
             and live.peer_key == peer_key
             and live.outgoing
-            and live.state in (CallState.DIALING, CallState.RINGBACK)
+            and live.state in (CallState.RESOLVING, CallState.DIALING, CallState.RINGBACK)
         ):
             self.counters.glare += 1
-            if live.call_id < invite.call_id:
+            if live.state is not CallState.RESOLVING and live.call_id < invite.call_id:
                 return  # ours survives: the peer answers it when our INVITE arrives
-            self._end(live, "glare", now)  # theirs survives; the peer forgets ours: no HANGUP
+            # Theirs survives (ours went nowhere yet, or has the larger id); the peer forgets
+            # ours: no HANGUP.
+            self._end(live, EndReason.GLARE, now)
             auto = True
         elif live is not None:
             self.counters.calls_busy += 1
             refused = self._new_call(invite.call_id, peer_key, False, now, name=invite.name)
             self._send(refused, Hangup(call_id=invite.call_id, reason=HangupReason.BUSY))
-            self._end(refused, "busy_here", now)
+            self._end(refused, EndReason.BUSY_HERE, now)
             return
         call = self._new_call(invite.call_id, peer_key, False, now, name=invite.name)
         self.counters.calls_received += 1
         if invite.codec != MediaCodec.OPUS or invite.rate_khz not in SUPPORTED_RATES_KHZ:
             self._send(call, Hangup(call_id=call.call_id, reason=HangupReason.INCOMPATIBLE))
-            self._end(call, "incompatible", now)
+            self._end(call, EndReason.INCOMPATIBLE, now)
             return
         self._send(call, Ringing(call_id=call.call_id))
-        self._set(call, CallState.INCOMING, now)
+        self._set(call, CallTrigger.INVITED, now)
         if auto:
             self.answer(call.call_id, now=now)
 
@@ -438,17 +506,27 @@ class CallManager:
             )
 
     def _new_call(
-        self, call_id: bytes, peer_key: bytes, outgoing: bool, now: float, *, name: str = ""
+        self,
+        call_id: bytes,
+        peer_key: bytes,
+        outgoing: bool,
+        now: float,
+        *,
+        name: str = "",
+        target: str = "",
     ) -> Call:
+        """A call not yet in any state (``_set`` gives it its first, through the table)."""
         call = Call(
             call_id=call_id,
             peer_key=peer_key,
             outgoing=outgoing,
-            state=CallState.DIALING if outgoing else CallState.INCOMING,
+            state=CallState.ENDED,  # placeholder until the first transition
             created_at=now,
             state_since=now,
             name=name,
+            target=target,
         )
+        self._new.add(call_id)
         self._calls[call_id] = call
         return call
 
@@ -459,7 +537,7 @@ class CallManager:
         except (PeerlineError, ImportError, OSError) as exc:
             log.error("call %s: no audio codec: %s", call.call_id.hex()[:8], exc)
             self._send(call, Hangup(call_id=call.call_id, reason=HangupReason.FAILED))
-            self._end(call, "failed", now)
+            self._end(call, EndReason.FAILED, now)
             return False
         seeds = self._rng.random_bytes(6)
         call.media = MediaSession(
@@ -472,21 +550,25 @@ class CallManager:
         )
         call.answered_at = now
         self.counters.calls_answered += 1
-        self._set(call, CallState.ACTIVE, now)
+        self._set(call, CallTrigger.ANSWERED, now)
         self._deliver_dtmf(call)
         return True
 
-    def _set(self, call: Call, state: CallState, now: float) -> None:
-        call.state = state
+    def _set(self, call: Call, trigger: CallTrigger, now: float) -> None:
+        """Move ``call`` by ``trigger``, as ``TRANSITIONS`` allows, and report it."""
+        new = call.call_id in self._new
+        call.state = next_state(None if new else call.state, trigger)
+        self._new.discard(call.call_id)
         call.state_since = now
         self._changed(call)
 
-    def _end(self, call: Call, reason: str, now: float) -> None:
+    def _end(self, call: Call, reason: EndReason, now: float, *, detail: str = "") -> None:
         call.reason = reason
+        call.detail = detail
         call.ended_at = now
-        self._set(call, CallState.ENDED, now)
-        tone = _END_TONES.get(reason)
-        if call.outgoing and tone is not None:
+        self._set(call, CallTrigger.END, now)
+        if call.outgoing and reason in TONE_AFTER:
+            tone = Tone.BUSY if reason in _BUSY_TONE else Tone.CONGESTION
             self._end_tone = (tone, call.call_id, now + self.config.end_tone_s)
         self._ended.append(call)
         self._prune()
@@ -499,7 +581,11 @@ class CallManager:
     def _changed(self, call: Call) -> None:
         self._events.append(
             CallStateChanged(
-                call_id=call.call_id, peer_key=call.peer_key, state=call.state, reason=call.reason
+                call_id=call.call_id,
+                peer_key=call.peer_key,
+                state=call.state,
+                reason=call.reason,
+                detail=call.detail,
             )
         )
 
@@ -516,6 +602,10 @@ class CallManager:
 
     def _deadline(self, call: Call) -> float | None:
         cfg = self.config
+        if call.state is CallState.RESOLVING:
+            return call.connect_by if call.connect_by is not None else (
+                call.state_since + cfg.resolve_timeout_s
+            )
         if call.state is CallState.DIALING:
             return call.state_since + cfg.dial_timeout_s
         if call.state in (CallState.RINGBACK, CallState.INCOMING):
@@ -524,6 +614,15 @@ class CallManager:
             heard = call.media.last_heard()
             return max(call.state_since, heard or call.state_since) + cfg.media_timeout_s
         return None
+
+    def _quiet_deadline(self, call: Call) -> float | None:
+        """When a talking call that hears nothing reports it (once per silence)."""
+        if call.state is not CallState.ACTIVE or call.media is None:
+            return None
+        heard = call.media.last_heard() or call.state_since
+        if call.quiet_since == heard:
+            return None  # this silence was reported
+        return max(call.state_since, heard) + self.config.media_quiet_s
 
     def _tone_frame(self, call: Call | None, now: float) -> bytes | None:
         want: tuple[Tone, bytes] | None = None

@@ -1,8 +1,9 @@
 """Getting a session through NATs: punch first, relay if that fails, upgrade when it can
 (protocol.md §11.3).
 
-``Traversal`` is the caller's and the callee's strategy, sans-I/O. It drives the session node
-and the overlay it is given (it owns neither) from events and a timer:
+``Traversal`` is the caller's and the callee's strategy, sans-I/O. It drives the session node,
+the overlay and the overlay's NAT services (``Introductions``, ``RelayService``) it is given
+(it owns none of them) from events and a timer:
 
 - ``reach``: the app looked a number up. Ask the callee's relays to introduce us (both sides
   then send towards each other: simultaneous open), and, when this phone is behind a NAT, open
@@ -40,7 +41,9 @@ from peerline.proto.overlay.overlay import Overlay
 from peerline.types import Addr
 from peerline.wire.overlay import Contact
 
+from .introductions import Introductions
 from .relay import is_relayed, relay_of, relayed_addr
+from .relay_service import RelayService
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -114,9 +117,19 @@ class _Target:
 
 
 class Traversal:
-    def __init__(self, *, node: Node, overlay: Overlay, config: TraversalConfig | None = None):
+    def __init__(
+        self,
+        *,
+        node: Node,
+        overlay: Overlay,
+        introductions: Introductions,
+        relay_service: RelayService,
+        config: TraversalConfig | None = None,
+    ):
         self.node = node
         self.overlay = overlay
+        self.introductions = introductions
+        self.relay_service = relay_service
         self.config = config or TraversalConfig()
         self.counters = TraversalCounters()
         self.own_candidates: tuple[Addr, ...] = ()
@@ -147,7 +160,9 @@ class Traversal:
                 self.node.connect(key, now=now)
             initiation = self.node.initiation_in_flight(key)
             self.counters.punches += 1
-            self.overlay.introduce(key, relays, self.own_candidates, now=now, initiation=initiation)
+            self.introductions.introduce(
+                key, relays, self.own_candidates, now=now, initiation=initiation
+            )
         if not self.overlay.member:  # behind a NAT: a punch may fail; get the relay ready
             target.asked.clear()
             self._open_next_relay(key, target, now)
@@ -163,7 +178,7 @@ class Traversal:
                 continue
             for relay in target.relays:
                 if relay.addr == via[0]:
-                    self.overlay.open_relay(key, relay, now=now)
+                    self.relay_service.open(key, relay, now=now)
 
     def is_relay_source(self, addr: Addr) -> bool:
         """Whether relayed datagrams from ``addr`` are for this phone (not to be forwarded)."""
@@ -282,7 +297,7 @@ class Traversal:
             if relay.public_key in target.asked or relay.public_key in target.channels:
                 continue
             target.asked.add(relay.public_key)
-            if self.overlay.open_relay(key, relay, now=now):
+            if self.relay_service.open(key, relay, now=now):
                 return True
         return False
 
@@ -337,7 +352,7 @@ class Traversal:
         self.counters.upgrade_attempts += 1
         if target.relays and self.own_candidates:
             self.counters.punches += 1
-            self.overlay.introduce(key, target.relays, self.own_candidates, now=now)
+            self.introductions.introduce(key, target.relays, self.own_candidates, now=now)
         for addr in target.direct[:4]:
             self.node.probe_path(key, addr, now=now)
         target.upgrade_interval = min(self.config.upgrade_max_s, target.upgrade_interval * 2)
@@ -398,7 +413,7 @@ class Traversal:
         for relay in target.relays:
             if current is not None and relay.addr == current[0]:
                 target.asked.add(relay.public_key)
-                self.overlay.open_relay(event.peer_key, relay, now=now)
+                self.relay_service.open(event.peer_key, relay, now=now)
         self._open_next_relay(event.peer_key, target, now)
 
 

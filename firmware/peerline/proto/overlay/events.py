@@ -1,4 +1,11 @@
-"""Events the overlay hands out through ``next_event()``."""
+"""Events the overlay hands out through ``next_event()``.
+
+Its own, and those of the NAT services registered on it (``proto.nat.introductions``,
+``proto.nat.relay_service``: the introduction and relay-channel events below), which queue
+them through ``Overlay.add_event`` so that one stream keeps their order. They are defined here
+so that the app and ``Traversal`` import every overlay event from one place; the overlay never
+creates them itself.
+"""
 
 from dataclasses import dataclass
 

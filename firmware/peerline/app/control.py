@@ -1,0 +1,351 @@
+"""The control API's commands (docs/control-api.md): JSON in, phone commands to the core, JSON out.
+
+Each handler checks its arguments (``bad_request`` and friends), turns them into one phone
+command, and, for a command that finishes later, waits for the event that says how it went.
+It never reaches into the core's parts: what it shows comes from events, ``status`` views and
+the store.
+"""
+
+import asyncio
+import ipaddress
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import asdict
+from typing import TYPE_CHECKING, Any
+
+from peerline import __version__
+from peerline.proto.phone import CallState, CommandRejected, EndReason, PhoneEvent, commands, events
+from peerline.runtime.control import CommandError, EventStream
+from peerline.types import Addr
+
+from .eventjson import event_json, record_json
+
+if TYPE_CHECKING:
+    from .daemon import Phone
+
+MAX_WAIT_S = 120.0
+DIAL_WAIT_S = 10.0
+"""``dial`` waits this long for the far phone to ring (or refuse) after the INVITE went out."""
+RESOLVE_WAIT_S = 60.0
+"""At most this long for a lookup-backed command to hear back (the core's own deadlines end
+every lookup well before: two lookups of at most 15 s each)."""
+
+_END_CODES = {
+    EndReason.UNKNOWN_NUMBER: "unknown_number",
+    EndReason.NUMBER_CONFLICT: "number_conflict",
+    EndReason.UNKNOWN_EXTENSION: "unknown_extension",
+    EndReason.BAD_RECORD: "bad_record",
+    EndReason.LOOKUP_BUSY: "busy",
+    EndReason.LOOKUP_TIMEOUT: "timeout",
+}
+"""A call that ended while resolving: the error ``dial`` answers with (else ``unreachable``)."""
+
+
+class Control:
+    """The handlers, bound to one running phone shell."""
+
+    def __init__(self, phone: "Phone") -> None:
+        self.phone = phone
+
+    def handlers(self) -> dict[str, Callable[[dict[str, Any]], Awaitable[Any]]]:
+        return {
+            "id": self.id,
+            "status": self.status,
+            "peer.add": self.peer_add,
+            "peer.list": self.peer_list,
+            "msg.send": self.msg_send,
+            "msg.list": self.msg_list,
+            "lookup": self.lookup,
+            "dial": self.dial,
+            "answer": self.answer,
+            "hangup": self.hangup,
+            "dtmf": self.dtmf,
+            "lan": self.lan,
+            "events": self.events,
+        }
+
+    # -- helpers ------------------------------------------------------------------------------
+    def _now(self) -> float:
+        return asyncio.get_running_loop().time()
+
+    def _submit(self, command: commands.Command) -> commands.Accepted:
+        try:
+            return self.phone.core.handle(command, now=self._now())
+        except CommandRejected as exc:
+            self.phone.poke()
+            raise CommandError(exc.code, exc.message) from None
+
+    async def _outcome(
+        self, command: commands.Command, match: Callable[[PhoneEvent, commands.Accepted], bool]
+    ) -> tuple[commands.Accepted, PhoneEvent | None]:
+        """Submit ``command`` and wait for the first event ``match`` says is its outcome."""
+        accepted = self._submit(command)
+        hub = self.phone.hub
+        fut = hub.waiter(lambda e: match(e, accepted))
+        self.phone.poke()  # the outcome may be queued already
+        event = await hub.wait(fut, RESOLVE_WAIT_S)
+        return accepted, event
+
+    # -- commands -----------------------------------------------------------------------------
+    async def id(self, args: dict[str, Any]) -> dict[str, Any]:
+        core = self.phone.core
+        return {"number": core.number, "public_key": core.public_key.hex()}
+
+    async def status(self, args: dict[str, Any]) -> dict[str, Any]:
+        return self.phone.status()
+
+    async def peer_add(self, args: dict[str, Any]) -> dict[str, Any]:
+        number = str(args.get("number", ""))
+        key = _parse_key(args.get("public_key"))
+        addr = _parse_host_port(args.get("host"), args.get("port"))
+        _, event = await self._outcome(
+            commands.AddPeer(number=number, public_key=key, addr=addr), _for_request
+        )
+        if isinstance(event, events.RequestFailed):
+            raise CommandError(event.code, event.detail)
+        if not isinstance(event, events.PeerAdded):
+            raise CommandError("timeout", "the number check did not finish in time")
+        return {
+            "number": event.number,
+            "public_key": event.public_key.hex(),
+            "host": event.addr[0],
+            "port": event.addr[1],
+        }
+
+    async def peer_list(self, args: dict[str, Any]) -> list[dict[str, Any]]:
+        return [
+            {
+                "number": r.number,
+                "public_key": r.public_key.hex(),
+                "host": r.host,
+                "port": r.port,
+                "added_at": r.added_at,
+                "last_seen": r.last_seen,
+            }
+            for r in self.phone.db.peers()
+        ]
+
+    async def msg_send(self, args: dict[str, Any]) -> dict[str, Any]:
+        text = args.get("text")
+        if not isinstance(text, str) or not text:
+            raise CommandError("bad_request", '"text" must be a non-empty string')
+        wait = args.get("wait_s", 10.0)
+        bad_type = isinstance(wait, bool) or not isinstance(wait, int | float)
+        if bad_type or not 0 <= wait <= MAX_WAIT_S:
+            raise CommandError("bad_request", f'"wait_s" must be a number 0..{MAX_WAIT_S:g}')
+        key = _optional_key(args.get("public_key"))
+        command = commands.SendMessage(
+            target=str(args.get("number", "")), text=text, public_key=key
+        )
+        _, event = await self._outcome(command, _for_request)
+        if isinstance(event, events.RequestFailed):
+            raise CommandError(event.code, event.detail)
+        if not isinstance(event, events.MessageSent):
+            raise CommandError("timeout", "the recipient was not found in time")
+        message_id = event.message_id
+        hub = self.phone.hub
+        fut = hub.waiter(
+            lambda e: isinstance(e, events.MessageStatusChanged) and e.message_id == message_id
+        )
+        row = self.phone.db.message(message_id)
+        status: str = row.status if row is not None else "sent"
+        if status == "sent" and wait > 0:
+            done = await hub.wait(fut, wait)
+            if isinstance(done, events.MessageStatusChanged):
+                status = done.status
+        fut.cancel()
+        return {"id": message_id.hex(), "status": status}
+
+    async def msg_list(self, args: dict[str, Any]) -> list[dict[str, Any]]:
+        limit = args.get("limit", 100)
+        if not isinstance(limit, int) or isinstance(limit, bool) or not 0 <= limit <= 10_000:
+            raise CommandError("bad_request", '"limit" must be an integer 0..10000')
+        return [
+            {
+                "id": m.id.hex(),
+                "direction": m.direction,
+                "number": m.peer_number,
+                "peer_key": m.peer_key.hex(),
+                "text": m.body,
+                "created_at": m.created_at,
+                "status": m.status,
+            }
+            for m in self.phone.db.messages(limit)
+        ]
+
+    async def lookup(self, args: dict[str, Any]) -> dict[str, Any]:
+        _, event = await self._outcome(
+            commands.Lookup(number=str(args.get("number", ""))), _for_request
+        )
+        if isinstance(event, events.RequestFailed):
+            raise CommandError(event.code, event.detail)
+        if not isinstance(event, events.LookupFinished):
+            raise CommandError("timeout", "the lookup did not finish in time")
+        result: dict[str, Any] = {
+            "number": event.number,
+            "found": event.found,
+            "elapsed_ms": round(event.elapsed_s * 1000.0, 1),
+            "queries": event.queries,
+            "replies": event.replies,
+        }
+        if event.found:
+            result["hops"] = event.hops
+            result["records"] = [record_json(r) for r in event.records]
+            result["conflict"] = len(event.records) > 1
+        else:
+            result["reason"] = event.reason
+        return result
+
+    async def dial(self, args: dict[str, Any]) -> dict[str, Any]:
+        """Resolve a number or LAN extension, open a secure session and place a call on it;
+        returns once the far phone rings or refuses (or after ``DIAL_WAIT_S``)."""
+        core, hub = self.phone.core, self.phone.hub
+        command = commands.Dial(
+            target=str(args.get("number", "")), public_key=_optional_key(args.get("public_key"))
+        )
+        accepted = self._submit(command)
+        call_id = accepted.call_id
+        assert call_id is not None
+
+        def moved_on(e: PhoneEvent) -> bool:
+            return (
+                isinstance(e, events.CallStateChanged)
+                and e.call_id == call_id
+                and e.state is not CallState.RESOLVING
+            )
+
+        fut = hub.waiter(moved_on)
+        self.phone.poke()
+        call = core.call(call_id)
+        if call is not None and call.state is CallState.RESOLVING:
+            await hub.wait(fut, RESOLVE_WAIT_S)
+        fut.cancel()
+        call = core.call(call_id)
+        if call is None:
+            raise CommandError("internal", "the call vanished")
+        if call.state is CallState.ENDED and call.reason is EndReason.GLARE:
+            live = core.live_call()
+            if live is not None and live.peer_key == call.peer_key:
+                call = live  # both dialled at once: the peer's call survived, answered here
+        elif (
+            call.state is CallState.ENDED
+            and not call.answered
+            and call.reason is not None
+            and (call.reason in _END_CODES or call.reason is EndReason.UNREACHABLE)
+        ):
+            code = _END_CODES.get(call.reason, "unreachable")
+            raise CommandError(code, call.detail or str(call.reason))
+        if call.state is CallState.DIALING:
+            fut = hub.waiter(
+                lambda e: (
+                    isinstance(e, events.CallStateChanged)
+                    and e.call_id == call_id
+                    and e.state is not CallState.DIALING
+                )
+            )
+            await hub.wait(fut, DIAL_WAIT_S)
+            fut.cancel()
+        now = self._now()
+        session = core.session(call.peer_key, now=now) or {}
+        endpoint = session.get("endpoint")
+        return {
+            "number": call.number,
+            "public_key": call.peer_key.hex(),
+            "sas": session.get("sas"),
+            "addr": endpoint,
+            "path": "relayed" if endpoint and str(endpoint[0]).startswith("relay:") else "direct",
+            "call": core.call_json(call.call_id, now),
+        }
+
+    async def answer(self, args: dict[str, Any]) -> dict[str, Any]:
+        return self._call_result(self._submit(commands.Answer(call_id=_call_id(args))))
+
+    async def hangup(self, args: dict[str, Any]) -> dict[str, Any]:
+        return self._call_result(self._submit(commands.Hangup(call_id=_call_id(args))))
+
+    async def dtmf(self, args: dict[str, Any]) -> dict[str, Any]:
+        digits = args.get("digits")
+        if not isinstance(digits, str) or not 1 <= len(digits) <= 32:
+            raise CommandError("bad_request", '"digits" must be a string of 1 to 32 DTMF digits')
+        call_id = _call_id(args)
+        return self._call_result(self._submit(commands.SendDtmf(digits=digits, call_id=call_id)))
+
+    def _call_result(self, accepted: commands.Accepted) -> dict[str, Any]:
+        self.phone.poke()
+        call = self.phone.core.call_json(accepted.call_id or b"", self._now())
+        if call is None:
+            raise CommandError("no_call", "no such call")
+        return call
+
+    async def lan(self, args: dict[str, Any]) -> dict[str, Any]:
+        return self.phone.core.lan_status()
+
+    async def events(self, args: dict[str, Any]) -> EventStream:
+        """Every phone event from now on, one JSON object a line, until the client leaves."""
+
+        async def lines() -> AsyncIterator[dict[str, Any]]:
+            async for event in self.phone.hub.stream():
+                yield event_json(event)
+
+        return EventStream(lines())
+
+
+def status_json(phone: "Phone") -> dict[str, Any]:
+    """``status``: the core's view plus what only the shell knows."""
+    core = phone.core
+    now = asyncio.get_running_loop().time()
+    uptime = time.time() - phone.started_at
+    out = core.status(now=now, uptime_s=uptime)
+    out["counters"]["socket_errors"] = phone.socket_errors
+    audio = phone.audio
+    return {
+        "version": __version__,
+        "number": out.pop("number"),
+        "number_display": out.pop("number_display"),
+        "public_key": out.pop("public_key"),
+        "name": phone.config.phone.name,
+        "listen": [list(a) for a in phone.local_addrs],
+        "uptime_s": round(uptime, 1),
+        **out,
+        "audio": None
+        if audio is None
+        else asdict(audio.status()) | {"frames_dropped": phone.audio_frames_dropped},
+        "events": {"subscribers": phone.hub.subscribers},
+    }
+
+
+def _for_request(event: PhoneEvent, accepted: commands.Accepted) -> bool:
+    return getattr(event, "request", None) == accepted.request
+
+
+def _call_id(args: dict[str, Any]) -> bytes | None:
+    if args.get("call_id") is None:
+        return None
+    try:
+        return bytes.fromhex(str(args["call_id"]))
+    except ValueError:
+        raise CommandError("bad_request", '"call_id" must be hex') from None
+
+
+def _parse_key(value: object) -> bytes:
+    try:
+        key = bytes.fromhex(str(value))
+    except ValueError:
+        raise CommandError("bad_key", "public key must be 64 hex digits") from None
+    if len(key) != 32:
+        raise CommandError("bad_key", "public key must be 64 hex digits")
+    return key
+
+
+def _optional_key(value: object) -> bytes | None:
+    return None if value is None else _parse_key(value)
+
+
+def _parse_host_port(host: object, port: object) -> Addr:
+    try:
+        ip = ipaddress.ip_address(str(host))
+    except ValueError:
+        raise CommandError("bad_address", f"host must be an IP address, got {host!r}") from None
+    if not isinstance(port, int) or isinstance(port, bool) or not 1 <= port <= 65535:
+        raise CommandError("bad_address", f"port must be 1..65535, got {port!r}")
+    return (str(ip), port)

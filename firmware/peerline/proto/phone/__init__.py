@@ -1,0 +1,57 @@
+"""The phone core: the whole phone, sans-I/O, driven by commands and reporting events.
+
+Front ends (the control API, the keypad UI, the emulator, gateways) use only what this package
+exports: ``PhoneCore``, its configuration, the commands and the events.
+"""
+
+from peerline.proto.call.manager import CodecFactory
+from peerline.proto.call.state import CallState, EndReason
+
+from . import commands, events
+from .commands import (
+    Accepted,
+    AddPeer,
+    Answer,
+    Command,
+    CommandRejected,
+    Dial,
+    Hangup,
+    Lookup,
+    PlayKeyTone,
+    SendDtmf,
+    SendMessage,
+    SetDialTone,
+)
+from .config import LanSettings, PhoneConfig, PhoneState, Surroundings
+from .contacts import StoredPeer
+from .core import PhoneCore
+from .events import PhoneEvent
+from .views import CallInfo
+
+__all__ = [
+    "Accepted",
+    "AddPeer",
+    "Answer",
+    "CallInfo",
+    "CallState",
+    "CodecFactory",
+    "Command",
+    "CommandRejected",
+    "Dial",
+    "EndReason",
+    "Hangup",
+    "LanSettings",
+    "Lookup",
+    "PhoneConfig",
+    "PhoneCore",
+    "PhoneEvent",
+    "PhoneState",
+    "PlayKeyTone",
+    "SendDtmf",
+    "SendMessage",
+    "SetDialTone",
+    "StoredPeer",
+    "Surroundings",
+    "commands",
+    "events",
+]

@@ -1,0 +1,102 @@
+"""What a front end may ask of the phone: one closed set of commands, as data.
+
+A command is handed to ``PhoneCore.handle(command, now=...)``. It is checked at once: a command
+that cannot be carried out raises ``CommandRejected`` (with a control-API error code) and
+changes nothing. One that finishes later returns an ``Accepted`` with a request id that the
+later events carry (``MessageSent``, ``LookupFinished``, ``PeerAdded``, ``RequestFailed``); a
+dialled call is followed by its ``call_id`` in ``CallStateChanged`` events.
+"""
+
+from dataclasses import dataclass
+
+from peerline.errors import LocalProtocolError
+from peerline.types import Addr
+
+
+class CommandRejected(LocalProtocolError):
+    """A command that cannot be carried out now; ``code`` is the control API's error code."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Command:
+    """Base of every phone command."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Dial(Command):
+    target: str
+    "A number (12 digits; spaces and dashes allowed) or a LAN extension."
+    public_key: bytes | None = None
+    "Which key, when several hold the number (never chosen silently)."
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Answer(Command):
+    call_id: bytes | None = None
+    "Default: the ringing call."
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Hangup(Command):
+    """Hang up a talking call, cancel one being placed, or decline a ringing one."""
+
+    call_id: bytes | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SendDtmf(Command):
+    digits: str
+    "1 to 32 of 0-9, *, #, A-D: sent as events, played locally."
+    call_id: bytes | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SendMessage(Command):
+    target: str
+    "A number or a LAN extension."
+    text: str
+    public_key: bytes | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Lookup(Command):
+    """Look a number up in the directory (stores nothing): ``LookupFinished``."""
+
+    number: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AddPeer(Command):
+    """Store a peer given by hand, once its key is shown to derive to its number."""
+
+    number: str
+    public_key: bytes
+    addr: Addr
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SetDialTone(Command):
+    """The handset is off the hook with nothing dialled (on) or not (off)."""
+
+    on: bool
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PlayKeyTone(Command):
+    """A key's tone, locally only (digits pressed before a call exists)."""
+
+    digit: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Accepted:
+    """A command was taken. ``request``: the id its later events carry (None if it finished
+    at once); ``call_id``: the call it made or acted on."""
+
+    request: int | None = None
+    call_id: bytes | None = None

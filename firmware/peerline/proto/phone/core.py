@@ -1,0 +1,751 @@
+"""The phone core: the whole phone, sans-I/O, behind one command/event face.
+
+``PhoneCore`` owns every protocol part of one phone (the session node, the overlay, NAT
+traversal, STUN, the port mapping, call control, the peer finder, LAN extensions, the number
+book) and every timer they need. A shell (the asyncio daemon, the simulator) drives it:
+
+- datagrams: ``receive_datagram`` in; ``datagrams_to_send`` (and ``media_datagrams_to_send``
+  for the voice fast path) out;
+- time: ``get_timer`` out, ``handle_timer(now=...)`` in, one timer for everything;
+- front ends: ``handle(command, now=...)`` in, ``next_event()`` out (``peerline.proto.phone``
+  commands and events only);
+- the shell's own work: ``next_derivation`` out and ``number_derived`` in (argon2id runs on a
+  worker thread), ``audio_tick`` every 20 ms while ``AudioActiveChanged(active=True)``,
+  ``lan_heard``/``lan_lost`` from LAN discovery, ``set_surroundings`` when the host's
+  addresses change.
+
+Then: after any input, drain ``datagrams_to_send``, ``next_event`` and ``next_derivation``, and
+re-arm one timer for ``get_timer()``. The core acts on its parts' events itself, at once: a
+shell that only drains keeps the phone fully working.
+"""
+
+import ipaddress
+import logging
+from collections import OrderedDict, deque
+from collections.abc import Callable
+from typing import Any
+
+from peerline.errors import InvalidKey, LocalProtocolError
+from peerline.ports import Rng
+from peerline.proto.call.events import CallEvent, MediaQuiet
+from peerline.proto.call.events import CallStateChanged as CallMoved
+from peerline.proto.call.events import DtmfReceived as CallDtmf
+from peerline.proto.call.manager import CallManager, CodecFactory
+from peerline.proto.call.state import Call, CallState, EndReason
+from peerline.proto.engine import Engine
+from peerline.proto.events import (
+    HandshakeCompleted,
+    MediaReceived,
+    MediaReportReceived,
+    MessageDelivered,
+    MessageFailed,
+    MessageReceived,
+    PeerEndpointChanged,
+    PeerSilent,
+    SignalReceived,
+)
+from peerline.proto.identity import Identity, format_number
+from peerline.proto.lan import ExtensionRegistry, LanAnnouncement
+from peerline.proto.lan.events import (
+    AnnouncementChanged,
+    ExtensionConflict,
+    ExtensionLost,
+    LanEvent,
+    LanPeerAppeared,
+    LanPeerUpdated,
+)
+from peerline.proto.nat.classify import NatClassifier
+from peerline.proto.nat.portmap import (
+    MappingAcquired,
+    MappingFailed,
+    MappingLost,
+    MappingReleased,
+    PortMapper,
+    PortMapState,
+)
+from peerline.proto.nat.relay import is_relayed
+from peerline.proto.nat.stun_client import BindingFailed, BindingResult, StunClient
+from peerline.proto.nat.stun_server import StunServer
+from peerline.proto.node import Node
+from peerline.proto.overlay import events as overlay_events
+from peerline.proto.overlay.overlay import Overlay
+from peerline.types import Addr
+from peerline.wire.natpmp import NATPMP_PORT
+from peerline.wire.overlay import Contact
+
+from . import commands as cmd
+from . import events as ev
+from .candidates import MAX_PUBLISHED, own_candidates
+from .config import PhoneConfig, PhoneState, Surroundings
+from .contacts import ContactBook
+from .finder import PeerFinder
+from .numbers import BookBinding, NumberBook
+from .requests import PhoneRequests
+from .status import call_json, lan_view, phone_status
+from .views import CallInfo
+
+log = logging.getLogger("peerline.phone")
+
+MAX_SIGNAL_IDS = 1024
+"""SIGNAL message ids remembered to route their delivery failures to the call."""
+MAX_OPEN_REQUESTS = 256
+"""Commands waiting for a lookup or a derivation (dials, messages, peer additions)."""
+CARRIER_NAT = ipaddress.ip_network("100.64.0.0/10")
+"""Shared address space (RFC 6598): a phone there sits behind a carrier's NAT."""
+
+_NOT_FOUND_REASONS = {
+    "unknown_number": EndReason.UNKNOWN_NUMBER,
+    "number_conflict": EndReason.NUMBER_CONFLICT,
+    "unreachable": EndReason.UNREACHABLE,
+    "bad_record": EndReason.BAD_RECORD,
+    "busy": EndReason.LOOKUP_BUSY,
+    "timeout": EndReason.LOOKUP_TIMEOUT,
+}
+
+
+class PhoneCore:
+    """One phone, sans-I/O. See the module docstring."""
+
+    def __init__(
+        self,
+        *,
+        identity: Identity,
+        number: str,
+        rng: Rng,
+        codecs: CodecFactory,
+        config: PhoneConfig | None = None,
+        state: PhoneState | None = None,
+    ) -> None:
+        self.identity = identity
+        self.public_key = identity.public_key
+        self.number = number
+        self.config = cfg = config or PhoneConfig()
+        state = state or PhoneState()
+        self._state = state
+        self._rng = rng
+        self.numbers = NumberBook(max_pending=cfg.max_pending_derivations)
+        self.numbers.pin(identity.public_key, number)
+        self._binding = BookBinding(self.numbers)
+        self.contacts = ContactBook(state.peers)
+        self.node = Node(identity=identity, rng=rng, config=cfg.node)
+        self.overlay = Overlay(
+            identity=identity,
+            rng=rng,
+            binding=self._binding,
+            number=number,
+            config=cfg.overlay,
+            seq_start=state.record_seq_start,
+        )
+        self.stun = StunClient(rng)
+        self.stun_server = StunServer()
+        self.engine = Engine(
+            node=self.node,
+            overlay=self.overlay,
+            stun=self.stun,
+            stun_server=self.stun_server,
+            traversal=cfg.traversal,
+        )
+        self.traversal = self.engine.traversal
+        self.calls = CallManager(codecs=codecs, rng=rng, config=cfg.calls)
+        self.classifier: NatClassifier | None = None
+        self.stun_results: dict[Addr, BindingResult | BindingFailed] = {}
+        self.lan: ExtensionRegistry | None = None
+        self._host: list[Addr] = []
+        "Where others may reach this phone (shared with the finder, updated in place)."
+        self._surroundings = Surroundings(host=(), own=(), bound=())
+        self.finder = PeerFinder(
+            node=self.node,
+            overlay=self.overlay,
+            traversal=self.traversal,
+            contacts=self.contacts,
+            numbers=self.numbers,
+            host=self._host,
+        )
+        self._events: deque[ev.PhoneEvent] = deque()
+        self._signal_ids: OrderedDict[bytes, bytes] = OrderedDict()
+        "SIGNAL message id -> peer key: a failed delivery ends that peer's call."
+        self._audio_active = False
+        self._cache_at: float | None = None
+        self._started = False
+        self._closing = False
+        self._now = 0.0
+        self._dispatch: dict[type[Any], Callable[[Any, float], None]] = {
+            MediaReceived: self._on_media,
+            MediaReportReceived: self._on_media_report,
+            SignalReceived: self._on_signal,
+            MessageReceived: self._on_message,
+            MessageDelivered: self._on_delivery,
+            MessageFailed: self._on_delivery,
+            HandshakeCompleted: self._on_handshake,
+            PeerEndpointChanged: self._on_endpoint,
+            PeerSilent: self._on_silent,
+            MappingAcquired: self._on_portmap,
+            MappingFailed: self._on_portmap,
+            MappingLost: self._on_portmap,
+            MappingReleased: self._on_portmap,
+            BindingResult: self._on_stun,
+            BindingFailed: self._on_stun,
+            overlay_events.LookupCompleted: self._on_lookup,
+            overlay_events.LookupFailed: self._on_lookup,
+            overlay_events.RecordPublished: self._on_published,
+            overlay_events.ReflexiveAddressChanged: self._on_reflexive,
+            overlay_events.RoleChanged: self._on_role,
+            overlay_events.RelaysChanged: self._on_relays,
+            overlay_events.IntroductionReceived: self._on_introduction,
+        }
+        "Engine event type -> what the core does with it (the rest: traversal's alone)."
+        self.requests = PhoneRequests(self)
+
+    # -- lifecycle ----------------------------------------------------------------------------
+    def start(self, surroundings: Surroundings, *, now: float, lan_port: int | None = None) -> None:
+        """Begin: stored peers, the overlay (peer cache, then seeds), STUN, a port mapping,
+        LAN extensions (when ``lan_port``, this phone's IPv4 UDP port, is given), and the first
+        record. Then: drain the outputs."""
+        if self._started:
+            raise LocalProtocolError("the phone is already started")
+        self._started = True
+        self._now = now
+        for peer in self.contacts:
+            self.numbers.pin(peer.public_key, peer.number)
+            try:
+                self.node.add_peer(peer.public_key, peer.addr)
+            except (InvalidKey, LocalProtocolError) as exc:
+                log.warning("skipping stored peer %s: %s", peer.number, exc)
+        self._take_surroundings(surroundings, now)
+        if self.config.lan is not None and lan_port is not None:
+            self._start_lan(lan_port, now)
+        self._ask_stun(now)
+        self._map_port(now)
+        for key, addr in self._state.peer_cache:
+            self.overlay.add_contact(Contact(key, addr), now=now)
+        if self.config.seeds:
+            self.overlay.bootstrap(list(self.config.seeds), now=now)
+        self._publish(now)
+        self._cache_at = now + self.config.peer_cache_save_s
+        self._pump(now)
+
+    def close(self, *, now: float) -> None:
+        """Stop: hang up a live call (the far end is told), release the port mapping, and
+        hand out the peer cache. Then: keep driving until ``closed`` (at most ~2 s)."""
+        self._closing = True
+        self._now = now
+        call = self.calls.live_call()
+        if call is not None:
+            self.calls.hangup(call.call_id, now=now)
+        mapper = self.engine.portmap
+        if mapper is not None and mapper.state is not PortMapState.RELEASED:
+            mapper.release(now=now)
+        self._save_peer_cache()
+        self._pump(now)
+
+    @property
+    def closed(self) -> bool:
+        """After ``close``: nothing left to wait for (the router answered the release)."""
+        mapper = self.engine.portmap
+        return self._closing and (mapper is None or mapper.state is not PortMapState.RELEASING)
+
+    def set_surroundings(self, surroundings: Surroundings, *, now: float) -> None:
+        """The host's addresses changed (DHCP, Wi-Fi to Ethernet): every peer is told at once
+        (a keepalive from the new address moves its path), relays too, and the record is
+        published again."""
+        if list(surroundings.host) == self._host:
+            return
+        self._now = now
+        self.overlay.rebind(now=now)  # what peers saw before is stale: no old address published
+        self._take_surroundings(surroundings, now)
+        self.node.nudge(now=now)
+        self.traversal.rebind(now=now)
+        self.emit(ev.NetworkChanged(aspect="addresses", summary=f"addresses now {self._host}"))
+        self._publish(now)
+        self._pump(now)
+
+    # -- commands -----------------------------------------------------------------------------
+    def handle(self, command: cmd.Command, *, now: float) -> cmd.Accepted:
+        """Carry out ``command`` or raise ``CommandRejected`` (nothing changed). Then: drain."""
+        self._now = now
+        try:
+            return self.requests.handle(command, now)
+        finally:
+            self._pump(now)
+
+    # -- number derivations -------------------------------------------------------------------
+    def next_derivation(self) -> bytes | None:
+        """A key whose number the shell should derive now (one at a time; urgent first)."""
+        return self.numbers.next_derivation()
+
+    def number_derived(self, key: bytes, number: str, *, now: float) -> None:
+        """The shell derived ``key``'s number. Then: drain."""
+        self._now = now
+        self.numbers.derived(key, number)
+        self.emit(ev.NumberLearned(public_key=key, number=number))
+        self.overlay.bindings_changed(now=now)
+        if self.lan is not None:
+            self.lan.bindings_changed(now=now)
+        self.requests.number_known(key, number)
+        for call in self.calls.calls():
+            if call.live and call.peer_key == key and call.number is None:
+                call.number = number
+                self.emit(ev.CallerIdentified(call_id=call.call_id, peer_key=key, number=number))
+        self._pump(now)
+
+    def derivation_failed(self, key: bytes) -> None:
+        """The shell could not derive ``key``'s number: it may be asked for again."""
+        self.numbers.abandoned(key)
+
+    # -- LAN discovery ------------------------------------------------------------------------
+    def lan_heard(self, announcement: LanAnnouncement, host: str, *, now: float) -> None:
+        """LAN discovery decoded a phone's announcement from ``host``. Never raises."""
+        if self.lan is not None:
+            self._now = now
+            self.lan.heard(announcement, host, now=now)
+            self._pump(now)
+
+    def lan_lost(self, public_key: bytes, *, now: float) -> None:
+        if self.lan is not None:
+            self._now = now
+            self.lan.lost(public_key, now=now)
+            self._pump(now)
+
+    def lan_unavailable(self) -> None:
+        """The shell cannot run LAN discovery after all (no multicast interface): no
+        extensions, and ``lan_status`` says so."""
+        self.lan = None
+
+    @property
+    def lan_announcement(self) -> LanAnnouncement | None:
+        return None if self.lan is None else self.lan.announcement
+
+    # -- audio --------------------------------------------------------------------------------
+    def audio_tick(self, captured: bytes | None, *, now: float) -> bytes:
+        """One 20 ms period: the microphone's frame in (None if none), the speaker's out.
+        Then: ``media_datagrams_to_send`` (the voice goes out at once)."""
+        self._now = now
+        out = self.calls.audio_tick(captured, now=now)
+        self._pump_calls(now)
+        return out
+
+    @property
+    def audio_active(self) -> bool:
+        return self._audio_active
+
+    # -- the driver's calls -------------------------------------------------------------------
+    def receive_datagram(self, data: bytes, addr: Addr, *, now: float) -> None:
+        """Take one datagram. Never raises: bad input is dropped and counted."""
+        self._now = now
+        self.engine.receive_datagram(data, addr, now=now)
+        self._pump(now)
+
+    def datagrams_to_send(self, *, now: float) -> list[tuple[bytes, Addr]]:
+        return self.engine.datagrams_to_send(now=now)
+
+    def media_datagrams_to_send(self, *, now: float) -> list[tuple[bytes, Addr]]:
+        return self.engine.media_datagrams_to_send(now=now)
+
+    def get_timer(self) -> float | None:
+        times = [
+            self.engine.get_timer(),
+            self.calls.get_timer(),
+            self.finder.get_timer(),
+            self._cache_at,
+            self._audio_deadline(),
+        ]
+        if self.lan is not None:
+            times.append(self.lan.get_timer())
+        due = [t for t in times if t is not None]
+        return min(due) if due else None
+
+    def handle_timer(self, *, now: float) -> None:
+        self._now = now
+        self.engine.handle_timer(now=now)
+        deadline = self.calls.get_timer()
+        if deadline is not None and now >= deadline:
+            self.calls.handle_timer(now=now)
+        self.finder.handle_timer(now=now)
+        if self.lan is not None:
+            due = self.lan.get_timer()
+            if due is not None and now >= due:
+                self.lan.handle_timer(now=now)
+        if self._cache_at is not None and now >= self._cache_at:
+            self._cache_at = now + self.config.peer_cache_save_s
+            self._save_peer_cache()
+        self._pump(now)
+
+    def next_event(self) -> ev.PhoneEvent | None:
+        return self._events.popleft() if self._events else None
+
+    # -- views (for status displays; no key material) ----------------------------------------
+    def status(self, *, now: float, uptime_s: float = 0.0) -> dict[str, Any]:
+        """The phone's state as the control API's ``status`` shows it (protocol parts only)."""
+        return phone_status(self, now=now, uptime_s=uptime_s)
+
+    def lan_status(self) -> dict[str, Any]:
+        """This phone's LAN extension and the verified phones there (``lan`` command)."""
+        return lan_view(self)
+
+    def call(self, call_id: bytes) -> CallInfo | None:
+        """A call, live or recently ended, as it is now."""
+        found = self.find_call(call_id)
+        return None if found is None else CallInfo.of(found)
+
+    def live_call(self) -> CallInfo | None:
+        live = self.calls.live_call()
+        return None if live is None else CallInfo.of(live)
+
+    def call_json(self, call_id: bytes, now: float) -> dict[str, Any] | None:
+        """A call for the control API (``status.calls``), or None if there is no such call."""
+        call = self.find_call(call_id)
+        return None if call is None else call_json(self, call, now)
+
+    def find_call(self, call_id: bytes) -> Call | None:
+        """The call object itself, for the core's helpers (front ends use ``call``)."""
+        return next((c for c in self.calls.calls() if c.call_id == call_id), None)
+
+    def session(self, key: bytes, *, now: float) -> dict[str, Any] | None:
+        """The live session with ``key`` for status displays, or None."""
+        for session in self.node.sessions(now=now):
+            if session["peer_key"] == key.hex():
+                return session
+        return None
+
+    @property
+    def host_addresses(self) -> list[Addr]:
+        return list(self._host)
+
+    def label(self, key: bytes) -> str:
+        number = self.numbers.get(key)
+        return format_number(number) if number else f"key {key.hex()[:16]}…"
+
+    def _pump(self, now: float) -> None:
+        """Act on every event the parts queued, until none is left."""
+        busy = True
+        while busy:
+            busy = False
+            while (event := self.engine.next_event()) is not None:
+                busy = True
+                handler = self._dispatch.get(type(event))
+                if handler is not None:
+                    handler(event, now)
+            while (found := self.finder.next_event()) is not None:
+                busy = True
+                self.requests.on_found(found, now)
+            if self.lan is not None:
+                while (lan_event := self.lan.next_event()) is not None:
+                    busy = True
+                    self._on_lan(lan_event, now)
+            busy = self._pump_calls(now) or busy
+
+    def _pump_calls(self, now: float) -> bool:
+        """Send what call control produced and report its events; True if there was any."""
+        busy = False
+        for peer, body in self.calls.signals_to_send():
+            busy = True
+            try:
+                message_id = self.node.send_signal(peer, body, now=now)
+            except LocalProtocolError as exc:
+                log.info("call signal to %s not sent: %s", self.label(peer), exc)
+                self.calls.peer_unreachable(peer, now=now)
+                continue
+            self._signal_ids[message_id] = peer
+            while len(self._signal_ids) > MAX_SIGNAL_IDS:
+                self._signal_ids.popitem(last=False)
+        for key, media, report in self.calls.media_to_send():
+            self.node.send_media(key, media, now=now, report=report)
+        while (event := self.calls.next_event()) is not None:
+            busy = True
+            self._on_call_event(event)
+        active = self.calls.audio_active(now)
+        if active != self._audio_active:
+            self._audio_active = active
+            self.emit(ev.AudioActiveChanged(active=active))
+        return busy
+
+    def _audio_deadline(self) -> float | None:
+        """When the audio device may be released (a busy tone ending), while it is active."""
+        if not self._audio_active:
+            return None
+        until = self.calls.tone_until()
+        return until if until is not None and until > self._now else None
+
+    def emit(self, event: ev.PhoneEvent) -> None:
+        """Queue an event for ``next_event`` (the core's helpers report through here)."""
+        self._events.append(event)
+
+    # -- call events --------------------------------------------------------------------------
+    def _on_call_event(self, event: CallEvent) -> None:
+        call = self.find_call(event.call_id)
+        if isinstance(event, CallMoved):
+            if call is None:
+                return
+            number = call.number
+            if number is None and call.peer_key:
+                number = call.number = self.numbers.get(call.peer_key)
+            log.info(
+                "call %s with %s: %s%s",
+                event.call_id.hex()[:8],
+                format_number(number) if number else call.target or self.label(call.peer_key),
+                event.state,
+                f" ({event.reason})" if event.reason else "",
+            )
+            self.emit(
+                ev.CallStateChanged(
+                    call_id=call.call_id,
+                    state=event.state,
+                    outgoing=call.outgoing,
+                    peer_key=call.peer_key,
+                    number=number,
+                    name=call.name,
+                    reason=event.reason,
+                    detail=event.detail,
+                )
+            )
+            if event.state is CallState.INCOMING:
+                if number is None:
+                    self.numbers.request(call.peer_key, urgent=True)  # caller ID while ringing
+                self.emit(
+                    ev.IncomingCall(
+                        call_id=call.call_id,
+                        peer_key=call.peer_key,
+                        number=number,
+                        name=call.name,
+                        known=self.contacts.get(call.peer_key) is not None,
+                    )
+                )
+        elif isinstance(event, MediaQuiet):
+            # Nothing heard in a talking call: its path may be dead; look for another.
+            if self.node.report_quiet(event.peer_key, now=self._now):
+                log.info(
+                    "call %s: nothing heard for a while; probing other paths",
+                    event.call_id.hex()[:8],
+                )
+        elif isinstance(event, CallDtmf):
+            log.info("call %s: DTMF %s", event.call_id.hex()[:8], event.digit)
+            self.emit(
+                ev.DtmfReceived(
+                    call_id=event.call_id, digit=event.digit, duration_ms=event.duration_ms
+                )
+            )
+
+    def _on_media(self, event: MediaReceived, now: float) -> None:
+        self.calls.receive_media(event.peer_key, event.body, at=event.at)
+
+    def _on_media_report(self, event: MediaReportReceived, now: float) -> None:
+        self.calls.receive_report(event.peer_key, event.body, at=event.at)
+
+    def _on_signal(self, event: SignalReceived, now: float) -> None:
+        self.calls.receive_signal(event.peer_key, event.body, now=now)
+
+    def _on_message(self, event: MessageReceived, now: float) -> None:
+        number = self.numbers.get(event.peer_key)
+        if number is None:
+            self.numbers.request(event.peer_key, urgent=False)
+        log.info("message %s from %s", event.message_id.hex()[:8], self.label(event.peer_key))
+        self.emit(
+            ev.MessageReceived(
+                message_id=event.message_id, peer_key=event.peer_key, number=number, text=event.text
+            )
+        )
+
+    def _on_delivery(self, event: MessageDelivered | MessageFailed, now: float) -> None:
+        peer = self._signal_ids.pop(event.message_id, None)
+        if peer is not None:
+            if isinstance(event, MessageFailed):
+                self.calls.peer_unreachable(peer, now=now)
+            return
+        if isinstance(event, MessageFailed):
+            log.info("message %s failed: %s", event.message_id.hex()[:8], event.reason)
+        self.emit(
+            ev.MessageStatusChanged(
+                message_id=event.message_id,
+                peer_key=event.peer_key,
+                status="delivered" if isinstance(event, MessageDelivered) else "failed",
+                reason=event.reason if isinstance(event, MessageFailed) else "",
+            )
+        )
+
+    def _on_handshake(self, event: HandshakeCompleted, now: float) -> None:
+        log.info(
+            "secure session with %s (%s), SAS %s",
+            self.label(event.peer_key),
+            "we called" if event.initiator else "they called",
+            event.sas,
+        )
+        self.emit(
+            ev.SessionEstablished(
+                peer_key=event.peer_key,
+                number=self.numbers.get(event.peer_key),
+                sas=event.sas,
+                addr=event.addr,
+                relayed=is_relayed(event.addr),
+                initiator=event.initiator,
+            )
+        )
+        self.requests.session_up(event.peer_key, now)
+
+    def _on_endpoint(self, event: PeerEndpointChanged, now: float) -> None:
+        log.info("%s moved to %s:%d", self.label(event.peer_key), *event.addr)
+        if not is_relayed(event.addr) and self.contacts.moved(event.peer_key, event.addr):
+            self.emit(ev.PeerSeen(public_key=event.peer_key, addr=event.addr))
+
+    def _on_silent(self, event: PeerSilent, now: float) -> None:
+        self.finder.on_silent(event.peer_key, now=now)
+
+    def _on_lookup(
+        self,
+        event: overlay_events.LookupCompleted | overlay_events.LookupFailed,
+        now: float,
+    ) -> None:
+        self.finder.on_lookup(event, now=now)
+
+    def _on_published(self, event: overlay_events.RecordPublished, now: float) -> None:
+        log.info("directory record %d stored on %d nodes", event.seq, event.storers)
+        self.emit(ev.RecordPublished(seq=event.seq, storers=event.storers))
+
+    def _on_reflexive(self, event: overlay_events.ReflexiveAddressChanged, now: float) -> None:
+        if event.addr in self._host:
+            return
+        self.emit(
+            ev.NetworkChanged(
+                aspect="reflexive",
+                summary=f"overlay peers see this phone at {event.addr[0]}:{event.addr[1]}",
+            )
+        )
+        self._publish(now)
+
+    def _on_role(self, event: overlay_events.RoleChanged, now: float) -> None:
+        role = "supernode" if event.member else "client behind NAT"
+        self.emit(ev.NetworkChanged(aspect="role", summary=f"overlay role: {role}"))
+
+    def _on_relays(self, event: overlay_events.RelaysChanged, now: float) -> None:
+        summary = f"keeping a path open through {len(event.relays)} supernode(s)"
+        self.emit(ev.NetworkChanged(aspect="relays", summary=summary))
+
+    def _on_introduction(self, event: overlay_events.IntroductionReceived, now: float) -> None:
+        if event.candidates and event.caller != self.public_key:
+            log.info("introduced: %s at %s:%d", self.label(event.caller), *event.candidates[0])
+
+    def _on_portmap(
+        self, event: MappingAcquired | MappingFailed | MappingLost | MappingReleased, now: float
+    ) -> None:
+        if isinstance(event, MappingAcquired):
+            host, port = event.external
+            summary = f"the router forwards {host}:{port} to this phone (NAT-PMP)"
+            self.emit(ev.NetworkChanged(aspect="port_mapping", summary=summary))
+            self._publish(now)
+        elif isinstance(event, MappingLost):
+            summary = f"port mapping lost ({event.reason})"
+            self.emit(ev.NetworkChanged(aspect="port_mapping", summary=summary))
+            self._publish(now)
+        elif isinstance(event, MappingFailed):
+            summary = f"no port mapping from the router ({event.reason})"
+            self.emit(ev.NetworkChanged(aspect="port_mapping", summary=summary))
+
+    def _on_stun(self, event: BindingResult | BindingFailed, now: float) -> None:
+        classifier = self.classifier
+        if classifier is not None and classifier.result is None:
+            behaviour = classifier.on_stun(event, now=now)
+            if behaviour is not None:
+                summary = f"NAT behaviour: {behaviour.as_dict()}"
+                self.emit(ev.NetworkChanged(aspect="nat", summary=summary))
+        # A success is what the server says about us; a failure is kept only if nothing better.
+        if isinstance(event, BindingResult) or event.server not in self.stun_results:
+            self.stun_results[event.server] = event
+
+    # -- LAN ----------------------------------------------------------------------------------
+    def _start_lan(self, port: int, now: float) -> None:
+        settings = self.config.lan
+        assert settings is not None
+        self.lan = ExtensionRegistry(
+            identity=self.identity,
+            number=self.number,
+            port=port,
+            binding=self._binding,
+            config=settings.config,
+            configured_extension=settings.extension,
+            previous_extension=self._state.lan_extension,
+            claim_seq=self._state.lan_claim_seq,
+        )
+        self.lan.start(now=now)
+
+    def _on_lan(self, event: LanEvent, now: float) -> None:
+        if isinstance(event, AnnouncementChanged):
+            ann = event.announcement
+            self.emit(
+                ev.LanAnnouncementChanged(
+                    announcement=ann,
+                    extension=ann.extension,
+                    configured=ann.configured,
+                    claim_seq=ann.claim_seq,
+                )
+            )
+        elif isinstance(event, LanPeerAppeared | LanPeerUpdated):
+            peer = event.peer
+            self.numbers.pin(peer.public_key, peer.number)
+            # A phone on the LAN is an overlay contact too: no seed needed on a LAN.
+            self.overlay.add_contact(Contact(peer.public_key, (peer.host, peer.port)), now=now)
+        elif isinstance(event, ExtensionConflict):
+            keys = ", ".join(k.hex()[:16] for k in event.keys)
+            summary = f"extension {event.extension} is configured on several phones ({keys})"
+            self.emit(ev.NetworkChanged(aspect="lan", summary=summary))
+        elif isinstance(event, ExtensionLost):
+            summary = f"this phone lost its LAN extension {event.extension}"
+            self.emit(ev.NetworkChanged(aspect="lan", summary=summary))
+
+    # -- addresses, publishing ----------------------------------------------------------------
+    def _take_surroundings(self, surroundings: Surroundings, now: float) -> None:
+        self._surroundings = surroundings
+        self._host[:] = list(surroundings.host)
+        self.overlay.set_host_addresses(list(surroundings.own), now=now)
+
+    def _candidates(self) -> list[tuple[Any, Addr]]:
+        mapper = self.engine.portmap
+        return own_candidates(
+            mapped=mapper.external if mapper is not None else None,
+            reflexive=self.overlay.reflexive,
+            host=self._host,
+        )
+
+    def _publish(self, now: float) -> None:
+        """Sign and store this phone's record where it is now; introductions offer the same."""
+        addresses = self._candidates()
+        self.traversal.own_candidates = tuple(a for _, a in addresses)
+        seq = self.overlay.publish(addresses=tuple(addresses[:MAX_PUBLISHED]), now=now)
+        self.emit(ev.RecordPublished(seq=seq))
+
+    def _ask_stun(self, now: float) -> None:
+        """Ask every STUN server for our address; classify the NAT (RFC 5780) with the first."""
+        bound = self._surroundings.bound
+        servers = [
+            server
+            for server in self.config.stun_servers
+            if any((":" in h) == (":" in server[0]) for h, _ in bound)
+        ]
+        for server in servers[1:]:
+            self.stun.request(server, now=now)
+        if servers:
+            self.classifier = NatClassifier(self.stun, local=set(self._host))
+            self.classifier.start(servers[0], now=now)
+
+    def _map_port(self, now: float) -> None:
+        """Behind a router (a private address and a default gateway): ask it for a mapping by
+        NAT-PMP. A router without it never answers; that costs a few datagrams."""
+        gateway = self._surroundings.gateway
+        if not self.config.port_mapping or gateway is None:
+            return
+        private = [
+            a
+            for a in self._host
+            if ":" not in a[0]
+            and ((ip := ipaddress.ip_address(a[0])).is_private or ip in CARRIER_NAT)
+            and not (ip.is_loopback or ip.is_link_local)
+        ]
+        if not private:
+            return
+        mapper = PortMapper((gateway, NATPMP_PORT), private[0][1], rng=self._rng)
+        self.engine.portmap = mapper
+        mapper.start(now=now)
+        log.info("asking the router %s for a port mapping (NAT-PMP)", gateway)
+
+    def _save_peer_cache(self) -> None:
+        contacts = tuple((c.public_key, c.addr) for c in self.overlay.contacts() if c.addr[1])
+        if contacts:
+            self.emit(ev.PeerCacheSaved(contacts=contacts))

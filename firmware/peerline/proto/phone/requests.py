@@ -1,0 +1,356 @@
+"""The phone's commands, carried out: what each one asks of the parts, and its outcome.
+
+``PhoneRequests`` is the half of the core that front ends talk to. A command is checked at once
+(``CommandRejected``), then either done on the spot (answer, hang up, DTMF) or started (a dial,
+a message, a lookup, a peer to add) and finished when the part it waits on answers: the peer
+finder (``Found``/``NotFound``/``LookupDone``), a secure session (the INVITE goes out), or a
+number derivation. Open requests are bounded (``MAX_OPEN_REQUESTS``).
+"""
+
+import ipaddress
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from peerline.errors import InvalidNumber, LocalProtocolError
+from peerline.proto.call.manager import CallError
+from peerline.proto.call.state import Call, CallState, EndReason
+from peerline.proto.identity import format_number, parse_number
+from peerline.proto.lan import is_extension
+from peerline.proto.media.tones import Tone
+from peerline.proto.overlay import events as overlay_events
+from peerline.wire.call import DTMF_DIGITS
+from peerline.wire.frames import MessageFrame
+
+from . import commands as cmd
+from . import events as ev
+from .contacts import StoredPeer
+from .finder import Found, LookupDone, NotFound
+
+if TYPE_CHECKING:
+    from .core import PhoneCore
+
+log = logging.getLogger("peerline.phone")
+
+MAX_OPEN_REQUESTS = 256
+"""Commands waiting for a lookup or a derivation (dials, messages, peer additions), each kind."""
+
+_NOT_FOUND_REASONS = {
+    "unknown_number": EndReason.UNKNOWN_NUMBER,
+    "number_conflict": EndReason.NUMBER_CONFLICT,
+    "unreachable": EndReason.UNREACHABLE,
+    "bad_record": EndReason.BAD_RECORD,
+    "busy": EndReason.LOOKUP_BUSY,
+    "timeout": EndReason.LOOKUP_TIMEOUT,
+}
+
+
+class PhoneRequests:
+    """Commands and their open requests, for one ``PhoneCore``."""
+
+    def __init__(self, core: "PhoneCore") -> None:
+        self.core = core
+        self._dials: dict[int, bytes] = {}
+        "Finder request -> the resolving call it is for."
+        self._sends: dict[int, cmd.SendMessage] = {}
+        "Finder request -> the message waiting for its recipient."
+        self._adds: dict[bytes, list[tuple[int, cmd.AddPeer]]] = {}
+        "Key -> peer additions waiting for its number."
+        self._requests = 0
+        self._handlers: dict[type[cmd.Command], Callable[[Any, float], cmd.Accepted]] = {
+            cmd.Dial: self._dial,
+            cmd.Answer: self._answer,
+            cmd.Hangup: self._hangup,
+            cmd.SendDtmf: self._dtmf,
+            cmd.SendMessage: self._send_message,
+            cmd.Lookup: self._lookup,
+            cmd.AddPeer: self._add_peer,
+            cmd.SetDialTone: self._dial_tone,
+            cmd.PlayKeyTone: self._key_tone,
+        }
+
+    def handle(self, command: cmd.Command, now: float) -> cmd.Accepted:
+        handler = self._handlers.get(type(command))
+        if handler is None:
+            raise cmd.CommandRejected("unknown_command", f"not a phone command: {command!r}")
+        return handler(command, now)
+
+    def session_up(self, key: bytes, now: float) -> None:
+        """A secure session with ``key`` completed: calls waiting for it send their INVITE."""
+        for call in self.core.calls.resolving():
+            if call.peer_key == key:
+                self.core.calls.invite(call.call_id, now=now)
+
+    def number_known(self, key: bytes, number: str) -> None:
+        """``key``'s number was derived: peer additions waiting for it finish."""
+        for request, add in self._adds.pop(key, []):
+            self._finish_add(request, add, number)
+
+    def _dial(self, command: cmd.Dial, now: float) -> cmd.Accepted:
+        target = command.target
+        if self.core.calls.live_call() is not None:
+            live = self.core.calls.live_call()
+            assert live is not None
+            key = self._peer_of(target, command.public_key)
+            if key is not None and live.peer_key == key:
+                return cmd.Accepted(call_id=live.call_id)  # dialling the live call's peer again
+            raise cmd.CommandRejected("busy", "another call is in progress; hang it up first")
+        if is_extension(target):
+            peer_key, number = self._lan_target(target)
+            call = self._place(target, now)
+            self._connect_call(call, peer_key, number, now)
+            return cmd.Accepted(call_id=call.call_id)
+        number = self._parse(target)
+        call = self._place(target, now)
+        call.number = number
+        request = self.core.finder.resolve(number, command.public_key, now=now)
+        self._dials[request] = call.call_id
+        return cmd.Accepted(request=request, call_id=call.call_id)
+
+    def _peer_of(self, target: str, key: bytes | None) -> bytes | None:
+        """The key ``target`` means without any lookup (stored or on the LAN), if unique."""
+        if is_extension(target):
+            peer = self.core.lan.resolve(target) if self.core.lan is not None else None
+            return None if peer is None else peer.public_key
+        try:
+            stored = self.core.contacts.by_number(parse_number(target))
+        except InvalidNumber:
+            return None
+        keys = [p.public_key for p in stored if key is None or p.public_key == key]
+        return keys[0] if len(keys) == 1 else None
+
+    def _place(self, target: str, now: float) -> Call:
+        try:
+            return self.core.calls.place(target=target, now=now)
+        except CallError as exc:
+            raise cmd.CommandRejected(exc.code, str(exc)) from None
+
+    def _connect_call(self, call: Call, key: bytes, number: str | None, now: float) -> None:
+        """The call's far phone is ``key``: INVITE now over a live session, or once one is up."""
+        self.core.calls.resolved(
+            call.call_id, key, number=number, connect_by=now + self.core.config.connect_timeout_s
+        )
+        if self.core.node.live_path(key, now=now) is not None:
+            self.core.calls.invite(call.call_id, now=now)
+            return
+        try:
+            self.core.node.connect(key, now=now)
+        except LocalProtocolError as exc:
+            self.core.calls.fail(call.call_id, EndReason.UNREACHABLE, detail=str(exc), now=now)
+
+    def _answer(self, command: cmd.Answer, now: float) -> cmd.Accepted:
+        try:
+            call = self.core.calls.answer(command.call_id, now=now)
+        except CallError as exc:
+            raise cmd.CommandRejected(exc.code, str(exc)) from None
+        return cmd.Accepted(call_id=call.call_id)
+
+    def _hangup(self, command: cmd.Hangup, now: float) -> cmd.Accepted:
+        try:
+            call = self.core.calls.hangup(command.call_id, now=now)
+        except CallError as exc:
+            raise cmd.CommandRejected(exc.code, str(exc)) from None
+        for request, call_id in list(self._dials.items()):
+            if call_id == call.call_id:
+                del self._dials[request]  # its lookup's answer no longer matters
+        return cmd.Accepted(call_id=call.call_id)
+
+    def _dtmf(self, command: cmd.SendDtmf, now: float) -> cmd.Accepted:
+        digits = command.digits
+        if not 1 <= len(digits) <= 32 or any(d not in DTMF_DIGITS for d in digits.upper()):
+            raise cmd.CommandRejected("bad_request", f"DTMF digits are 1 to 32 of {DTMF_DIGITS}")
+        try:
+            call = self.core.calls.send_dtmf(digits, command.call_id, now=now)
+        except CallError as exc:
+            raise cmd.CommandRejected(exc.code, str(exc)) from None
+        return cmd.Accepted(call_id=call.call_id)
+
+    def _send_message(self, command: cmd.SendMessage, now: float) -> cmd.Accepted:
+        text = command.text
+        if not isinstance(text, str) or not text:
+            raise cmd.CommandRejected("bad_request", '"text" must be a non-empty string')
+        try:
+            MessageFrame(message_id=bytes(16), text=text)
+        except ValueError as exc:
+            raise cmd.CommandRejected("bad_request", str(exc)) from None
+        request = self._next_request()
+        if is_extension(command.target):
+            key, number = self._lan_target(command.target)
+            self._deliver(request, command, key, number, now)
+            return cmd.Accepted(request=request)
+        number = self._parse(command.target)
+        if len(self._sends) >= MAX_OPEN_REQUESTS:
+            raise cmd.CommandRejected("busy", "too many messages waiting for their recipient")
+        found = self.core.finder.resolve(number, command.public_key, now=now)
+        self._sends[found] = command
+        return cmd.Accepted(request=found)
+
+    def _deliver(
+        self, request: int, command: cmd.SendMessage, key: bytes, number: str, now: float
+    ) -> None:
+        try:
+            message_id = self.core.node.send_message(key, command.text, now=now)
+        except ValueError as exc:
+            self.core.emit(ev.RequestFailed(request=request, code="bad_request", detail=str(exc)))
+            return
+        except LocalProtocolError as exc:
+            self.core.emit(ev.RequestFailed(request=request, code="not_sent", detail=str(exc)))
+            return
+        self.core.emit(
+            ev.MessageSent(
+                request=request,
+                message_id=message_id,
+                peer_key=key,
+                number=number,
+                text=command.text,
+            )
+        )
+
+    def _lookup(self, command: cmd.Lookup, now: float) -> cmd.Accepted:
+        number = self._parse(command.number)
+        return cmd.Accepted(request=self.core.finder.lookup(number, now=now))
+
+    def _add_peer(self, command: cmd.AddPeer, now: float) -> cmd.Accepted:
+        number = self._parse(command.number)
+        key = command.public_key
+        if len(key) != 32:
+            raise cmd.CommandRejected("bad_key", "public key must be 64 hex digits")
+        if key == self.core.public_key:
+            raise cmd.CommandRejected("bad_key", "that is this phone's own key")
+        try:
+            ipaddress.ip_address(command.addr[0])
+        except ValueError:
+            raise cmd.CommandRejected("bad_address", "host must be an IP address") from None
+        if not 1 <= command.addr[1] <= 0xFFFF:
+            raise cmd.CommandRejected("bad_address", "port must be 1..65535")
+        add = cmd.AddPeer(number=number, public_key=key, addr=command.addr)
+        request = self._next_request()
+        derived = self.core.numbers.get(key)
+        if derived is not None:
+            self._finish_add(request, add, derived)
+            return cmd.Accepted(request=request)
+        if sum(len(v) for v in self._adds.values()) >= MAX_OPEN_REQUESTS:
+            raise cmd.CommandRejected("busy", "too many peer additions waiting")
+        self._adds.setdefault(key, []).append((request, add))
+        self.core.numbers.request(key, urgent=True)
+        return cmd.Accepted(request=request)
+
+    def _finish_add(self, request: int, add: cmd.AddPeer, derived: str) -> None:
+        key = add.public_key
+        if derived != add.number:
+            self.core.emit(
+                ev.RequestFailed(
+                    request=request,
+                    code="number_mismatch",
+                    detail=f"key does not derive to {format_number(add.number)}: "
+                    "refusing a forged pairing",
+                )
+            )
+            return
+        peer = StoredPeer(public_key=key, number=add.number, addr=add.addr)
+        if not self.core.contacts.save(peer):
+            self.core.emit(ev.RequestFailed(request=request, code="full", detail="too many peers"))
+            return
+        self.core.emit(ev.PeerSaved(public_key=key, number=add.number, addr=add.addr))
+        self.core.numbers.pin(key, add.number)
+        self.core.node.add_peer(key, add.addr)
+        self.core.emit(
+            ev.PeerAdded(request=request, public_key=key, number=add.number, addr=add.addr)
+        )
+
+    def _dial_tone(self, command: cmd.SetDialTone, now: float) -> cmd.Accepted:
+        self.core.calls.set_local_tone(Tone.DIAL if command.on else None)
+        return cmd.Accepted()
+
+    def _key_tone(self, command: cmd.PlayKeyTone, now: float) -> cmd.Accepted:
+        if len(command.digit) != 1 or command.digit.upper() not in DTMF_DIGITS:
+            raise cmd.CommandRejected("bad_request", f"a key tone is one of {DTMF_DIGITS}")
+        self.core.calls.play_dtmf_feedback(command.digit.upper())
+        return cmd.Accepted()
+
+    def _parse(self, text: str) -> str:
+        try:
+            return parse_number(text)
+        except InvalidNumber as exc:
+            raise cmd.CommandRejected("bad_number", str(exc)) from None
+
+    def _lan_target(self, extension: str) -> tuple[bytes, str]:
+        if self.core.lan is None:
+            raise cmd.CommandRejected("unknown_extension", "LAN discovery is off on this phone")
+        peer = self.core.lan.resolve(extension)
+        if peer is None:
+            raise cmd.CommandRejected("unknown_extension", f"no phone holds extension {extension}")
+        self.core.numbers.pin(peer.public_key, peer.number)
+        self.core.node.add_peer(peer.public_key, (peer.host, peer.port))
+        return peer.public_key, peer.number
+
+    def _next_request(self) -> int:
+        self._requests -= 1  # negative: never equal to a finder request (positive)
+        return self._requests
+
+    # -- the pump: act on what the parts produced ---------------------------------------------
+    # -- finder answers -----------------------------------------------------------------------
+    def on_found(self, event: object, now: float) -> None:
+        """The finder answered a request (or moved or saved a peer on its own)."""
+        if isinstance(event, Found):
+            call_id = self._dials.pop(event.request, None)
+            if call_id is not None:
+                call = self.core.find_call(call_id)
+                if call is not None and call.state is CallState.RESOLVING:
+                    self._connect_call(call, event.public_key, event.number, now)
+            send = self._sends.pop(event.request, None)
+            if send is not None:
+                self._deliver(event.request, send, event.public_key, event.number, now)
+        elif isinstance(event, NotFound):
+            call_id = self._dials.pop(event.request, None)
+            if call_id is not None:
+                reason = _NOT_FOUND_REASONS.get(event.code, EndReason.UNREACHABLE)
+                self.core.calls.fail(call_id, reason, detail=event.detail, now=now)
+            if self._sends.pop(event.request, None) is not None:
+                self.core.emit(
+                    ev.RequestFailed(request=event.request, code=event.code, detail=event.detail)
+                )
+        elif isinstance(event, LookupDone):
+            self._on_lookup_done(event)
+        elif isinstance(event, ev.PeerMoved):
+            who = self.core.label(event.public_key)
+            log.info("%s moved to %s:%d (%s)", who, *event.addr, event.why)
+            self.core.emit(event)
+        elif isinstance(event, ev.PeerSaved):
+            self.core.emit(event)
+
+    def _on_lookup_done(self, done: LookupDone) -> None:
+        result = done.result
+        if result is None:
+            code = done.error or "timeout"
+            detail = (
+                "the lookup did not finish in time"
+                if code == "timeout"
+                else ("too many lookups in progress")
+            )
+            self.core.emit(ev.RequestFailed(request=done.request, code=code, detail=detail))
+            return
+        if isinstance(result, overlay_events.LookupCompleted):
+            finished = ev.LookupFinished(
+                request=done.request,
+                number=done.number,
+                found=True,
+                records=result.records,
+                hops=result.hops,
+                elapsed_s=result.elapsed_s,
+                queries=result.queries,
+                replies=result.replies,
+            )
+        else:
+            finished = ev.LookupFinished(
+                request=done.request,
+                number=done.number,
+                found=False,
+                elapsed_s=result.elapsed_s,
+                queries=result.queries,
+                replies=result.replies,
+                reason=result.reason,
+            )
+        self.core.emit(finished)
+
+    # -- engine events ------------------------------------------------------------------------
