@@ -9,6 +9,7 @@ when the drawing and a table differ.
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from peerline.proto.call import state as call_state
 from peerline.proto.lan import extensions as lan_extensions
@@ -16,7 +17,8 @@ from peerline.proto.nat import portmap
 from peerline.proto.noise import handshake
 from peerline.proto.overlay import lookup
 
-Table = Mapping[tuple[enum.Enum | None, enum.Enum], enum.Enum]
+Transition = tuple[enum.Enum | None, enum.Enum, enum.Enum]
+"""(from state, what happened, to state); None as the first: before the machine exists."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,7 +27,11 @@ class Machine:
     source: str
     "The module that holds the table (and whose code follows it)."
     about: str
-    table: Table
+    transitions: tuple[Transition, ...]
+
+
+def _rows(table: Mapping[Any, Any]) -> tuple[Transition, ...]:
+    return tuple((state, trigger, nxt) for (state, trigger), nxt in table.items())
 
 
 def machines() -> list[Machine]:
@@ -34,11 +40,11 @@ def machines() -> list[Machine]:
             name=f"Noise IK handshake, {role.value}",
             source="peerline/proto/noise/handshake.py",
             about="One side of the secure channel's handshake (protocol.md §4).",
-            table={
-                (state, step): nxt
+            transitions=tuple(
+                (state, step, nxt)
                 for state, steps in by_state.items()
                 for step, nxt in steps.items()
-            },
+            ),
         )
         for role, by_state in handshake.TRANSITIONS.items()
     ]
@@ -46,26 +52,26 @@ def machines() -> list[Machine]:
         Machine(
             name="Call",
             source="peerline/proto/call/state.py",
-            about="One call, placed or received (protocol.md §6.7); None is a call not yet made.",
-            table=call_state.TRANSITIONS,
+            about="One call, placed or received (protocol.md §6.7).",
+            transitions=_rows(call_state.TRANSITIONS),
         ),
         *noise,
         Machine(
             name="Lookup candidate",
             source="peerline/proto/overlay/lookup.py",
             about="One node a directory lookup may ask (protocol.md §9.12.4).",
-            table=lookup.TRANSITIONS,
+            transitions=_rows(lookup.TRANSITIONS),
         ),
         Machine(
             name="Port mapping",
             source="peerline/proto/nat/portmap.py",
             about="The NAT-PMP mapping held on the default gateway (protocol.md §9.17).",
-            table=portmap.TRANSITIONS,
+            transitions=_rows(portmap.TRANSITIONS),
         ),
         Machine(
             name="LAN extension registry",
             source="peerline/proto/lan/extensions.py",
             about="This phone's claim of a LAN extension (docs/lan.md §3).",
-            table=lan_extensions.TRANSITIONS,
+            transitions=_rows(lan_extensions.TRANSITIONS),
         ),
     ]

@@ -1,1 +1,1 @@
-"""wire"""
+"""Bytes to messages and back: bounded, exact codecs with no state and no crypto."""

@@ -201,6 +201,32 @@ class RegistryState(Enum):
     CLAIMED = "claimed"
 
 
+class RegistryTrigger(Enum):
+    """What moves the registry's own claim: the second key of ``TRANSITIONS``."""
+
+    PROBE = "probe"
+    "Start listening for an automatic extension."
+    CLAIM = "claim"
+    "Claim the probed extension (its probe ended unopposed), or the configured one."
+    ESTABLISH = "establish"
+    "The claim was held a whole probe with no rival."
+    CHANGE = "change"
+    "Lost the claim to a stronger one and took the next free extension at once."
+    LOSE = "lose"
+    "Lost the claim and no extension is free: listen again."
+
+
+TRANSITIONS: dict[tuple[RegistryState, RegistryTrigger], RegistryState] = {
+    (RegistryState.IDLE, RegistryTrigger.PROBE): RegistryState.PROBING,
+    (RegistryState.IDLE, RegistryTrigger.CLAIM): RegistryState.CLAIMED,
+    (RegistryState.PROBING, RegistryTrigger.CLAIM): RegistryState.CLAIMED,
+    (RegistryState.CLAIMED, RegistryTrigger.ESTABLISH): RegistryState.CLAIMED,
+    (RegistryState.CLAIMED, RegistryTrigger.CHANGE): RegistryState.CLAIMED,
+    (RegistryState.CLAIMED, RegistryTrigger.LOSE): RegistryState.PROBING,
+}
+"""(state, trigger) -> the next state of this phone's own claim (docs/lan.md §3)."""
+
+
 @dataclass(slots=True)
 class _Peer:
     ann: LanAnnouncement
@@ -316,7 +342,7 @@ class ExtensionRegistry:
         if self._configured is not None:
             self._claim(self._configured, now)
         else:
-            self._state = RegistryState.PROBING
+            self._move(RegistryTrigger.PROBE)
             self._begin_probe(now)
         self._publish()
         self._reconcile(now)
@@ -463,6 +489,7 @@ class ExtensionRegistry:
                 self._reconcile(now)
         elif self._established_at is not None and now >= self._established_at:
             assert self._own is not None
+            self._move(RegistryTrigger.ESTABLISH)
             self._established = True
             self._established_at = None
             self._events.append(ExtensionEstablished(extension=self._own))
@@ -473,8 +500,17 @@ class ExtensionRegistry:
         return self._events.popleft() if self._events else None
 
     # -- own claim ----------------------------------------------------------------------------
+    def _move(self, trigger: RegistryTrigger) -> None:
+        """Change state as ``TRANSITIONS`` says; anything else is a bug here."""
+        try:
+            self._state = TRANSITIONS[(self._state, trigger)]
+        except KeyError:
+            raise LocalProtocolError(
+                f"the registry may not {trigger.value} when {self._state.value}"
+            ) from None
+
     def _claim(self, extension: str, now: float) -> None:
-        self._state = RegistryState.CLAIMED
+        self._move(RegistryTrigger.CLAIM)
         self._own = extension
         self._established = self._configured is not None
         self._established_at = None if self._established else now + self.config.probe_s
@@ -574,7 +610,7 @@ class ExtensionRegistry:
         self.counters.claims_lost += 1
         new = self._choose(now)
         if new is None:
-            self._state = RegistryState.PROBING
+            self._move(RegistryTrigger.LOSE)
             self._own = None
             self._established = False
             self._established_at = None
@@ -582,6 +618,7 @@ class ExtensionRegistry:
             self._probe_until = None
             self._events.append(ExtensionLost(extension=old, winner=winner))
         else:
+            self._move(RegistryTrigger.CHANGE)
             self._own = new
             self._established = False
             self._established_at = now + self.config.probe_s

@@ -1,4 +1,5 @@
-"""Media: the adaptive jitter buffer for 20 ms Opus frames (design §8)."""
+"""Media, sans-I/O: one call's audio both ways (jitter buffer, sender, receiver reports)
+and local tones (design §8)."""
 
 from .jitter import (
     FRAME_SECONDS,

@@ -71,6 +71,48 @@ class PortMapState(Enum):
     "No mapping: the gateway refused, or never answered. ``start`` may try again."
 
 
+class PortMapTrigger(Enum):
+    """What moves the mapper: the second key of ``TRANSITIONS``."""
+
+    START = "start"
+    "Ask for the address and the mapping from scratch (also after expiry, or a reset wait)."
+    GRANTED = "granted"
+    "Both the address and the mapping are known."
+    REFUSED = "refused"
+    "The gateway said no (or nonsense), or never answered."
+    GATEWAY_RESET = "gateway_reset"
+    "The gateway's epoch went back: it lost its state; ask again after a short wait."
+    RELEASE = "release"
+    "Delete the mapping at exit (the gateway may hold one)."
+    NOTHING_HELD = "nothing_held"
+    "Release with nothing to delete (never asked, or the gateway never answered)."
+    DELETED = "deleted"
+    "The delete was answered, or went unanswered to the end."
+
+
+TRANSITIONS: dict[tuple[PortMapState, PortMapTrigger], PortMapState] = {
+    (PortMapState.IDLE, PortMapTrigger.START): PortMapState.ACQUIRING,
+    (PortMapState.FAILED, PortMapTrigger.START): PortMapState.ACQUIRING,
+    (PortMapState.RELEASED, PortMapTrigger.START): PortMapState.ACQUIRING,
+    (PortMapState.ACQUIRING, PortMapTrigger.START): PortMapState.ACQUIRING,
+    (PortMapState.MAPPED, PortMapTrigger.START): PortMapState.ACQUIRING,
+    (PortMapState.ACQUIRING, PortMapTrigger.GRANTED): PortMapState.MAPPED,
+    (PortMapState.ACQUIRING, PortMapTrigger.REFUSED): PortMapState.FAILED,
+    (PortMapState.MAPPED, PortMapTrigger.REFUSED): PortMapState.FAILED,
+    (PortMapState.ACQUIRING, PortMapTrigger.GATEWAY_RESET): PortMapState.ACQUIRING,
+    (PortMapState.MAPPED, PortMapTrigger.GATEWAY_RESET): PortMapState.ACQUIRING,
+    (PortMapState.IDLE, PortMapTrigger.NOTHING_HELD): PortMapState.RELEASED,
+    (PortMapState.ACQUIRING, PortMapTrigger.NOTHING_HELD): PortMapState.RELEASED,
+    (PortMapState.FAILED, PortMapTrigger.NOTHING_HELD): PortMapState.RELEASED,
+    (PortMapState.ACQUIRING, PortMapTrigger.RELEASE): PortMapState.RELEASING,
+    (PortMapState.MAPPED, PortMapTrigger.RELEASE): PortMapState.RELEASING,
+    (PortMapState.FAILED, PortMapTrigger.RELEASE): PortMapState.RELEASING,
+    (PortMapState.RELEASING, PortMapTrigger.DELETED): PortMapState.RELEASED,
+}
+"""(state, trigger) -> the next state (protocol.md §9.17, nat.md §8). A mapping that expires
+unrenewed, or that the gateway reset, is reported lost and asked for again (START)."""
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class MappingAcquired:
     external: Addr
@@ -236,9 +278,9 @@ class PortMapper:
         if not self._may_hold or self._epoch is None:
             # Nothing asked, or a gateway that never answered anything: no NAT-PMP there
             # (the common case), so no mapping to delete and no reason to delay the exit.
-            self.state = PortMapState.RELEASED
+            self._move(PortMapTrigger.NOTHING_HELD)
             return
-        self.state = PortMapState.RELEASING
+        self._move(PortMapTrigger.RELEASE)
         request = MapRequest(internal_port=self.internal_port, external_port=0, lifetime=0)
         self._map_txn = self._send(request, now, limit=self.release_attempts, deadline=None)
         self._map_txn.delete = True
@@ -323,10 +365,19 @@ class PortMapper:
 
     # -- internals ------------------------------------------------------------------------
 
+    def _move(self, trigger: PortMapTrigger) -> None:
+        """Change state as ``TRANSITIONS`` says; anything else is a bug here."""
+        try:
+            self.state = TRANSITIONS[(self.state, trigger)]
+        except KeyError:
+            raise LocalProtocolError(
+                f"port mapper may not {trigger.value} when {self.state.value}"
+            ) from None
+
     def _begin(self, now: float) -> None:
         """Ask for the address and the mapping from scratch."""
         self._clear()
-        self.state = PortMapState.ACQUIRING
+        self._move(PortMapTrigger.START)
         self._addr_txn = self._send(ExternalAddressRequest(), now, limit=self.attempts)
         self._map_txn = self._send(self._map_request(), now, limit=self.attempts)
 
@@ -400,7 +451,7 @@ class PortMapper:
         elif self.state is not PortMapState.ACQUIRING:
             return False  # releasing: the delete is moot, but its answer still counts
         self._clear()
-        self.state = PortMapState.ACQUIRING
+        self._move(PortMapTrigger.GATEWAY_RESET)
         self._restart_at = now + self._rng.random() * self.reset_jitter_s
         return True
 
@@ -451,7 +502,7 @@ class PortMapper:
         if self.state is PortMapState.ACQUIRING:
             if self._addr_txn is not None or self._map_txn is not None:
                 return
-            self.state = PortMapState.MAPPED
+            self._move(PortMapTrigger.GRANTED)
         if self.state is not PortMapState.MAPPED:
             return
         external = (self._ext_ip, self._ext_port)
@@ -468,13 +519,13 @@ class PortMapper:
         if self.state is PortMapState.MAPPED:
             self._lose(reason)
             self._clear()
-            self.state = PortMapState.FAILED
+            self._move(PortMapTrigger.REFUSED)
         elif self.state is PortMapState.ACQUIRING:
             self._fail(reason)
 
     def _fail(self, reason: str) -> None:
         self._clear()
-        self.state = PortMapState.FAILED
+        self._move(PortMapTrigger.REFUSED)
         self._events.append(MappingFailed(reason=reason))
 
     def _lose(self, reason: str) -> None:
@@ -484,7 +535,7 @@ class PortMapper:
     def _released(self, *, confirmed: bool) -> None:
         self._clear()
         self._may_hold = False
-        self.state = PortMapState.RELEASED
+        self._move(PortMapTrigger.DELETED)
         self._events.append(MappingReleased(confirmed=confirmed))
 
     def _clear(self) -> None:

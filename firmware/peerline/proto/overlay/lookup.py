@@ -11,7 +11,7 @@ Pure state: the overlay sends the queries this object picks and reports what cam
 """
 
 from dataclasses import dataclass, field
-from enum import IntEnum
+from enum import Enum, IntEnum
 
 from peerline.wire.overlay import Contact
 
@@ -23,6 +23,46 @@ class State(IntEnum):
     "Past its soft timeout: no longer holds a slot, but an answer is still welcome."
     DONE = 3
     FAILED = 4
+
+
+class Happened(Enum):
+    """What moves a candidate: the second key of ``TRANSITIONS``."""
+
+    QUERIED = "queried"
+    SOFT_TIMEOUT = "soft_timeout"
+    ANSWERED = "answered"
+    RETRY = "retry"
+    "It cut its answer short before we held its token: ask once more."
+    FAILED = "failed"
+    "No answer by the hard timeout (or the query could not be sent)."
+
+
+TRANSITIONS: dict[tuple[State, Happened], State] = {
+    (State.NEW, Happened.QUERIED): State.WAITING,
+    (State.WAITING, Happened.SOFT_TIMEOUT): State.SLOW,
+    (State.WAITING, Happened.ANSWERED): State.DONE,
+    (State.SLOW, Happened.ANSWERED): State.DONE,
+    (State.NEW, Happened.ANSWERED): State.DONE,
+    (State.FAILED, Happened.ANSWERED): State.DONE,
+    (State.WAITING, Happened.RETRY): State.NEW,
+    (State.SLOW, Happened.RETRY): State.NEW,
+    (State.NEW, Happened.FAILED): State.FAILED,
+    (State.WAITING, Happened.FAILED): State.FAILED,
+    (State.SLOW, Happened.FAILED): State.FAILED,
+}
+"""(state, what happened) -> the next state of one candidate. A pair not in the table changes
+nothing (a second answer, a timeout after the answer): remote timing, not a bug. A retried
+candidate's earlier query may still answer (NEW, ANSWERED), and a node given up on that answers
+after all counts (FAILED, ANSWERED)."""
+
+
+def _move(cand: "Candidate", happened: Happened) -> bool:
+    """Move ``cand`` as ``TRANSITIONS`` says; False (unchanged) if the pair is not there."""
+    nxt = TRANSITIONS.get((cand.state, happened))
+    if nxt is None:
+        return False
+    cand.state = nxt
+    return True
 
 
 @dataclass(slots=True, eq=False)
@@ -110,7 +150,7 @@ class Lookup:
                     continue
                 live += 1
                 if cand.state is State.NEW:
-                    cand.state = State.WAITING
+                    _move(cand, Happened.QUERIED)
                     in_flight += 1
                     picked.append(cand)
         self.queries += len(picked)
@@ -118,28 +158,24 @@ class Lookup:
 
     def answered(self, cand: Candidate, contacts: list[tuple[Contact, int]]) -> None:
         """``cand`` answered with ``contacts`` (already authenticated as coming from it)."""
-        if cand.state is State.DONE:
+        if not _move(cand, Happened.ANSWERED):
             return
-        cand.state = State.DONE
         self.replies += 1
         for contact, ident in contacts:
             self._add(contact, ident, cand.path, cand.depth + 1)
 
     def retry(self, cand: Candidate) -> bool:
         """Ask ``cand`` once more (it truncated its answer before we held its token)."""
-        if cand.retried:
+        if cand.retried or not _move(cand, Happened.RETRY):
             return False
         cand.retried = True
-        cand.state = State.NEW
         return True
 
     def slow(self, cand: Candidate) -> None:
-        if cand.state is State.WAITING:
-            cand.state = State.SLOW
+        _move(cand, Happened.SOFT_TIMEOUT)
 
     def failed(self, cand: Candidate) -> None:
-        if cand.state in (State.WAITING, State.SLOW, State.NEW):
-            cand.state = State.FAILED
+        _move(cand, Happened.FAILED)
 
     def outstanding(self) -> int:
         return sum(1 for c in self._known.values() if c.state in (State.WAITING, State.SLOW))
