@@ -19,7 +19,6 @@ re-arm one timer for ``get_timer()``. The core acts on its parts' events itself,
 shell that only drains keeps the phone fully working.
 """
 
-import ipaddress
 import logging
 from collections import OrderedDict, deque
 from collections.abc import Callable
@@ -54,13 +53,11 @@ from peerline.proto.lan.events import (
     LanPeerAppeared,
     LanPeerUpdated,
 )
-from peerline.proto.nat.classify import NatClassifier
 from peerline.proto.nat.portmap import (
     MappingAcquired,
     MappingFailed,
     MappingLost,
     MappingReleased,
-    PortMapper,
     PortMapState,
 )
 from peerline.proto.nat.relay import is_relayed
@@ -70,16 +67,15 @@ from peerline.proto.node import Node
 from peerline.proto.overlay import events as overlay_events
 from peerline.proto.overlay.overlay import Overlay
 from peerline.types import Addr
-from peerline.wire.natpmp import NATPMP_PORT
 from peerline.wire.overlay import Contact
 
 from . import commands as cmd
 from . import events as ev
-from .candidates import MAX_PUBLISHED, own_candidates
 from .config import PhoneConfig, PhoneState, Surroundings
 from .contacts import ContactBook
 from .finder import PeerFinder
 from .numbers import BookBinding, NumberBook
+from .reach import Reachability
 from .requests import PhoneRequests
 from .status import call_json, lan_view, phone_status
 from .views import CallInfo
@@ -90,8 +86,6 @@ MAX_SIGNAL_IDS = 1024
 """SIGNAL message ids remembered to route their delivery failures to the call."""
 MAX_OPEN_REQUESTS = 256
 """Commands waiting for a lookup or a derivation (dials, messages, peer additions)."""
-CARRIER_NAT = ipaddress.ip_network("100.64.0.0/10")
-"""Shared address space (RFC 6598): a phone there sits behind a carrier's NAT."""
 
 _NOT_FOUND_REASONS = {
     "unknown_number": EndReason.UNKNOWN_NUMBER,
@@ -122,7 +116,7 @@ class PhoneCore:
         self.config = cfg = config or PhoneConfig()
         state = state or PhoneState()
         self._state = state
-        self._rng = rng
+        self.rng = rng
         self.numbers = NumberBook(max_pending=cfg.max_pending_derivations)
         self.numbers.pin(identity.public_key, number)
         self._binding = BookBinding(self.numbers)
@@ -147,12 +141,9 @@ class PhoneCore:
         )
         self.traversal = self.engine.traversal
         self.calls = CallManager(codecs=codecs, rng=rng, config=cfg.calls)
-        self.classifier: NatClassifier | None = None
-        self.stun_results: dict[Addr, BindingResult | BindingFailed] = {}
         self.lan: ExtensionRegistry | None = None
         self._host: list[Addr] = []
         "Where others may reach this phone (shared with the finder, updated in place)."
-        self._surroundings = Surroundings(host=(), own=(), bound=())
         self.finder = PeerFinder(
             node=self.node,
             overlay=self.overlay,
@@ -161,6 +152,7 @@ class PhoneCore:
             numbers=self.numbers,
             host=self._host,
         )
+        self.reach = Reachability(self, self._host)
         self._events: deque[ev.PhoneEvent] = deque()
         self._signal_ids: OrderedDict[bytes, bytes] = OrderedDict()
         "SIGNAL message id -> peer key: a failed delivery ends that peer's call."
@@ -179,18 +171,18 @@ class PhoneCore:
             HandshakeCompleted: self._on_handshake,
             PeerEndpointChanged: self._on_endpoint,
             PeerSilent: self._on_silent,
-            MappingAcquired: self._on_portmap,
-            MappingFailed: self._on_portmap,
-            MappingLost: self._on_portmap,
-            MappingReleased: self._on_portmap,
-            BindingResult: self._on_stun,
-            BindingFailed: self._on_stun,
+            MappingAcquired: self.reach.on_portmap,
+            MappingFailed: self.reach.on_portmap,
+            MappingLost: self.reach.on_portmap,
+            MappingReleased: self.reach.on_portmap,
+            BindingResult: self.reach.on_stun,
+            BindingFailed: self.reach.on_stun,
             overlay_events.LookupCompleted: self._on_lookup,
             overlay_events.LookupFailed: self._on_lookup,
             overlay_events.RecordPublished: self._on_published,
-            overlay_events.ReflexiveAddressChanged: self._on_reflexive,
-            overlay_events.RoleChanged: self._on_role,
-            overlay_events.RelaysChanged: self._on_relays,
+            overlay_events.ReflexiveAddressChanged: self.reach.on_reflexive,
+            overlay_events.RoleChanged: self.reach.on_role,
+            overlay_events.RelaysChanged: self.reach.on_relays,
             overlay_events.IntroductionReceived: self._on_introduction,
         }
         "Engine event type -> what the core does with it (the rest: traversal's alone)."
@@ -211,16 +203,14 @@ class PhoneCore:
                 self.node.add_peer(peer.public_key, peer.addr)
             except (InvalidKey, LocalProtocolError) as exc:
                 log.warning("skipping stored peer %s: %s", peer.number, exc)
-        self._take_surroundings(surroundings, now)
+        self.reach.start(surroundings, now=now)
         if self.config.lan is not None and lan_port is not None:
             self._start_lan(lan_port, now)
-        self._ask_stun(now)
-        self._map_port(now)
         for key, addr in self._state.peer_cache:
             self.overlay.add_contact(Contact(key, addr), now=now)
         if self.config.seeds:
             self.overlay.bootstrap(list(self.config.seeds), now=now)
-        self._publish(now)
+        self.reach.publish(now)
         self._cache_at = now + self.config.peer_cache_save_s
         self._pump(now)
 
@@ -252,11 +242,11 @@ class PhoneCore:
             return
         self._now = now
         self.overlay.rebind(now=now)  # what peers saw before is stale: no old address published
-        self._take_surroundings(surroundings, now)
+        self.reach.take(surroundings, now)
         self.node.nudge(now=now)
         self.traversal.rebind(now=now)
         self.emit(ev.NetworkChanged(aspect="addresses", summary=f"addresses now {self._host}"))
-        self._publish(now)
+        self.reach.publish(now)
         self._pump(now)
 
     # -- commands -----------------------------------------------------------------------------
@@ -600,55 +590,9 @@ class PhoneCore:
         log.info("directory record %d stored on %d nodes", event.seq, event.storers)
         self.emit(ev.RecordPublished(seq=event.seq, storers=event.storers))
 
-    def _on_reflexive(self, event: overlay_events.ReflexiveAddressChanged, now: float) -> None:
-        if event.addr in self._host:
-            return
-        self.emit(
-            ev.NetworkChanged(
-                aspect="reflexive",
-                summary=f"overlay peers see this phone at {event.addr[0]}:{event.addr[1]}",
-            )
-        )
-        self._publish(now)
-
-    def _on_role(self, event: overlay_events.RoleChanged, now: float) -> None:
-        role = "supernode" if event.member else "client behind NAT"
-        self.emit(ev.NetworkChanged(aspect="role", summary=f"overlay role: {role}"))
-
-    def _on_relays(self, event: overlay_events.RelaysChanged, now: float) -> None:
-        summary = f"keeping a path open through {len(event.relays)} supernode(s)"
-        self.emit(ev.NetworkChanged(aspect="relays", summary=summary))
-
     def _on_introduction(self, event: overlay_events.IntroductionReceived, now: float) -> None:
         if event.candidates and event.caller != self.public_key:
             log.info("introduced: %s at %s:%d", self.label(event.caller), *event.candidates[0])
-
-    def _on_portmap(
-        self, event: MappingAcquired | MappingFailed | MappingLost | MappingReleased, now: float
-    ) -> None:
-        if isinstance(event, MappingAcquired):
-            host, port = event.external
-            summary = f"the router forwards {host}:{port} to this phone (NAT-PMP)"
-            self.emit(ev.NetworkChanged(aspect="port_mapping", summary=summary))
-            self._publish(now)
-        elif isinstance(event, MappingLost):
-            summary = f"port mapping lost ({event.reason})"
-            self.emit(ev.NetworkChanged(aspect="port_mapping", summary=summary))
-            self._publish(now)
-        elif isinstance(event, MappingFailed):
-            summary = f"no port mapping from the router ({event.reason})"
-            self.emit(ev.NetworkChanged(aspect="port_mapping", summary=summary))
-
-    def _on_stun(self, event: BindingResult | BindingFailed, now: float) -> None:
-        classifier = self.classifier
-        if classifier is not None and classifier.result is None:
-            behaviour = classifier.on_stun(event, now=now)
-            if behaviour is not None:
-                summary = f"NAT behaviour: {behaviour.as_dict()}"
-                self.emit(ev.NetworkChanged(aspect="nat", summary=summary))
-        # A success is what the server says about us; a failure is kept only if nothing better.
-        if isinstance(event, BindingResult) or event.server not in self.stun_results:
-            self.stun_results[event.server] = event
 
     # -- LAN ----------------------------------------------------------------------------------
     def _start_lan(self, port: int, now: float) -> None:
@@ -691,60 +635,6 @@ class PhoneCore:
             self.emit(ev.NetworkChanged(aspect="lan", summary=summary))
 
     # -- addresses, publishing ----------------------------------------------------------------
-    def _take_surroundings(self, surroundings: Surroundings, now: float) -> None:
-        self._surroundings = surroundings
-        self._host[:] = list(surroundings.host)
-        self.overlay.set_host_addresses(list(surroundings.own), now=now)
-
-    def _candidates(self) -> list[tuple[Any, Addr]]:
-        mapper = self.engine.portmap
-        return own_candidates(
-            mapped=mapper.external if mapper is not None else None,
-            reflexive=self.overlay.reflexive,
-            host=self._host,
-        )
-
-    def _publish(self, now: float) -> None:
-        """Sign and store this phone's record where it is now; introductions offer the same."""
-        addresses = self._candidates()
-        self.traversal.own_candidates = tuple(a for _, a in addresses)
-        seq = self.overlay.publish(addresses=tuple(addresses[:MAX_PUBLISHED]), now=now)
-        self.emit(ev.RecordPublished(seq=seq))
-
-    def _ask_stun(self, now: float) -> None:
-        """Ask every STUN server for our address; classify the NAT (RFC 5780) with the first."""
-        bound = self._surroundings.bound
-        servers = [
-            server
-            for server in self.config.stun_servers
-            if any((":" in h) == (":" in server[0]) for h, _ in bound)
-        ]
-        for server in servers[1:]:
-            self.stun.request(server, now=now)
-        if servers:
-            self.classifier = NatClassifier(self.stun, local=set(self._host))
-            self.classifier.start(servers[0], now=now)
-
-    def _map_port(self, now: float) -> None:
-        """Behind a router (a private address and a default gateway): ask it for a mapping by
-        NAT-PMP. A router without it never answers; that costs a few datagrams."""
-        gateway = self._surroundings.gateway
-        if not self.config.port_mapping or gateway is None:
-            return
-        private = [
-            a
-            for a in self._host
-            if ":" not in a[0]
-            and ((ip := ipaddress.ip_address(a[0])).is_private or ip in CARRIER_NAT)
-            and not (ip.is_loopback or ip.is_link_local)
-        ]
-        if not private:
-            return
-        mapper = PortMapper((gateway, NATPMP_PORT), private[0][1], rng=self._rng)
-        self.engine.portmap = mapper
-        mapper.start(now=now)
-        log.info("asking the router %s for a port mapping (NAT-PMP)", gateway)
-
     def _save_peer_cache(self) -> None:
         contacts = tuple((c.public_key, c.addr) for c in self.overlay.contacts() if c.addr[1])
         if contacts:

@@ -43,7 +43,7 @@ def phone_status(core: "PhoneCore", *, now: float, uptime_s: float = 0.0) -> dic
     node, overlay, engine = core.node, core.overlay, core.engine
     counters = node.counters.as_dict()
     counters["numbers_deferred"] = core.numbers.counters.numbers_deferred
-    classifier = core.classifier
+    classifier = core.reach.classifier
     seconds = max(1.0, uptime_s)
     return {
         "number": core.number,
@@ -57,7 +57,7 @@ def phone_status(core: "PhoneCore", *, now: float, uptime_s: float = 0.0) -> dic
                     "rtt_ms": round(r.rtt_s * 1000, 1) if isinstance(r, BindingResult) else None,
                     "error": r.reason if isinstance(r, BindingFailed) else None,
                 }
-                for server, r in core.stun_results.items()
+                for server, r in core.reach.stun_results.items()
             ],
             "behaviour": (
                 classifier.result.as_dict()
