@@ -150,14 +150,14 @@ class Phone:
             task.cancel()
         loop = self._loop
         if loop is not None and self._driver is not None:
+            closed = self.hub.waiter(lambda e: isinstance(e, events.PhoneClosed))
             self.core.close(now=loop.time())  # hangs up (the far end is told), releases ports
             self.poke()
-        if self.audio is not None:
+            if self.audio is not None:
+                await asyncio.to_thread(self.audio.stop)
+            await self.hub.wait(closed, CLOSE_WAIT_S)
+        elif self.audio is not None:
             await asyncio.to_thread(self.audio.stop)
-        if loop is not None:
-            deadline = loop.time() + CLOSE_WAIT_S
-            while not self.core.closed and loop.time() < deadline:
-                await asyncio.sleep(0.05)
         if self._publisher is not None:
             await self._publisher.close()
         if self._lan is not None:

@@ -72,6 +72,16 @@ _OUTCOME_CODE: dict[Outcome, int] = {
 }
 _BIG_ENDIAN = sys.byteorder == "big"
 
+Observer = Callable[[float, Addr, Addr, bytes, str], object]
+"""``observer(time, src, dst, data, what)``: one datagram seen by the simulator, payload and all.
+
+Called when a node sends (``what`` is the network's ``Outcome`` value: ``"deliver"``, ``"dup"``,
+``"drop-loss"``, ``"drop-partition"``, ``"drop-mtu"``; ``src`` is the source on the wire, after
+the sender's NAT) and when a copy arrives (``"recv"``: handed to the node; ``"drop-nat"``: a NAT
+filtered it; ``"drop-nonode"``: nobody at ``dst``). ``dst`` is always the address as sent to
+(a NAT's public address for a node behind one), as in trace records.
+"""
+
 
 class SimulationError(PeerlineError, RuntimeError):
     """A node or scenario did something that would hang or corrupt the run."""
@@ -119,6 +129,10 @@ class Simulator:
             turns tracing off entirely, for benchmarks.
         max_timer_spins: how many times one node may fire its timer at the same instant before
             the run stops with ``SimulationError`` (a node whose ``get_timer`` stays <= now).
+        observer: called for every datagram sent and every copy that arrives, with its payload
+            (see ``Observer``), so a test can check what a node sent or saw; also settable as
+            the ``observer`` attribute. Off (None) it costs nothing on the hot path, and it
+            never changes the run or its digest.
 
     Trace records are numbers (time, what, address ids, size, CRC-32 of the payload) hashed in
     batches, so tracing costs well under a microsecond an event; readable lines are built only
@@ -133,6 +147,7 @@ class Simulator:
         trace: bool = False,
         digest: bool = True,
         max_timer_spins: int = 1000,
+        observer: Observer | None = None,
     ) -> None:
         self.seed = seed
         self.network = network if network is not None else Network()
@@ -155,6 +170,8 @@ class Simulator:
         self._ids: dict[Addr, int] = {}
         self._labels: dict[int, str] = {}
         self._nats: dict[str, Nat] = {}
+        self.observer = observer
+        "Sees every datagram with its payload (``Observer``), or None."
 
     # ----------------------------------------------------------------------------- nodes
 
@@ -399,6 +416,8 @@ class Simulator:
                 self.network.stats.dropped_no_node += 1
                 if buf is not None:
                     buf.extend((t, _NONODE, self._id(a), self._id(b), len(c), -1))
+                if self.observer is not None:
+                    self.observer(t, a, b, c, _WORDS[_NONODE])
                 return True
             stats = self.network.stats
             stats.delivered += 1
@@ -408,6 +427,8 @@ class Simulator:
                 buf.extend((t, _RECV, ids[a], ids[b], len(c), zlib.crc32(c)))
                 if len(buf) >= _FLUSH_AT:
                     self._flush()
+            if self.observer is not None:
+                self.observer(t, a, b, c, "recv")
             try:
                 slot.node.receive_datagram(c, a, now=t)
                 self._service(slot, t)
@@ -472,7 +493,7 @@ class Simulator:
         if out:
             src = slot.addr
             nat = slot.nat
-            transmit = self.network.transmit
+            transmit = self.network.transmit if self.observer is None else self._transmit_observed
             rng = self.random
             heap = self._heap
             seq = self._seq
@@ -491,6 +512,15 @@ class Simulator:
         if slot.node.get_timer() != slot.deadline:  # the common case costs no call
             self._arm(slot, now)
 
+    def _transmit_observed(
+        self, src: Addr, dst: Addr, data: bytes, now: float, rng: random.Random
+    ) -> tuple[Outcome, tuple[float, ...]]:
+        """``Network.transmit``, then the observer hears what was sent and what became of it."""
+        outcome, arrivals = self.network.transmit(src, dst, data, now, rng)
+        if self.observer is not None:
+            self.observer(now, src, dst, data, outcome.value)
+        return outcome, arrivals
+
     def _through_nat(self, t: float, src: Addr, public: Addr, data: bytes) -> "_Slot | None":
         """A datagram for a NAT's public address: the slot of the private node it is let
         through to, or None (dropped and traced: no mapping, filtered, or nobody there)."""
@@ -503,6 +533,8 @@ class Simulator:
             self.network.stats.dropped_nat += 1
             if self._buf is not None:
                 self._buf.extend((t, _NATDROP, self._id(src), self._id(public), len(data), -1))
+            if self.observer is not None:
+                self.observer(t, src, public, data, _WORDS[_NATDROP])
             return None
         self._id(public)  # traced as received at the public address it was sent to
         return slot

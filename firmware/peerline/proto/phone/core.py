@@ -160,6 +160,7 @@ class PhoneCore:
         self._cache_at: float | None = None
         self._started = False
         self._closing = False
+        self._closed_reported = False
         self._now = 0.0
         self._dispatch: dict[type[Any], Callable[[Any, float], None]] = {
             MediaReceived: self._on_media,
@@ -216,7 +217,7 @@ class PhoneCore:
 
     def close(self, *, now: float) -> None:
         """Stop: hang up a live call (the far end is told), release the port mapping, and
-        hand out the peer cache. Then: keep driving until ``closed`` (at most ~2 s)."""
+        hand out the peer cache. Then: keep driving until ``PhoneClosed`` (at most ~2 s)."""
         self._closing = True
         self._now = now
         call = self.calls.live_call()
@@ -423,6 +424,9 @@ class PhoneCore:
                     busy = True
                     self._on_lan(lan_event, now)
             busy = self._pump_calls(now) or busy
+        if self._closing and not self._closed_reported and self.closed:
+            self._closed_reported = True
+            self.emit(ev.PhoneClosed())
 
     def _pump_calls(self, now: float) -> bool:
         """Send what call control produced and report its events; True if there was any."""

@@ -231,3 +231,9 @@ class AudioActiveChanged(PhoneEvent):
     """Whether the sound device is needed (a call, a tone): idle, it is closed."""
 
     active: bool
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PhoneClosed(PhoneEvent):
+    """After ``close``: nothing is left to wait for (the router confirmed, or gave up on, the
+    release of the port mapping). The shell may stop now."""

@@ -25,7 +25,7 @@ from peerline.wire.frames import MessageFrame
 from . import commands as cmd
 from . import events as ev
 from .contacts import StoredPeer
-from .finder import Found, LookupDone, NotFound
+from .finder import FinderEvent, Found, LookupDone, NotFound
 
 if TYPE_CHECKING:
     from .core import PhoneCore
@@ -68,6 +68,14 @@ class PhoneRequests:
             cmd.SetDialTone: self._dial_tone,
             cmd.PlayKeyTone: self._key_tone,
         }
+        self._answers: dict[type[Any], Callable[[Any, float], None]] = {
+            Found: self._found,
+            NotFound: self._not_found,
+            LookupDone: self._on_lookup_done,
+            ev.PeerMoved: self._peer_moved,
+            ev.PeerSaved: self._peer_saved,
+        }
+        "Finder event type -> what to do with it."
 
     def handle(self, command: cmd.Command, now: float) -> cmd.Accepted:
         handler = self._handlers.get(type(command))
@@ -290,36 +298,39 @@ class PhoneRequests:
 
     # -- the pump: act on what the parts produced ---------------------------------------------
     # -- finder answers -----------------------------------------------------------------------
-    def on_found(self, event: object, now: float) -> None:
+    def on_found(self, event: FinderEvent, now: float) -> None:
         """The finder answered a request (or moved or saved a peer on its own)."""
-        if isinstance(event, Found):
-            call_id = self._dials.pop(event.request, None)
-            if call_id is not None:
-                call = self.core.find_call(call_id)
-                if call is not None and call.state is CallState.RESOLVING:
-                    self._connect_call(call, event.public_key, event.number, now)
-            send = self._sends.pop(event.request, None)
-            if send is not None:
-                self._deliver(event.request, send, event.public_key, event.number, now)
-        elif isinstance(event, NotFound):
-            call_id = self._dials.pop(event.request, None)
-            if call_id is not None:
-                reason = _NOT_FOUND_REASONS.get(event.code, EndReason.UNREACHABLE)
-                self.core.calls.fail(call_id, reason, detail=event.detail, now=now)
-            if self._sends.pop(event.request, None) is not None:
-                self.core.emit(
-                    ev.RequestFailed(request=event.request, code=event.code, detail=event.detail)
-                )
-        elif isinstance(event, LookupDone):
-            self._on_lookup_done(event)
-        elif isinstance(event, ev.PeerMoved):
-            who = self.core.label(event.public_key)
-            log.info("%s moved to %s:%d (%s)", who, *event.addr, event.why)
-            self.core.emit(event)
-        elif isinstance(event, ev.PeerSaved):
-            self.core.emit(event)
+        self._answers[type(event)](event, now)
 
-    def _on_lookup_done(self, done: LookupDone) -> None:
+    def _found(self, event: Found, now: float) -> None:
+        call_id = self._dials.pop(event.request, None)
+        if call_id is not None:
+            call = self.core.find_call(call_id)
+            if call is not None and call.state is CallState.RESOLVING:
+                self._connect_call(call, event.public_key, event.number, now)
+        send = self._sends.pop(event.request, None)
+        if send is not None:
+            self._deliver(event.request, send, event.public_key, event.number, now)
+
+    def _not_found(self, event: NotFound, now: float) -> None:
+        call_id = self._dials.pop(event.request, None)
+        if call_id is not None:
+            reason = _NOT_FOUND_REASONS.get(event.code, EndReason.UNREACHABLE)
+            self.core.calls.fail(call_id, reason, detail=event.detail, now=now)
+        if self._sends.pop(event.request, None) is not None:
+            self.core.emit(
+                ev.RequestFailed(request=event.request, code=event.code, detail=event.detail)
+            )
+
+    def _peer_moved(self, event: ev.PeerMoved, now: float) -> None:
+        who = self.core.label(event.public_key)
+        log.info("%s moved to %s:%d (%s)", who, *event.addr, event.why)
+        self.core.emit(event)
+
+    def _peer_saved(self, event: ev.PeerSaved, now: float) -> None:
+        self.core.emit(event)
+
+    def _on_lookup_done(self, done: LookupDone, now: float) -> None:
         result = done.result
         if result is None:
             code = done.error or "timeout"
