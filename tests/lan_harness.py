@@ -1,14 +1,12 @@
-"""Shared harness for LAN extension tests: fake number binding, helpers, a simulated LAN.
+"""Shared harness for LAN extension tests: a number binding double, helpers, and registries
+as members of the simulator's LAN (``peerline.sim.lan.LanSegment``).
 
-Numbers here come from a fast stand-in for argon2id (``fake_number``): the registry only sees
-numbers through its ``NumberBinding`` port, so the real derivation adds nothing but seconds.
+Numbers come from the simulator's stand-in for argon2id (``peerline.sim.numbers.sim_number``):
+the registry only sees numbers through its ``NumberBinding`` port, so the real derivation adds
+nothing but seconds.
 """
 
 import hashlib
-import heapq
-import itertools
-import random
-from dataclasses import dataclass, field
 
 from peerline.proto.identity import Identity
 from peerline.proto.lan import (
@@ -19,11 +17,10 @@ from peerline.proto.lan import (
     LanEvent,
     sign_announcement,
 )
-
-
-def fake_number(public_key: bytes) -> str:
-    digest = hashlib.blake2b(public_key, digest_size=8, person=b"test-number").digest()
-    return f"{int.from_bytes(digest, 'big') % 10**12:012d}"
+from peerline.sim import Simulator
+from peerline.sim.lan import LanSegment
+from peerline.sim.numbers import sim_number
+from peerline.types import Addr
 
 
 def identity(i: int) -> Identity:
@@ -31,7 +28,8 @@ def identity(i: int) -> Identity:
 
 
 class Binding:
-    """Answers at once with ``fake_number``, except for keys in ``held`` (then None)."""
+    """Answers at once with ``sim_number``, except for keys in ``held`` (then None) and in
+    ``wrong`` (then a number that is not the key's); remembers what it was ``asked``."""
 
     def __init__(self) -> None:
         self.held: set[bytes] = set()
@@ -44,7 +42,7 @@ class Binding:
             return None
         if public_key in self.wrong:
             return "000000000000"
-        return fake_number(public_key)
+        return sim_number(public_key)
 
 
 def announce(
@@ -60,7 +58,7 @@ def announce(
     """A peer's announcement; configured claims are announced established, as phones do."""
     return sign_announcement(
         who,
-        number=number or fake_number(who.public_key),
+        number=number or sim_number(who.public_key),
         port=port,
         extension=extension,
         configured=configured,
@@ -80,7 +78,7 @@ def registry(
 ) -> ExtensionRegistry:
     return ExtensionRegistry(
         identity=who,
-        number=fake_number(who.public_key),
+        number=sim_number(who.public_key),
         port=4720,
         binding=binding or Binding(),
         config=config,
@@ -97,138 +95,81 @@ def drain(reg: ExtensionRegistry) -> list[LanEvent]:
     return out
 
 
-@dataclass
-class SimPhone:
-    reg: ExtensionRegistry
-    host: str
-    start_at: float
-    leave_at: float | None = None
-    started: bool = False
-    gone: bool = False
-    events: list[LanEvent] = field(default_factory=list)
+class RegistryMember:
+    """One phone's ``ExtensionRegistry`` on a simulated LAN, as ``runtime/lan.py`` runs one.
 
-
-class LanWorld:
-    """Phones on a simulated LAN: every announcement reaches every listening phone after a
-    random delay below ``max_delay`` (mDNS multicast plus resolution), in virtual time.
-
-    Phones start listening at ``start_at`` and at once hear every current announcement (the
-    answers to their first browse query); leaving sends a goodbye (``lost``) to all. Until
-    ``loss_until``, each announcement is lost with probability ``loss``; every ``refresh_s``
-    each phone's current announcement goes out again (mDNS re-queries and re-announces), so
-    what was lost arrives later, as on a real LAN.
+    To the simulator it is a node at ``(host, 4720)`` with the registry's timer and no
+    datagrams; to the ``LanSegment`` it is a member that hears and loses peers and announces
+    whatever the registry announces (``AnnouncementChanged``). It listens from ``start()``
+    (which joins the segment) until ``leave()`` (a goodbye to the others; its timer stops);
+    a member that left before it started never starts. Schedule both with ``sim.call_at``.
     """
 
     def __init__(
-        self,
-        phones: list[SimPhone],
-        *,
-        seed: int,
-        max_delay: float,
-        loss: float = 0.0,
-        loss_until: float = 0.0,
-        refresh_s: float = 5.0,
+        self, reg: ExtensionRegistry, host: str, *, sim: Simulator, segment: LanSegment
     ) -> None:
-        self.phones = phones
-        self.rng = random.Random(seed)
-        self.max_delay = max_delay
-        self.loss = loss
-        self.loss_until = loss_until
-        self.refresh_s = refresh_s
-        self.now = 0.0
-        self._queue: list[tuple[float, int, int, str, object]] = []
-        self._seq = itertools.count()
-        self._last: dict[tuple[int, int], float] = {}
-        if loss:
-            self._push(refresh_s, -1, "refresh", None)
-        for i, p in enumerate(phones):
-            self._push(p.start_at, i, "start", None)
-            if p.leave_at is not None:
-                self._push(p.leave_at, i, "leave", None)
+        self.reg = reg
+        self.addr: Addr = (host, 4720)
+        self.sim = sim
+        self.segment = segment
+        self.events: list[LanEvent] = []
+        self.started = False
+        self.gone = False
+        sim.add_node(self.addr, self)
 
-    def _push(self, at: float, dst: int, kind: str, payload: object) -> None:
-        heapq.heappush(self._queue, (at, next(self._seq), dst, kind, payload))
+    @property
+    def live(self) -> bool:
+        return self.started and not self.gone
 
-    def _delay(self) -> float:
-        return self.rng.uniform(0.0, self.max_delay)
-
-    def _send(self, src: int, dst: int, kind: str, payload: object) -> None:
-        """One message from src to dst; each pair's messages keep their order, as on a LAN."""
-        if kind == "heard" and self.now < self.loss_until and self.rng.random() < self.loss:
+    def start(self) -> None:
+        if self.gone:
             return
-        at = max(self.now + self._delay(), self._last.get((src, dst), 0.0))
-        self._last[src, dst] = at
-        self._push(at, dst, kind, payload)
+        self.started = True
+        self.reg.start(now=self.sim.now)
+        self._take_events()
+        self.segment.join(self)
+        self.sim.poke(self.addr)
 
-    def _broadcast(self, src: int, kind: str, payload: object) -> None:
-        for j, p in enumerate(self.phones):
-            if j != src and not p.gone:
-                self._send(src, j, kind, payload)
+    def leave(self) -> None:
+        self.gone = True
+        self.segment.leave(self)
+        self.sim.remove_node(self.addr)
 
-    def _drain(self, i: int) -> None:
-        phone = self.phones[i]
-        while (event := phone.reg.next_event()) is not None:
-            phone.events.append(event)
+    # -- the segment's calls (LanMember) ------------------------------------------------------
+    @property
+    def host(self) -> str:
+        return self.addr[0]
+
+    @property
+    def lan_announcement(self) -> LanAnnouncement | None:
+        return self.reg.announcement
+
+    def lan_heard(self, announcement: LanAnnouncement, host: str) -> None:
+        self.reg.heard(announcement, host, now=self.sim.now)
+        self._take_events()
+        self.sim.poke(self.addr)
+
+    def lan_lost(self, key: bytes) -> None:
+        self.reg.lost(key, now=self.sim.now)
+        self._take_events()
+        self.sim.poke(self.addr)
+
+    # -- the simulator's calls ----------------------------------------------------------------
+    def receive_datagram(self, data: bytes, addr: Addr, *, now: float) -> None:
+        """Nothing is sent to a registry over UDP."""
+
+    def datagrams_to_send(self, *, now: float) -> list[tuple[bytes, Addr]]:
+        return []
+
+    def get_timer(self) -> float | None:
+        return self.reg.get_timer()
+
+    def handle_timer(self, *, now: float) -> None:
+        self.reg.handle_timer(now=now)
+        self._take_events()
+
+    def _take_events(self) -> None:
+        while (event := self.reg.next_event()) is not None:
+            self.events.append(event)
             if isinstance(event, AnnouncementChanged):
-                self._broadcast(i, "heard", (event.announcement, phone.host))
-
-    def _next_timer(self) -> tuple[float, int] | None:
-        best: tuple[float, int] | None = None
-        for i, p in enumerate(self.phones):
-            if p.started and not p.gone:
-                t = p.reg.get_timer()
-                if t is not None and (best is None or t < best[0]):
-                    best = (t, i)
-        return best
-
-    def run(self, *, until: float) -> None:
-        while True:
-            timer = self._next_timer()
-            queued = self._queue[0][0] if self._queue else None
-            if timer is not None and (queued is None or timer[0] <= queued):
-                at, i = timer
-                if at > until:
-                    return
-                self.now = max(self.now, at)
-                self.phones[i].reg.handle_timer(now=self.now)
-                self._drain(i)
-                continue
-            if queued is None or queued > until:
-                return
-            at, _, dst, kind, payload = heapq.heappop(self._queue)
-            self.now = max(self.now, at)
-            self._deliver(dst, kind, payload)
-
-    def _deliver(self, i: int, kind: str, payload: object) -> None:
-        if kind == "refresh":
-            for j, p in enumerate(self.phones):
-                if p.started and not p.gone and p.reg.announcement is not None:
-                    self._broadcast(j, "heard", (p.reg.announcement, p.host))
-            self._push(self.now + self.refresh_s, -1, "refresh", None)
-            return
-        phone = self.phones[i]
-        if phone.gone:
-            return
-        if kind == "start":
-            phone.started = True
-            phone.reg.start(now=self.now)
-            for j, other in enumerate(self.phones):
-                ann = other.reg.announcement
-                if j != i and other.started and not other.gone and ann is not None:
-                    self._send(j, i, "heard", (ann, other.host))
-            self._drain(i)
-        elif kind == "leave":
-            phone.gone = True
-            self._broadcast(i, "lost", phone.reg.public_key)
-        elif not phone.started:
-            return
-        elif kind == "heard":
-            ann, host = payload  # type: ignore[misc]
-            phone.reg.heard(ann, host, now=self.now)
-            self._drain(i)
-        elif kind == "lost":
-            phone.reg.lost(payload, now=self.now)  # type: ignore[arg-type]
-            self._drain(i)
-
-    def live(self) -> list[SimPhone]:
-        return [p for p in self.phones if p.started and not p.gone]
+                self.segment.announce(self, event.announcement)

@@ -25,6 +25,7 @@ from peerline.sim import (
     Simulator,
     VirtualClock,
 )
+from peerline.sim.nat import Nat
 from peerline.types import Addr
 
 A: Addr = ("10.0.0.1", 4000)
@@ -509,6 +510,57 @@ def test_node_rng_is_deterministic_per_seed_and_name() -> None:
     assert Simulator(1).node_rng("a").random_bytes(8) == Simulator(1).node_rng("a").random_bytes(8)
     assert Simulator(1).node_rng("a").random() != Simulator(1).node_rng("b").random()
     assert Simulator(1).node_rng("a").random() != Simulator(2).node_rng("a").random()
+
+
+def observed_run(observe: bool) -> tuple[str, list[tuple[float, Addr, Addr, bytes, str]]]:
+    """C behind a NAT pings B and hears the pong; A sends to C's mapping (filtered), to
+    nobody, and one datagram over the MTU. Returns the digest and what the observer saw."""
+    seen: list[tuple[float, Addr, Addr, bytes, str]] = []
+    sim = Simulator(
+        5,
+        Network(LinkProfile(latency_s=0.01, mtu=100)),
+        observer=(lambda *d: seen.append(d)) if observe else None,
+    )
+    nat = sim.add_nat(Nat("198.51.100.1"))
+    inside: Addr = ("192.168.0.2", 4000)
+    a, c = EchoNode(echo=False), EchoNode(echo=False)
+    sim.add_node(A, a)
+    sim.add_node(B, EchoNode())
+    sim.add_node(inside, c, nat=nat)
+    c.send(b"ping1", B)
+    sim.poke(inside)
+    sim.run_for(0.5)
+    mapped = nat.mapping(inside, B)
+    assert mapped is not None
+    a.send(b"let me in", mapped)
+    a.send(b"anyone?", NOWHERE)
+    a.send(bytes(101), B)
+    sim.poke(A)
+    sim.run_for(0.5)
+    assert [d for _, d, _ in c.received] == [b"pong1"]
+    stats = sim.network.stats
+    assert (stats.dropped_nat, stats.dropped_no_node, stats.dropped_mtu) == (1, 1, 1)
+    return sim.trace_digest(), seen
+
+
+def test_observer_sees_every_datagram_sent_and_what_became_of_it() -> None:
+    """Sends with the network's outcome and the source after NAT; arrivals as ``recv``,
+    ``drop-nat`` or ``drop-nonode`` (also counted with a NAT on the network), to the address as
+    sent; payloads whole. Observing changes neither the run nor its digest."""
+    digest, seen = observed_run(True)
+    mapped: Addr = ("198.51.100.1", 30000)
+    assert seen == [
+        (0.0, mapped, B, b"ping1", "deliver"),
+        (0.01, mapped, B, b"ping1", "recv"),
+        (0.01, B, mapped, b"pong1", "deliver"),
+        (0.02, B, mapped, b"pong1", "recv"),
+        (0.5, A, mapped, b"let me in", "deliver"),
+        (0.5, A, NOWHERE, b"anyone?", "deliver"),
+        (0.5, A, B, bytes(101), "drop-mtu"),
+        (0.51, A, mapped, b"let me in", "drop-nat"),
+        (0.51, A, NOWHERE, b"anyone?", "drop-nonode"),
+    ]
+    assert observed_run(False)[0] == digest
 
 
 # ------------------------------------------------------------------------ churn, moves

@@ -8,7 +8,7 @@ Nothing here reads the wall clock or opens a socket.
 
 from peerline.sim.clock import ClockError, VirtualClock
 from peerline.sim.network import DEFAULT_MTU, LinkProfile, Network, NetworkStats, Outcome
-from peerline.sim.simulator import SimulationError, Simulator
+from peerline.sim.simulator import Observer, SimulationError, Simulator
 
 __all__ = [
     "DEFAULT_MTU",
@@ -16,6 +16,7 @@ __all__ = [
     "LinkProfile",
     "Network",
     "NetworkStats",
+    "Observer",
     "Outcome",
     "SimulationError",
     "Simulator",

@@ -131,8 +131,8 @@ class Simulator:
             the run stops with ``SimulationError`` (a node whose ``get_timer`` stays <= now).
         observer: called for every datagram sent and every copy that arrives, with its payload
             (see ``Observer``), so a test can check what a node sent or saw; also settable as
-            the ``observer`` attribute. Off (None) it costs nothing on the hot path, and it
-            never changes the run or its digest.
+            the ``observer`` attribute. Off (None), it costs one check per arriving datagram;
+            on or off, it never changes the run or its digest.
 
     Trace records are numbers (time, what, address ids, size, CRC-32 of the payload) hashed in
     batches, so tracing costs well under a microsecond an event; readable lines are built only
@@ -409,9 +409,11 @@ class Simulator:
             slot = self._slots.get(b)
             buf = self._buf
             if slot is None and self._nats:
-                slot = self._through_nat(t, a, b, c)
-                if slot is None:
-                    return True
+                nat = self._nats.get(b[0])
+                if nat is not None:
+                    slot = self._through_nat(nat, t, a, b, c)
+                    if slot is None:
+                        return True
             if slot is None:
                 self.network.stats.dropped_no_node += 1
                 if buf is not None:
@@ -521,12 +523,11 @@ class Simulator:
             self.observer(now, src, dst, data, outcome.value)
         return outcome, arrivals
 
-    def _through_nat(self, t: float, src: Addr, public: Addr, data: bytes) -> "_Slot | None":
-        """A datagram for a NAT's public address: the slot of the private node it is let
+    def _through_nat(
+        self, nat: Nat, t: float, src: Addr, public: Addr, data: bytes
+    ) -> "_Slot | None":
+        """A datagram for ``nat``'s public address: the slot of the private node it is let
         through to, or None (dropped and traced: no mapping, filtered, or nobody there)."""
-        nat = self._nats.get(public[0])
-        if nat is None:
-            return None
         private = nat.inbound(public, src, now=t)
         slot = self._slots.get(private) if private is not None else None
         if slot is None or slot.nat is not nat:

@@ -8,7 +8,7 @@ import dataclasses
 
 import pytest
 
-from lan_harness import Binding, announce, drain, fake_number, identity, registry
+from lan_harness import Binding, announce, drain, identity, registry
 from peerline.errors import LocalProtocolError
 from peerline.proto.lan import (
     PROBE_S,
@@ -28,6 +28,7 @@ from peerline.proto.lan import (
     preferred_extension,
     verify_announcement,
 )
+from peerline.sim.numbers import sim_number
 
 EVERYONE = sorted((identity(i) for i in range(9)), key=lambda x: x.public_key)
 ME = EVERYONE[4]  # four peers have smaller keys, four larger
@@ -382,7 +383,7 @@ def test_peers_appear_only_once_verified() -> None:
     binding.held.clear()
     reg.bindings_changed(now=1.0)
     [appeared] = of_type(drain(reg), LanPeerAppeared)
-    assert appeared.peer.number == fake_number(PEERS[2].public_key)
+    assert appeared.peer.number == sim_number(PEERS[2].public_key)
     assert appeared.peer.host == HOST and appeared.peer.port == 4720
     assert reg.resolve("201") == appeared.peer and reg.pending_count == 0
 
@@ -470,7 +471,7 @@ def test_lost_peers_are_reported_gone_and_unknown_keys_ignored() -> None:
     assert drain(reg) == []
     reg.lost(PEERS[1].public_key, now=1.0)
     assert drain(reg) == [
-        LanPeerGone(public_key=PEERS[1].public_key, number=fake_number(PEERS[1].public_key))
+        LanPeerGone(public_key=PEERS[1].public_key, number=sim_number(PEERS[1].public_key))
     ]
     assert reg.resolve("300") is None
 

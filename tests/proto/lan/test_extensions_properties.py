@@ -2,7 +2,8 @@
 
 Two kinds of run: one registry fed random announcements, departures, verification delays and
 time steps, checked after every step; and whole simulated LANs of registries that start,
-collide and leave, checked once they have settled.
+collide and leave, checked once they have settled: registries on ``peerline.sim``'s
+``Simulator`` and ``LanSegment`` (``lan_harness.RegistryMember``), one seed per LAN.
 """
 
 import dataclasses
@@ -11,7 +12,7 @@ from dataclasses import dataclass, field
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lan_harness import Binding, LanWorld, SimPhone, announce, identity, registry
+from lan_harness import Binding, RegistryMember, announce, identity, registry
 from peerline.proto.identity import Identity
 from peerline.proto.lan import (
     PROBE_S,
@@ -25,6 +26,8 @@ from peerline.proto.lan import (
     LanEvent,
     RegistryState,
 )
+from peerline.sim import Simulator
+from peerline.sim.lan import LanSegment
 
 EVERYONE = sorted((identity(100 + i) for i in range(7)), key=lambda x: x.public_key)
 ME = EVERYONE[3]  # three keys below ours, three above
@@ -249,37 +252,44 @@ def lans(draw: st.DrawFn, *, lossy: bool = False) -> LanSpec:
     return LanSpec(phones, max_delay, draw(st.integers(0, 2**32)), loss)
 
 
-def build_world(spec: LanSpec) -> LanWorld:
+@dataclass
+class Lan:
+    sim: Simulator
+    members: list[RegistryMember]
+
+    def run(self, *, until: float) -> None:
+        self.sim.run_until(until)
+
+    def live(self) -> list[RegistryMember]:
+        return [m for m in self.members if m.live]
+
+
+def build_lan(spec: LanSpec) -> Lan:
+    """The spec's phones as registries on one ``LanSegment``; announcements lost (``loss``)
+    until 40 s, each phone starting and leaving when its spec says."""
+    sim = Simulator(spec.seed)
+    segment = LanSegment(sim, max_delay=spec.max_delay, loss=spec.loss, loss_until=40.0)
     config = LanConfig(auto_first=200, auto_last=200 + len(spec.phones))
-    phones = []
+    members = []
     seen: set[int] = set()
     for i, p in enumerate(spec.phones):
         who = identity(p["seed"] if p["seed"] not in seen else 10**7 + i)
         seen.add(p["seed"])
-        phones.append(
-            SimPhone(
-                reg=registry(
-                    who,
-                    config=config,
-                    configured=p["configured"],
-                    previous=p["previous"],
-                ),
-                host=f"10.0.0.{i + 1}",
-                start_at=p["start"],
-                leave_at=p["leave"],
-            )
-        )
-    return LanWorld(
-        phones, seed=spec.seed, max_delay=spec.max_delay, loss=spec.loss, loss_until=40.0
-    )
+        reg = registry(who, config=config, configured=p["configured"], previous=p["previous"])
+        member = RegistryMember(reg, f"10.0.0.{i + 1}", sim=sim, segment=segment)
+        sim.call_at(p["start"], member.start)
+        if p["leave"] is not None:
+            sim.call_at(p["leave"], member.leave)
+        members.append(member)
+    return Lan(sim, members)
 
 
-def check_settled(world: LanWorld) -> None:
+def check_settled(lan: Lan) -> None:
     """Every live phone holds an extension, automatic ones distinct and clear of configured
     ones, and every phone resolves every other's extension to it (None if configured twice)."""
-    live = world.live()
+    live = lan.live()
     for p in live:
-        assert p.reg.state is RegistryState.CLAIMED, p.events
+        assert p.reg.state is RegistryState.CLAIMED, (p.events, lan.sim.trace_tail())
     announced = {p.reg.public_key: p.reg.announcement for p in live}
     configured = [a.extension for a in announced.values() if a is not None and a.configured]
     autos = [a.extension for a in announced.values() if a is not None and not a.configured]
@@ -308,9 +318,9 @@ def test_a_simulated_lan_settles_on_distinct_extensions_everyone_agrees_on(
     spec: LanSpec,
 ) -> None:
     """Announcements take up to 0.9 s, none lost: the LAN settles (``check_settled``)."""
-    world = build_world(spec)
-    world.run(until=60.0)
-    check_settled(world)
+    lan = build_lan(spec)
+    lan.run(until=60.0)
+    check_settled(lan)
 
 
 @settings(max_examples=300, deadline=None)
@@ -319,9 +329,9 @@ def test_a_lossy_lan_settles_once_announcements_get_through(spec: LanSpec) -> No
     """Up to 80 % of announcements lost (and up to 3 s late) for the first 40 s, re-announced
     every 5 s: phones may hold one extension twice for a while, but once they hear each other
     they agree, and the LAN settles as if nothing had been lost."""
-    world = build_world(spec)
-    world.run(until=80.0)
-    check_settled(world)
+    lan = build_lan(spec)
+    lan.run(until=80.0)
+    check_settled(lan)
 
 
 @settings(max_examples=100, deadline=None)
@@ -332,10 +342,10 @@ def test_phones_that_start_apart_never_change_extension(spec: LanSpec) -> None:
     for i, p in enumerate(spec.phones):
         p["start"] = 10.0 * i
         p["leave"] = None
-    world = build_world(spec)
-    world.run(until=10.0 * len(spec.phones) + 30.0)
+    lan = build_lan(spec)
+    lan.run(until=10.0 * len(spec.phones) + 30.0)
     configured = {p["configured"] for p in spec.phones} - {None}
-    for p in world.phones:
+    for p in lan.members:
         claims = [e for e in p.events if isinstance(e, ExtensionClaimed)]
         moves = [e for e in p.events if isinstance(e, ExtensionChanged | ExtensionLost)]
         assert len(claims) == 1

@@ -30,13 +30,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import pytest
+from engine_world import EngineNode  # type: ignore[import-not-found, unused-ignore]
 from test_traversal import (  # type: ignore[import-not-found, unused-ignore]
     R_ADDR,
     Setup,
     nat_world,
     relayed_session,
 )
-from world import Nat, Phone  # type: ignore[import-not-found, unused-ignore]
 
 from peerline.proto.events import (
     HandshakeCompleted,
@@ -48,13 +48,18 @@ from peerline.proto.events import (
 )
 from peerline.proto.nat.relay import is_relayed, relay_of
 from peerline.proto.nat.traversal import TraversalConfig
+from peerline.sim.nat import Nat
 from peerline.types import Addr
 from peerline.wire.spec import TYPE_RELAY, TYPE_TRANSPORT
 
 EVERY_S = 0.1
 """Each phone sends a message this often while the stream runs."""
-STEP_S = 0.005
-"""Virtual-time resolution of the stream (and of the measured switch time)."""
+STREAM_PHASE_S = 0.07
+"""The stream's first messages go this long after the relayed session is up. Its sends stay in
+step with the upgrade attempts (whole seconds apart), so this fixes where they fall around each
+attempt: 70 ms keeps them out of the window in which a message A sends on the relay after
+echoing B's probe moves B back (a race in path migration that about 40 % of phases hit:
+``test_a_session_that_went_direct_stays_direct_whatever_the_phase_of_its_traffic``)."""
 
 
 def upgrade_intervals(config: TraversalConfig, count: int) -> list[float]:
@@ -68,35 +73,42 @@ def upgrade_intervals(config: TraversalConfig, count: int) -> list[float]:
 
 @dataclass
 class Stream:
-    """Messages from A to B and from B to A, one from each every ``every_s``."""
+    """Messages from A to B and from B to A, one from each every ``every_s`` while it runs
+    (scheduled on the simulator from ``next_at``)."""
 
     setup: Setup
     sent: dict[str, list[bytes]] = field(default_factory=lambda: {"A": [], "B": []})
     next_at: float = 0.0
     every_s: float = EVERY_S
+    sending: bool = False
 
     def run(self, until: float, *, stop: Callable[[], bool] | None = None) -> bool:
-        """Send while running the world to ``until`` (or until ``stop()``: True then)."""
+        """Send while running the world to ``until`` (or until ``stop()``: True then, with the
+        clock at the event that made it true)."""
         w = self.setup.world
-        while w.now < until:
-            if stop is not None and stop():
-                return True
-            if w.now >= self.next_at:
-                self._send_both()
-                self.next_at = w.now + self.every_s
-            w.run_until(min(until, w.now + STEP_S))
-        return stop is not None and stop()
+        if not self.sending:
+            self.sending = True
+            w.sim.call_at(max(self.next_at, w.now), self._send_both)
+        if stop is None:
+            w.sim.run_until(until)
+            return False
+        return w.run_until(stop, timeout=max(0.0, until - w.now))
 
     def _send_both(self) -> None:
+        if not self.sending:
+            return
         w = self.setup.world
         for me, other in ((self.setup.a, self.setup.b), (self.setup.b, self.setup.a)):
             n = len(self.sent[me.name])
             self.sent[me.name].append(me.node.send_message(other.key, f"{me.name}{n}", now=w.now))
             w.poke(me)
+        self.next_at = w.now + self.every_s
+        w.sim.call_at(self.next_at, self._send_both)
 
     def drain(self, timeout: float) -> None:
         """Stop sending; run until every message sent was acknowledged."""
         w, a, b = self.setup.world, self.setup.a, self.setup.b
+        self.sending = False
 
         def all_acked() -> bool:
             return all(
@@ -104,7 +116,7 @@ class Stream:
                 for p in (a, b)
             )
 
-        assert w.run_until_true(all_acked, timeout=timeout, step=0.05)
+        assert w.run_until(all_acked, timeout=timeout), w.failure()
 
     def assert_exactly_once(self) -> None:
         """Every message sent arrived once (one MessageReceived per id, none missing) and was
@@ -138,9 +150,10 @@ def nats(s: Setup) -> tuple[Nat, Nat]:
     return s.a.nat, s.b.nat
 
 
-def relayed_with_stream() -> tuple[Setup, Stream, float]:
+def relayed_with_stream(*, phase_s: float = STREAM_PHASE_S) -> tuple[Setup, Stream, float]:
     """A relayed session between A and B (test_traversal's phase one), and the stream
-    started. Returns when A's session went relayed (its upgrade schedule starts there)."""
+    started ``phase_s`` later. Returns when A's session went relayed (its upgrade schedule
+    starts there)."""
     s = nat_world()
     w, a = s.world, s.a
     relayed_session(s)
@@ -152,10 +165,11 @@ def relayed_with_stream() -> tuple[Setup, Stream, float]:
     assert traversal.counters.upgrade_attempts == 0
     first_attempt = traversal.get_timer()
     assert first_attempt is not None and first_attempt > w.now
-    return s, Stream(s, next_at=w.now), first_attempt - traversal.config.upgrade_first_s
+    stream = Stream(s, next_at=w.now + phase_s)
+    return s, stream, first_attempt - traversal.config.upgrade_first_s
 
 
-def sas(phone: Phone, now: float) -> str:
+def sas(phone: EngineNode, now: float) -> str:
     (session,) = phone.node.sessions(now=now)
     return str(session["sas"])
 
@@ -233,11 +247,46 @@ def test_a_relayed_session_goes_direct_when_the_nats_allow_it_without_losing_a_m
     assert path_a == nat_b.mapping(b.addr, path_b) == nat_b.mapping(b.addr, R_ADDR)
     assert path_b == nat_a.mapping(a.addr, path_a) == nat_a.mapping(a.addr, R_ADDR)
     # The session left R: nothing went through it in the last two seconds.
-    assert not any(d.sent_at >= w.now - 2.0 and d.data[0] == TYPE_RELAY for d in w.log)
+    assert not any(d.sent_at >= w.now - 2.0 and d.data[0] == TYPE_RELAY for d in w.sent)
     # One session throughout: no new handshake, the same SAS on both phones.
     now_handshakes = (a.node.counters.handshakes_completed, b.node.counters.handshakes_completed)
     assert now_handshakes == handshakes
     assert sas(a, w.now) == sas(b, w.now) == sas_before
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="path race: a message sent on the relay just after a probe echo moves the peer back"
+    " (protocol.md §5.7), and steady two-way traffic keeps both sides flapping",
+)
+def test_a_session_that_went_direct_stays_direct_whatever_the_phase_of_its_traffic() -> None:
+    """The upgrade of the test above, with the stream's sends at 10 ms steps around the
+    attempts. B moves to the direct path when its probe's echo returns; A stays on the relay
+    until B's next packet reaches it there, one direct trip later. A message A sends on the
+    relay in between reaches B after B moved and is newer than the echo, so it moves B back
+    (§5.7: the path follows the newest packet that is not a probe); with messages both ways
+    every 100 ms each side then keeps following the other's newest packet between the two
+    paths. Found porting these tests to ``peerline.sim``: the old world's stream happened to
+    miss the window. Each phase must go direct once, stay there, and lose nothing."""
+    flapped: list[tuple[float, str]] = []
+    for phase_s in [i * 0.01 for i in range(10)]:
+        s, stream, relayed_at = relayed_with_stream(phase_s=phase_s)
+        w, a, b = s.world, s.a, s.b
+        seen = {p.name: len(p.events) for p in (a, b)}
+        for nat in nats(s):
+            nat.flow_timeout_s = 5.0
+            nat.become("cone")
+        _, after = expected_upgrade(a.engine.traversal.config, 5.0)
+        assert stream.run(relayed_at + 2 * after, stop=lambda: direct_both_ways(s))  # noqa: B023
+        stream.run(w.now + 3.0)
+        stream.drain(timeout=10.0)
+        stream.assert_exactly_once()
+        for p in (a, b):
+            moves = [e for e in p.events[seen[p.name] :] if isinstance(e, PeerEndpointChanged)]
+            back = [e for e in moves if is_relayed(e.addr)]
+            if back or not moves:
+                flapped.append((phase_s, f"{p.name}: {len(moves)} moves, {len(back)} back"))
+    assert flapped == []
 
 
 def test_the_side_whose_probe_moved_the_session_counts_the_upgrade() -> None:
@@ -274,7 +323,7 @@ def attempt_times(s: Setup, since: float) -> list[float]:
     times = sorted(
         {
             d.sent_at
-            for d in w.log
+            for d in w.sent
             if d.sent_at >= since
             and d.src[0] == nat_a.public_host
             and d.dst in candidates
