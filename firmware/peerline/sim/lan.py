@@ -74,7 +74,7 @@ class LanSegment:
 
     def leave(self, member: LanMember, *, goodbye: bool = True) -> None:
         """``member`` leaves: with ``goodbye`` the others drop it at once (zeroconf's goodbye
-        packets), else it just falls silent."""
+        packets), else it just falls silent. A member that has left hears nothing more."""
         if member not in self.members:
             return
         self.members.remove(member)
@@ -82,7 +82,7 @@ class LanSegment:
         if goodbye and ann is not None:
             key = ann.public_key
             for other in self.members:
-                self._schedule(member, other, lambda o=other: o.lan_lost(key))
+                self._schedule(member, other, lambda o=other: self._goodbye(o, key))
 
     def announce(self, member: LanMember, announcement: LanAnnouncement) -> None:
         """``member``'s announcement changed: every other member hears it."""
@@ -111,6 +111,10 @@ class LanSegment:
         if dst in self.members:
             self.delivered += 1
             dst.lan_heard(announcement, host)
+
+    def _goodbye(self, dst: LanMember, key: bytes) -> None:
+        if dst in self.members:
+            dst.lan_lost(key)
 
     def _refresh(self) -> None:
         for member in list(self.members):

@@ -1,8 +1,15 @@
-"""CallManager (peerline.proto.call.manager): call control between phones wired together in the
-test (every SIGNAL body one phone hands out is given to the other's ``receive_signal``, its
-media to ``receive_media``/``receive_report``), with seeded randomness and explicit time."""
+"""CallManager (peerline.proto.call.manager): one sans-I/O class through its API.
 
-from collections.abc import Callable
+Managers are joined only by what the test hands between them, as aioquic's tests join a client
+and a server: ``Signals`` carries the SIGNAL bodies one manager hands out to the other's
+``receive_signal`` (in order, reordered, duplicated or dropped, as a test says), ``audio`` runs
+one 20 ms period and hands each manager's media straight to its peer, and ``fire_timers`` is
+what a driver's timer does. Nothing here has a clock: every call takes the test's ``now``.
+Randomness is seeded. Whole phones calling each other over the simulated network (the phone
+core joining a manager to its node) are scenarios in tests/sim/scenarios/.
+"""
+
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -93,71 +100,38 @@ def fake_codecs(rate: int) -> tuple[AudioEncoder, AudioDecoder]:
 
 
 @dataclass
-class Net:
-    """Phones by name and the SIGNAL bodies in flight between them (sender, receiver, body)."""
+class Signals:
+    """Managers by name and the SIGNAL bodies in flight between them (sender, receiver, body),
+    with the events each manager handed out. It delivers signals and nothing else."""
 
     phones: dict[str, CallManager]
     events: dict[str, list[CallEvent]] = field(default_factory=dict)
     flight: list[tuple[str, str, bytes]] = field(default_factory=list)
-    now: float = 0.0
-
-    def name_of(self, key: bytes) -> str:
-        return next(n for n, k in KEY.items() if k == key)
 
     def collect(self) -> None:
-        """Take every phone's outgoing signals into flight and its events into ``events``."""
+        """Take every manager's outgoing signals into flight and its events into ``events``."""
         for name, phone in self.phones.items():
             for key, body in phone.signals_to_send():
-                self.flight.append((name, self.name_of(key), body))
+                self.flight.append((name, name_of(key), body))
             while (ev := phone.next_event()) is not None:
                 self.events.setdefault(name, []).append(ev)
 
-    def deliver(self, index: int = 0) -> tuple[str, str, bytes]:
+    def deliver(self, index: int = 0, *, now: float) -> tuple[str, str, bytes]:
+        """Hand one signal in flight to its receiver (if it is still there)."""
         src, dst, body = self.flight.pop(index)
         if dst in self.phones:
-            self.phones[dst].receive_signal(KEY[src], body, now=self.now)
+            self.phones[dst].receive_signal(KEY[src], body, now=now)
         self.collect()
         return src, dst, body
 
-    def settle(self, *, limit: int = 100) -> None:
+    def settle(self, *, now: float, limit: int = 100) -> None:
         """Deliver everything in flight, oldest first, until nothing is left."""
         self.collect()
         for _ in range(limit):
             if not self.flight:
                 return
-            self.deliver(0)
+            self.deliver(0, now=now)
         raise AssertionError("signalling did not settle")
-
-    def tick(self, mic: Callable[[int], bytes | None] = speech) -> dict[str, bytes]:
-        """One 20 ms period on every phone; media is delivered at once (arrival = now)."""
-        i = round(self.now / TICK)
-        out = {name: phone.audio_tick(mic(i), now=self.now) for name, phone in self.phones.items()}
-        for name, phone in self.phones.items():
-            for key, body, report in phone.media_to_send():
-                dst = self.phones.get(self.name_of(key))
-                if dst is None:
-                    continue
-                if body is not None:
-                    dst.receive_media(KEY[name], body, at=self.now)
-                if report is not None:
-                    dst.receive_report(KEY[name], report, at=self.now)
-        self.collect()
-        self.now = round(self.now + TICK, 9)
-        return out
-
-    def advance(self, to: float) -> None:
-        """Fire every phone's timers up to ``to`` (signals stay in flight)."""
-        while True:
-            due = [t for p in self.phones.values() if (t := p.get_timer()) is not None]
-            if not due or min(due) > to:
-                break
-            self.now = max(self.now, min(due))
-            for phone in self.phones.values():
-                t = phone.get_timer()
-                if t is not None and t <= self.now:
-                    phone.handle_timer(now=self.now)
-            self.collect()
-        self.now = max(self.now, to)
 
     def states(self, name: str) -> list[tuple[CallState, str]]:
         return [
@@ -170,14 +144,54 @@ class Net:
         return [pull_signal(body) for s, _, body in self.flight if s == src]
 
 
-def make_net(
+def name_of(key: bytes) -> str:
+    return next(n for n, k in KEY.items() if k == key)
+
+
+def audio(
+    sig: Signals, *, now: float, mic: Callable[[int], bytes | None] = speech
+) -> dict[str, bytes]:
+    """One 20 ms period at ``now`` on every manager: frame ``now / TICK`` of ``mic`` in, the
+    speaker's frame out, and the media each hands out given to its peer at once."""
+    i = round(now / TICK)
+    out = {name: phone.audio_tick(mic(i), now=now) for name, phone in sig.phones.items()}
+    for name, phone in sig.phones.items():
+        for key, body, report in phone.media_to_send():
+            dst = sig.phones.get(name_of(key))
+            if dst is None:
+                continue
+            if body is not None:
+                dst.receive_media(KEY[name], body, at=now)
+            if report is not None:
+                dst.receive_report(KEY[name], report, at=now)
+    sig.collect()
+    return out
+
+
+def ticks(start: float, n: int) -> list[float]:
+    """The times of ``n`` audio periods from ``start``."""
+    return [round(start + i * TICK, 9) for i in range(n)]
+
+
+def fire_timers(
+    phones: Iterable[CallManager], *, until: float, not_before: float = 0.0
+) -> None:
+    """Fire each manager's deadlines up to ``until`` in order, each when it falls due but not
+    before ``not_before`` (its latest input), as a driver's one timer per manager does.
+    Signals stay in flight."""
+    for phone in phones:
+        while (t := phone.get_timer()) is not None and t <= until:
+            phone.handle_timer(now=max(t, not_before))
+
+
+def make_phones(
     names: str = "ab",
     *,
     codecs: Callable[[int], tuple[AudioEncoder, AudioDecoder]] = opus_codecs,
     config: CallConfig | None = None,
     seed: int = 1,
-) -> Net:
-    return Net(
+) -> Signals:
+    return Signals(
         {
             name: CallManager(codecs=codecs, rng=SeededRng(seed * 10 + i), config=config)
             for i, name in enumerate(names)
@@ -185,32 +199,32 @@ def make_net(
     )
 
 
-def connected(names: str = "ab", **kwargs: object) -> Net:
-    """a called b and b answered: both ACTIVE."""
-    net = make_net(names, **kwargs)  # type: ignore[arg-type]
-    net.phones["a"].dial(KEY["b"], now=0.0)
-    net.settle()
-    net.phones["b"].answer(now=0.0)
-    net.settle()
-    assert net.phones["a"].live_call().state is CallState.ACTIVE  # type: ignore[union-attr]
-    assert net.phones["b"].live_call().state is CallState.ACTIVE  # type: ignore[union-attr]
-    return net
+def connected(names: str = "ab", **kwargs: object) -> Signals:
+    """a called b and b answered at 0.0: both ACTIVE."""
+    sig = make_phones(names, **kwargs)  # type: ignore[arg-type]
+    sig.phones["a"].dial(KEY["b"], now=0.0)
+    sig.settle(now=0.0)
+    sig.phones["b"].answer(now=0.0)
+    sig.settle(now=0.0)
+    assert sig.phones["a"].live_call().state is CallState.ACTIVE  # type: ignore[union-attr]
+    assert sig.phones["b"].live_call().state is CallState.ACTIVE  # type: ignore[union-attr]
+    return sig
 
 
 # -- placing, ringing, answering -------------------------------------------------------------
 def test_dial_rings_the_callee_and_the_caller_hears_ringback() -> None:
-    net = make_net()
-    a, b = net.phones["a"], net.phones["b"]
+    sig = make_phones()
+    a, b = sig.phones["a"], sig.phones["b"]
     call = a.dial(KEY["b"], now=0.0)
-    net.collect()
+    sig.collect()
     assert call.state is CallState.DIALING and call.outgoing
-    assert net.states("a") == [(CallState.RESOLVING, ""), (CallState.DIALING, "")]
-    (invite,) = net.signals("a")
+    assert sig.states("a") == [(CallState.RESOLVING, ""), (CallState.DIALING, "")]
+    (invite,) = sig.signals("a")
     assert isinstance(invite, Invite) and invite.call_id == call.call_id
     assert (invite.codec, invite.rate_khz) == (1, 16)
-    net.settle()
-    assert net.states("b") == [(CallState.INCOMING, "")]
-    assert net.states("a") == [
+    sig.settle(now=0.0)
+    assert sig.states("b") == [(CallState.INCOMING, "")]
+    assert sig.states("a") == [
         (CallState.RESOLVING, ""),
         (CallState.DIALING, ""),
         (CallState.RINGBACK, ""),
@@ -219,36 +233,36 @@ def test_dial_rings_the_callee_and_the_caller_hears_ringback() -> None:
     assert incoming is not None and incoming.call_id == call.call_id
     assert not incoming.outgoing and incoming.peer_key == KEY["a"]
     assert a.counters.calls_placed == b.counters.calls_received == 1
-    out = [net.tick(lambda i: SILENCE) for _ in range(10)]
+    out = [audio(sig, now=t, mic=lambda i: SILENCE) for t in ticks(0.0, 10)]
     assert max(peak(o["a"]) for o in out) > 1000  # ringback
     assert max(peak(o["b"]) for o in out) > 1000  # the ringer
-    assert a.audio_active(net.now) and b.audio_active(net.now)
+    assert a.audio_active(0.2) and b.audio_active(0.2)
     assert a.media_to_send() == [] and b.media_to_send() == []  # no media before an answer
 
 
 def test_the_callers_name_reaches_the_callee() -> None:
-    net = make_net(config=CallConfig(name="Front desk"))
-    net.phones["a"].dial(KEY["b"], now=0.0)
-    net.settle()
-    assert net.phones["b"].live_call().name == "Front desk"  # type: ignore[union-attr]
+    sig = make_phones(config=CallConfig(name="Front desk"))
+    sig.phones["a"].dial(KEY["b"], now=0.0)
+    sig.settle(now=0.0)
+    assert sig.phones["b"].live_call().name == "Front desk"  # type: ignore[union-attr]
 
 
 def test_answer_makes_both_active_and_audio_flows_both_ways() -> None:
-    net = make_net()
-    a, b = net.phones["a"], net.phones["b"]
+    sig = make_phones()
+    a, b = sig.phones["a"], sig.phones["b"]
     call = a.dial(KEY["b"], now=0.0)
-    net.settle()
+    sig.settle(now=0.0)
     answered = b.answer(now=0.5)
-    net.now = 0.5
-    net.collect()
-    (ans,) = net.signals("b")
+    sig.collect()
+    (ans,) = sig.signals("b")
     assert isinstance(ans, Answer) and ans.call_id == call.call_id
-    net.settle()
-    assert net.states("a")[-1] == (CallState.ACTIVE, "")
-    assert net.states("b")[-1] == (CallState.ACTIVE, "")
+    sig.settle(now=0.5)
+    assert sig.states("a")[-1] == (CallState.ACTIVE, "")
+    assert sig.states("b")[-1] == (CallState.ACTIVE, "")
     assert answered.call_id == call.call_id
     assert a.counters.calls_answered == b.counters.calls_answered == 1
-    outs = [net.tick() for _ in range(100)]
+    outs = [audio(sig, now=t) for t in ticks(0.5, 100)]
+    now = 0.5 + 100 * TICK
     for name in "ab":
         heard = [peak(o[name]) for o in outs[20:]]
         assert min(heard) > 2000, name  # the other phone's speech, past the jitter buffer
@@ -256,132 +270,131 @@ def test_answer_makes_both_active_and_audio_flows_both_ways() -> None:
         live = phone.live_call()
         assert live is not None and live.media is not None
         assert live.media.counters.packets_received >= 90
-        status = phone.call_status(live, net.now)
+        status = phone.call_status(live, now)
         assert status["state"] == "active" and status["media"]["rx"]["packets"] >= 90
-        assert phone.audio_active(net.now)
+        assert phone.audio_active(now)
 
 
 def test_silence_on_an_active_call_sends_only_reports() -> None:
-    net = connected()
-    for _ in range(50):
-        net.tick(lambda i: SILENCE)
-    before = net.phones["a"].live_call().media.counters.packets_sent  # type: ignore[union-attr]
+    sig = connected()
+    for t in ticks(0.0, 50):
+        audio(sig, now=t, mic=lambda i: SILENCE)
+    before = sig.phones["a"].live_call().media.counters.packets_sent  # type: ignore[union-attr]
     sent: list[tuple[bytes, bytes | None, bytes | None]] = []
-    for _ in range(100):
-        net.phones["a"].audio_tick(SILENCE, now=net.now)
-        sent += net.phones["a"].media_to_send()
-        net.now += TICK
-    media = net.phones["a"].live_call().media  # type: ignore[union-attr]
+    for t in ticks(50 * TICK, 100):
+        sig.phones["a"].audio_tick(SILENCE, now=t)
+        sent += sig.phones["a"].media_to_send()
+    media = sig.phones["a"].live_call().media  # type: ignore[union-attr]
     assert media is not None and media.counters.packets_sent - before <= 6  # DTX updates
     assert sum(r is not None for _, _, r in sent) >= 2  # reports go on
     assert all(key == KEY["b"] for key, _, _ in sent)
 
 
 def test_auto_answer_answers_at_once() -> None:
-    net = make_net()
-    net.phones["b"].config = CallConfig(auto_answer=True)
-    net.phones["a"].dial(KEY["b"], now=0.0)
-    net.settle()
-    assert net.states("b") == [(CallState.INCOMING, ""), (CallState.ACTIVE, "")]
-    assert net.states("a")[-1] == (CallState.ACTIVE, "")
+    sig = make_phones()
+    sig.phones["b"].config = CallConfig(auto_answer=True)
+    sig.phones["a"].dial(KEY["b"], now=0.0)
+    sig.settle(now=0.0)
+    assert sig.states("b") == [(CallState.INCOMING, ""), (CallState.ACTIVE, "")]
+    assert sig.states("a")[-1] == (CallState.ACTIVE, "")
 
 
 def test_an_invite_for_another_rate_is_refused_as_incompatible() -> None:
-    net = make_net()
+    sig = make_phones()
     call_id = bytes(range(8))
-    net.phones["b"].receive_signal(
+    sig.phones["b"].receive_signal(
         KEY["a"], push_signal(Invite(call_id=call_id, rate_khz=48)), now=0.0
     )
-    net.collect()
-    assert net.states("b") == [(CallState.ENDED, "incompatible")]
-    (hangup,) = net.signals("b")
+    sig.collect()
+    assert sig.states("b") == [(CallState.ENDED, "incompatible")]
+    (hangup,) = sig.signals("b")
     assert hangup == Hangup(call_id=call_id, reason=HangupReason.INCOMPATIBLE)
-    assert net.phones["b"].live_call() is None
+    assert sig.phones["b"].live_call() is None
 
 
 # -- ending ----------------------------------------------------------------------------------
 @pytest.mark.parametrize("who", ["a", "b"])
 def test_hangup_by_either_side(who: str) -> None:
-    net = connected()
+    sig = connected()
     other = "b" if who == "a" else "a"
-    call = net.phones[who].hangup(now=1.0)
-    net.settle()
+    call = sig.phones[who].hangup(now=1.0)
+    sig.settle(now=1.0)
     assert call.state is CallState.ENDED and call.reason == "hangup"
-    assert net.states(who)[-1] == (CallState.ENDED, "hangup")
-    assert net.states(other)[-1] == (CallState.ENDED, "remote_hangup")
-    for phone in net.phones.values():
+    assert sig.states(who)[-1] == (CallState.ENDED, "hangup")
+    assert sig.states(other)[-1] == (CallState.ENDED, "remote_hangup")
+    for phone in sig.phones.values():
         assert phone.live_call() is None
         assert phone.calls()[0].call_id == call.call_id  # kept for status
-    out = [net.tick() for _ in range(10)]
+    out = [audio(sig, now=t) for t in ticks(1.0, 10)]
     assert all(peak(o["a"]) == peak(o["b"]) == 0 for o in out)  # no tone after a talk
-    assert not any(p.audio_active(net.now) for p in net.phones.values())
-    assert all(p.media_to_send() == [] for p in net.phones.values())
+    assert not any(p.audio_active(1.2) for p in sig.phones.values())
+    assert all(p.media_to_send() == [] for p in sig.phones.values())
 
 
 def test_decline_ends_as_declined_and_the_caller_hears_busy_for_end_tone_s() -> None:
-    net = make_net()
-    a, b = net.phones["a"], net.phones["b"]
+    sig = make_phones()
+    a, b = sig.phones["a"], sig.phones["b"]
     a.dial(KEY["b"], now=0.0)
-    net.settle()
+    sig.settle(now=0.0)
     b.hangup(now=0.0)
-    net.collect()
-    (hangup,) = net.signals("b")
+    sig.collect()
+    (hangup,) = sig.signals("b")
     assert isinstance(hangup, Hangup) and hangup.reason is HangupReason.DECLINED
-    net.settle()
-    assert net.states("b")[-1] == (CallState.ENDED, "declined_here")
-    assert net.states("a")[-1] == (CallState.ENDED, "declined")
+    sig.settle(now=0.0)
+    assert sig.states("b")[-1] == (CallState.ENDED, "declined_here")
+    assert sig.states("a")[-1] == (CallState.ENDED, "declined")
     end_tone_s = a.config.end_tone_s
-    ticks = round(end_tone_s / TICK)
-    during = [net.tick(lambda i: None) for _ in range(ticks)]
-    after = [net.tick(lambda i: None) for _ in range(50)]
-    assert sum(peak(o["a"]) > 1000 for o in during) >= ticks // 3  # busy: 0.5 s on, 0.5 off
+    n = round(end_tone_s / TICK)
+    during = [audio(sig, now=t, mic=lambda i: None) for t in ticks(0.0, n)]
+    after = [audio(sig, now=t, mic=lambda i: None) for t in ticks(n * TICK, 50)]
+    assert sum(peak(o["a"]) > 1000 for o in during) >= n // 3  # busy: 0.5 s on, 0.5 off
     assert all(peak(o["a"]) == 0 for o in after)
     assert all(peak(o["b"]) == 0 for o in during + after)  # the callee plays no end tone
-    assert not a.audio_active(net.now)
+    assert not a.audio_active((n + 50) * TICK)
 
 
 def test_cancel_before_answer_ends_as_cancelled_on_both_sides() -> None:
-    net = make_net()
-    net.phones["a"].dial(KEY["b"], now=0.0)
-    net.settle()
-    net.phones["a"].hangup(now=1.0)
-    net.settle()
-    assert net.states("a")[-1] == (CallState.ENDED, "cancelled")
-    assert net.states("b")[-1] == (CallState.ENDED, "cancelled")
-    out = [net.tick(lambda i: None) for _ in range(10)]
+    sig = make_phones()
+    sig.phones["a"].dial(KEY["b"], now=0.0)
+    sig.settle(now=0.0)
+    sig.phones["a"].hangup(now=1.0)
+    sig.settle(now=1.0)
+    assert sig.states("a")[-1] == (CallState.ENDED, "cancelled")
+    assert sig.states("b")[-1] == (CallState.ENDED, "cancelled")
+    out = [audio(sig, now=t, mic=lambda i: None) for t in ticks(1.0, 10)]
     assert all(peak(o["b"]) == 0 for o in out)  # the ringer stopped
 
 
 def test_a_second_caller_gets_busy_while_a_call_is_live() -> None:
-    net = connected("abc")
-    a, b, c = (net.phones[n] for n in "abc")
+    sig = connected("abc")
+    a, b, c = (sig.phones[n] for n in "abc")
     talking = b.live_call()
     assert talking is not None
     c.dial(KEY["b"], now=1.0)
-    net.settle()
-    assert net.states("c")[-1] == (CallState.ENDED, "busy")
-    assert net.states("b")[-1] == (CallState.ENDED, "busy_here")
+    sig.settle(now=1.0)
+    assert sig.states("c")[-1] == (CallState.ENDED, "busy")
+    assert sig.states("b")[-1] == (CallState.ENDED, "busy_here")
     assert b.counters.calls_busy == 1
     assert b.live_call() is talking and talking.state is CallState.ACTIVE
     assert a.live_call() is not None and a.live_call().state is CallState.ACTIVE  # type: ignore[union-attr]
-    out = [net.tick(lambda i: None) for _ in range(25)]
+    out = [audio(sig, now=t, mic=lambda i: None) for t in ticks(1.0, 25)]
     assert max(peak(o["c"]) for o in out) > 1000  # busy tone at the second caller
 
 
 def test_a_phone_in_a_call_cannot_dial() -> None:
-    net = connected()
+    sig = connected()
     with pytest.raises(CallError) as info:
-        net.phones["a"].dial(KEY["b"], now=1.0)
+        sig.phones["a"].dial(KEY["b"], now=1.0)
     assert info.value.code == "busy"
 
 
 @pytest.mark.parametrize("seed", range(6))
 def test_glare_leaves_one_call_active_on_both_phones(seed: int) -> None:
-    net = make_net(seed=seed)
-    a, b = net.phones["a"], net.phones["b"]
+    sig = make_phones(seed=seed)
+    a, b = sig.phones["a"], sig.phones["b"]
     ours = a.dial(KEY["b"], now=0.0)
     theirs = b.dial(KEY["a"], now=0.0)
-    net.settle()
+    sig.settle(now=0.0)
     live_a, live_b = a.live_call(), b.live_call()
     assert live_a is not None and live_b is not None
     assert live_a.call_id == live_b.call_id == min(ours.call_id, theirs.call_id)
@@ -389,20 +402,20 @@ def test_glare_leaves_one_call_active_on_both_phones(seed: int) -> None:
     assert live_a.outgoing != live_b.outgoing
     assert a.counters.glare == b.counters.glare == 1
     assert sum(c.live for c in a.calls()) == sum(c.live for c in b.calls()) == 1
-    outs = [net.tick() for _ in range(40)]
+    outs = [audio(sig, now=t) for t in ticks(0.0, 40)]
     assert min(peak(o["a"]) for o in outs[20:]) > 2000
     assert min(peak(o["b"]) for o in outs[20:]) > 2000
 
 
 def test_glare_in_either_order_of_arrival() -> None:
     for first in (0, 1):
-        net = make_net(seed=3)
-        a, b = net.phones["a"], net.phones["b"]
+        sig = make_phones(seed=3)
+        a, b = sig.phones["a"], sig.phones["b"]
         a.dial(KEY["b"], now=0.0)
         b.dial(KEY["a"], now=0.0)
-        net.collect()
-        net.deliver(first)
-        net.settle()
+        sig.collect()
+        sig.deliver(first, now=0.0)
+        sig.settle(now=0.0)
         live_a, live_b = a.live_call(), b.live_call()
         assert live_a is not None and live_b is not None
         assert live_a.call_id == live_b.call_id
@@ -411,107 +424,109 @@ def test_glare_in_either_order_of_arrival() -> None:
 
 # -- timeouts --------------------------------------------------------------------------------
 def test_a_call_that_rings_nothing_fails_as_unreachable() -> None:
-    net = make_net()
-    a = net.phones["a"]
+    sig = make_phones()
+    a = sig.phones["a"]
     call = a.dial(KEY["b"], now=0.0)
-    net.collect()
-    net.flight.clear()  # the INVITE never arrives
+    sig.collect()
+    sig.flight.clear()  # the INVITE never arrives
     assert a.get_timer() == pytest.approx(a.config.dial_timeout_s)
     a.handle_timer(now=a.config.dial_timeout_s - 0.001)
     assert call.state is CallState.DIALING
-    net.advance(a.config.dial_timeout_s)
-    assert net.states("a")[-1] == (CallState.ENDED, "unreachable")
-    assert net.signals("a") == [Hangup(call_id=call.call_id)]
+    fire_timers([a], until=a.config.dial_timeout_s)
+    sig.collect()
+    assert sig.states("a")[-1] == (CallState.ENDED, "unreachable")
+    assert sig.signals("a") == [Hangup(call_id=call.call_id)]
     assert a.get_timer() is None
-    out = [net.tick(lambda i: None) for _ in range(25)]
+    out = [audio(sig, now=t, mic=lambda i: None) for t in ticks(a.config.dial_timeout_s, 25)]
     assert max(peak(o["a"]) for o in out) > 1000  # congestion
 
 
 def test_peer_unreachable_ends_the_call_to_that_peer_only() -> None:
-    net = make_net("abc")
-    a = net.phones["a"]
+    sig = make_phones("abc")
+    a = sig.phones["a"]
     a.dial(KEY["b"], now=0.0)
-    net.collect()
+    sig.collect()
     a.peer_unreachable(KEY["c"], now=1.0)
     assert a.live_call() is not None
     a.peer_unreachable(KEY["b"], now=1.0)
-    net.collect()
-    assert net.states("a")[-1] == (CallState.ENDED, "unreachable")
+    sig.collect()
+    assert sig.states("a")[-1] == (CallState.ENDED, "unreachable")
 
 
 def test_nobody_answers_missed_at_the_callee_no_answer_at_the_caller() -> None:
-    net = make_net()
-    a, b = net.phones["a"], net.phones["b"]
+    sig = make_phones()
+    a, b = sig.phones["a"], sig.phones["b"]
     a.dial(KEY["b"], now=0.0)
-    net.settle()
+    sig.settle(now=0.0)
     ring = b.config.ring_timeout_s
     assert b.get_timer() == pytest.approx(ring)
     b.handle_timer(now=ring)  # the callee's timer first: it tells the caller
-    net.now = ring
-    net.collect()
-    assert net.signals("b")[-1] == Hangup(
+    sig.collect()
+    assert sig.signals("b")[-1] == Hangup(
         call_id=a.live_call().call_id,  # type: ignore[union-attr]
         reason=HangupReason.NO_ANSWER,
     )
-    net.settle()
-    assert net.states("b")[-1] == (CallState.ENDED, "missed")
-    assert net.states("a")[-1] == (CallState.ENDED, "no_answer")
+    sig.settle(now=ring)
+    assert sig.states("b")[-1] == (CallState.ENDED, "missed")
+    assert sig.states("a")[-1] == (CallState.ENDED, "no_answer")
 
 
 def test_the_callers_ring_timer_gives_no_answer_and_cancels_the_ringing() -> None:
-    net = make_net()
-    a = net.phones["a"]
+    sig = make_phones()
+    a = sig.phones["a"]
     a.dial(KEY["b"], now=0.0)
-    net.settle()
+    sig.settle(now=0.0)
     a.handle_timer(now=a.config.ring_timeout_s)
-    net.now = a.config.ring_timeout_s
-    net.settle()
-    assert net.states("a")[-1] == (CallState.ENDED, "no_answer")
-    assert net.states("b")[-1] == (CallState.ENDED, "cancelled")
+    sig.settle(now=a.config.ring_timeout_s)
+    assert sig.states("a")[-1] == (CallState.ENDED, "no_answer")
+    assert sig.states("b")[-1] == (CallState.ENDED, "cancelled")
 
 
 def test_a_call_that_hears_nothing_ends_as_connection_lost() -> None:
-    net = connected()
-    a, b = net.phones["a"], net.phones["b"]
-    for _ in range(50):
-        net.tick()
+    sig = connected()
+    a, b = sig.phones["a"], sig.phones["b"]
+    for t in ticks(0.0, 50):
+        audio(sig, now=t)
     heard = a.live_call().media.last_heard()  # type: ignore[union-attr]
     assert heard is not None
     # First the silence is reported (its path may be dead), once; then the call times out.
     assert a.get_timer() == pytest.approx(heard + a.config.media_quiet_s)
     # b's phone goes away: a hears nothing more
-    del net.phones["b"]
-    for _ in range(10):
-        net.tick()
-    net.advance(heard + a.config.media_quiet_s)
-    quiet = [e for e in net.events["a"] if isinstance(e, MediaQuiet)]
+    del sig.phones["b"]
+    for t in ticks(1.0, 10):
+        audio(sig, now=t)
+    fire_timers([a], until=heard + a.config.media_quiet_s, not_before=1.2)
+    sig.collect()
+    quiet = [e for e in sig.events["a"] if isinstance(e, MediaQuiet)]
     assert [e.call_id for e in quiet] == [a.live_call().call_id]  # type: ignore[union-attr]
     assert a.live_call() is not None
     assert a.get_timer() == pytest.approx(heard + a.config.media_timeout_s)
-    net.advance(heard + a.config.media_timeout_s)
-    assert len([e for e in net.events["a"] if isinstance(e, MediaQuiet)]) == 1
-    assert net.states("a")[-1] == (CallState.ENDED, "connection_lost")
-    (hangup,) = [s for s in net.signals("a") if isinstance(s, Hangup)]
+    fire_timers([a], until=heard + a.config.media_timeout_s, not_before=1.2)
+    sig.collect()
+    assert len([e for e in sig.events["a"] if isinstance(e, MediaQuiet)]) == 1
+    assert sig.states("a")[-1] == (CallState.ENDED, "connection_lost")
+    (hangup,) = [s for s in sig.signals("a") if isinstance(s, Hangup)]
     assert hangup.reason is HangupReason.FAILED
-    b.receive_signal(KEY["a"], push_signal(hangup), now=net.now)
+    b.receive_signal(KEY["a"], push_signal(hangup), now=heard + a.config.media_timeout_s)
     assert b.live_call() is None
     assert b.calls()[0].reason == "failed"
 
 
 def test_media_keeps_an_active_call_alive() -> None:
-    net = connected()
-    a = net.phones["a"]
+    sig = connected()
+    a = sig.phones["a"]
     timeout = a.config.media_timeout_s
-    for _ in range(round((timeout + 5) / TICK)):
-        net.tick()
-        net.advance(net.now)
+    for t in ticks(0.0, round((timeout + 5) / TICK)):
+        audio(sig, now=t)
+        fire_timers(sig.phones.values(), until=t + TICK, not_before=t + TICK)
+        sig.collect()
     assert a.live_call() is not None and a.live_call().state is CallState.ACTIVE  # type: ignore[union-attr]
 
 
 # -- who may say what ------------------------------------------------------------------------
 def test_signals_from_the_wrong_peer_are_ignored_and_counted() -> None:
-    net = connected("abc")
-    b = net.phones["b"]
+    sig = connected("abc")
+    b = sig.phones["b"]
     call = b.live_call()
     assert call is not None
     for signal in (
@@ -527,21 +542,21 @@ def test_signals_from_the_wrong_peer_are_ignored_and_counted() -> None:
 
 
 def test_media_from_the_wrong_peer_or_without_a_call_is_ignored_and_counted() -> None:
-    net = connected("abc")
-    b = net.phones["b"]
+    sig = connected("abc")
+    b = sig.phones["b"]
     b.receive_media(KEY["c"], b"x", at=1.0)
     b.receive_report(KEY["c"], b"x", at=1.0)
     assert b.counters.media_without_call == 2
-    idle = net.phones["c"]
+    idle = sig.phones["c"]
     idle.receive_media(KEY["a"], b"x", at=1.0)
     assert idle.counters.media_without_call == 1
 
 
 def test_messages_for_an_ended_call_are_ignored() -> None:
-    net = connected()
-    a, b = net.phones["a"], net.phones["b"]
+    sig = connected()
+    a, b = sig.phones["a"], sig.phones["b"]
     call = a.hangup(now=1.0)
-    net.settle()
+    sig.settle(now=1.0)
     ignored = b.counters.signals_ignored
     for signal in (
         Answer(call_id=call.call_id),
@@ -557,7 +572,7 @@ def test_messages_for_an_ended_call_are_ignored() -> None:
 
 
 def test_malformed_and_unknown_signals_are_counted() -> None:
-    b = make_net().phones["b"]
+    b = make_phones().phones["b"]
     b.receive_signal(KEY["a"], b"", now=0.0)
     b.receive_signal(KEY["a"], b"\x02\x00", now=0.0)
     b.receive_signal(KEY["a"], b"\x09" + bytes(8), now=0.0)
@@ -566,87 +581,87 @@ def test_malformed_and_unknown_signals_are_counted() -> None:
 
 
 def test_a_duplicate_invite_rings_once() -> None:
-    net = make_net()
-    net.phones["a"].dial(KEY["b"], now=0.0)
-    net.collect()
-    invite = net.flight[0][2]
-    net.settle()
-    net.phones["b"].receive_signal(KEY["a"], invite, now=0.1)
-    net.collect()
-    assert net.states("b") == [(CallState.INCOMING, "")]
-    assert net.phones["b"].counters.signals_ignored == 1
+    sig = make_phones()
+    sig.phones["a"].dial(KEY["b"], now=0.0)
+    sig.collect()
+    invite = sig.flight[0][2]
+    sig.settle(now=0.0)
+    sig.phones["b"].receive_signal(KEY["a"], invite, now=0.1)
+    sig.collect()
+    assert sig.states("b") == [(CallState.INCOMING, "")]
+    assert sig.phones["b"].counters.signals_ignored == 1
 
 
 # -- DTMF ------------------------------------------------------------------------------------
 def test_dtmf_is_delivered_in_order_once_even_when_it_arrives_reversed() -> None:
-    net = connected()
-    a, b = net.phones["a"], net.phones["b"]
+    sig = connected()
+    a, b = sig.phones["a"], sig.phones["b"]
     a.send_dtmf("12#a9", now=1.0)
-    net.collect()
-    bodies = [body for src, _, body in net.flight if src == "a"]
-    net.flight.clear()
+    sig.collect()
+    bodies = [body for src, _, body in sig.flight if src == "a"]
+    sig.flight.clear()
     assert [pull_signal(x).seq for x in bodies] == [0, 1, 2, 3, 4]  # type: ignore[union-attr]
     for body in reversed(bodies):
         b.receive_signal(KEY["a"], body, now=1.0)
     for body in bodies:  # duplicates change nothing
         b.receive_signal(KEY["a"], body, now=1.0)
-    net.collect()
-    digits = [e.digit for e in net.events["b"] if isinstance(e, DtmfReceived)]
+    sig.collect()
+    digits = [e.digit for e in sig.events["b"] if isinstance(e, DtmfReceived)]
     assert digits == ["1", "2", "#", "A", "9"]
     assert b.live_call().dtmf_received == "12#A9"  # type: ignore[union-attr]
     assert b.counters.dtmf_received == 5 and a.counters.dtmf_sent == 5
-    out = [net.tick(lambda i: SILENCE) for _ in range(5)]
+    out = [audio(sig, now=t, mic=lambda i: SILENCE) for t in ticks(1.0, 5)]
     assert max(peak(o["b"]) for o in out) > 1000  # the digits play locally
     assert max(peak(o["a"]) for o in out) > 1000  # and at the sender as feedback
 
 
 def test_dtmf_held_behind_a_gap_waits_for_it() -> None:
-    net = connected()
-    a, b = net.phones["a"], net.phones["b"]
+    sig = connected()
+    a, b = sig.phones["a"], sig.phones["b"]
     a.send_dtmf("345", now=1.0)
-    net.collect()
-    bodies = [body for src, _, body in net.flight if src == "a"]
-    net.flight.clear()
+    sig.collect()
+    bodies = [body for src, _, body in sig.flight if src == "a"]
+    sig.flight.clear()
     b.receive_signal(KEY["a"], bodies[2], now=1.0)
     b.receive_signal(KEY["a"], bodies[1], now=1.0)
-    net.collect()
-    assert not [e for e in net.events.get("b", []) if isinstance(e, DtmfReceived)]
+    sig.collect()
+    assert not [e for e in sig.events.get("b", []) if isinstance(e, DtmfReceived)]
     b.receive_signal(KEY["a"], bodies[0], now=1.0)
-    net.collect()
-    assert [e.digit for e in net.events["b"] if isinstance(e, DtmfReceived)] == ["3", "4", "5"]
+    sig.collect()
+    assert [e.digit for e in sig.events["b"] if isinstance(e, DtmfReceived)] == ["3", "4", "5"]
 
 
 def test_dtmf_that_overtakes_the_answer_is_not_lost() -> None:
-    net = make_net()
-    a, b = net.phones["a"], net.phones["b"]
+    sig = make_phones()
+    a, b = sig.phones["a"], sig.phones["b"]
     a.dial(KEY["b"], now=0.0)
-    net.settle()
+    sig.settle(now=0.0)
     b.answer(now=1.0)
     b.send_dtmf("78", now=1.0)
-    net.collect()
-    answer, *dtmf = net.flight
-    net.flight = [*dtmf, answer]  # the digits overtake the ANSWER
-    net.settle()
+    sig.collect()
+    answer, *dtmf = sig.flight
+    sig.flight = [*dtmf, answer]  # the digits overtake the ANSWER
+    sig.settle(now=1.0)
     assert a.live_call().state is CallState.ACTIVE  # type: ignore[union-attr]
-    assert [e.digit for e in net.events["a"] if isinstance(e, DtmfReceived)] == ["7", "8"]
+    assert [e.digit for e in sig.events["a"] if isinstance(e, DtmfReceived)] == ["7", "8"]
 
 
 def test_a_cancel_that_overtakes_its_invite_does_not_ring() -> None:
-    net = make_net()
-    a, b = net.phones["a"], net.phones["b"]
+    sig = make_phones()
+    a, b = sig.phones["a"], sig.phones["b"]
     a.dial(KEY["b"], now=0.0)
     a.hangup(now=0.0)
-    net.collect()
-    invite, hangup = net.flight
-    net.flight = [hangup, invite]
-    net.settle()
+    sig.collect()
+    invite, hangup = sig.flight
+    sig.flight = [hangup, invite]
+    sig.settle(now=0.0)
     assert b.live_call() is None
 
 
 # -- commands in the wrong state -------------------------------------------------------------
 def test_commands_in_the_wrong_state_raise_call_error_with_a_code() -> None:
-    net = make_net()
-    a, b = net.phones["a"], net.phones["b"]
+    sig = make_phones()
+    a, b = sig.phones["a"], sig.phones["b"]
 
     def code(fn: Callable[[], object]) -> str:
         with pytest.raises(CallError) as info:
@@ -657,7 +672,7 @@ def test_commands_in_the_wrong_state_raise_call_error_with_a_code() -> None:
     assert code(lambda: a.hangup(now=0.0)) == "no_call"
     assert code(lambda: a.send_dtmf("1", now=0.0)) == "no_call"
     call = a.dial(KEY["b"], now=0.0)
-    net.settle()
+    sig.settle(now=0.0)
     assert code(lambda: a.answer(call.call_id, now=0.0)) == "wrong_state"  # our own call
     assert code(lambda: a.answer(now=0.0)) == "wrong_state"
     assert code(lambda: a.send_dtmf("1", now=0.0)) == "wrong_state"  # not talking yet
@@ -667,31 +682,31 @@ def test_commands_in_the_wrong_state_raise_call_error_with_a_code() -> None:
     assert code(lambda: b.answer(bytes(8), now=0.0)) == "no_call"  # no such call id
     assert code(lambda: b.dial(KEY["a"], now=0.0)) == "busy"
     b.answer(now=0.0)
-    net.settle()
+    sig.settle(now=0.0)
     assert code(lambda: b.answer(now=0.0)) == "wrong_state"
     a.hangup(now=1.0)
-    net.settle()
+    sig.settle(now=1.0)
     assert code(lambda: a.hangup(call.call_id, now=1.0)) == "no_call"  # it ended
     assert code(lambda: b.hangup(now=1.0)) == "no_call"
-    assert all(isinstance(e, CallStateChanged) for e in net.events["a"])
+    assert all(isinstance(e, CallStateChanged) for e in sig.events["a"])
 
 
 # -- the speaker -----------------------------------------------------------------------------
 def test_audio_tick_is_silence_when_idle_and_never_sends() -> None:
-    a = make_net().phones["a"]
+    a = make_phones().phones["a"]
     for i in range(10):
         assert a.audio_tick(speech(i), now=i * TICK) == SILENCE
     assert a.media_to_send() == [] and not a.audio_active(1.0)
 
 
 def test_audio_tick_plays_ringback_then_call_audio_with_frames_of_the_right_size() -> None:
-    net = make_net()
-    net.phones["a"].dial(KEY["b"], now=0.0)
-    net.settle()
-    ringing = [net.tick(lambda i: SILENCE) for _ in range(25)]
-    net.phones["b"].answer(now=net.now)
-    net.settle()
-    talking = [net.tick() for _ in range(50)]
+    sig = make_phones()
+    sig.phones["a"].dial(KEY["b"], now=0.0)
+    sig.settle(now=0.0)
+    ringing = [audio(sig, now=t, mic=lambda i: SILENCE) for t in ticks(0.0, 25)]
+    sig.phones["b"].answer(now=0.5)
+    sig.settle(now=0.5)
+    talking = [audio(sig, now=t) for t in ticks(0.5, 50)]
     for o in ringing + talking:
         assert len(o["a"]) == len(o["b"]) == 2 * FRAME
     assert all(peak(o["a"]) > 0 for o in ringing[1:])  # ringback: 2 s on at first
@@ -734,13 +749,13 @@ def steps(draw: st.DrawFn) -> tuple[str, object, object]:
     return op, draw(index), None
 
 
-def _check(net: Net) -> None:
+def _check(sig: Signals) -> None:
     """At most one live call per phone, and two phones talking to each other talk on one call."""
-    for phone in net.phones.values():
+    for phone in sig.phones.values():
         assert sum(c.live for c in phone.calls()) <= 1
     for x in PHONES:
         for y in PHONES:
-            cx, cy = net.phones[x].live_call(), net.phones[y].live_call()
+            cx, cy = sig.phones[x].live_call(), sig.phones[y].live_call()
             if (
                 x < y
                 and cx is not None
@@ -757,56 +772,60 @@ def _check(net: Net) -> None:
 def test_random_interleavings_never_raise_and_never_split_a_call(
     script: list[tuple[str, object, object]], seed: int
 ) -> None:
-    net = make_net(PHONES, codecs=fake_codecs, seed=seed)
-    p = net.phones
+    sig = make_phones(PHONES, codecs=fake_codecs, seed=seed)
+    p = sig.phones
+    now = 0.0
     for op, x, y in script:
         try:
             if op == "dial":
                 assert isinstance(x, str) and isinstance(y, str)
                 if x != y:
-                    p[x].dial(KEY[y], now=net.now)
+                    p[x].dial(KEY[y], now=now)
             elif op == "answer":
-                p[str(x)].answer(now=net.now)
+                p[str(x)].answer(now=now)
             elif op == "hangup":
-                p[str(x)].hangup(now=net.now)
+                p[str(x)].hangup(now=now)
             elif op == "dtmf":
-                p[str(x)].send_dtmf(str(y), now=net.now)
+                p[str(x)].send_dtmf(str(y), now=now)
         except CallError:
             pass
-        net.collect()
-        n = len(net.flight)
+        sig.collect()
+        n = len(sig.flight)
         if op in ("deliver", "duplicate", "reorder", "drop", "unreachable") and n:
             assert isinstance(x, int)
             i = x % n
             if op == "deliver":
-                net.deliver(i)
+                sig.deliver(i, now=now)
             elif op == "duplicate":
-                net.flight.append(net.flight[i])
-                net.deliver(i)
+                sig.flight.append(sig.flight[i])
+                sig.deliver(i, now=now)
             elif op == "reorder":
                 assert isinstance(y, int)
-                net.flight.insert(y % n, net.flight.pop(i))
+                sig.flight.insert(y % n, sig.flight.pop(i))
             elif op == "drop":
-                net.flight.pop(i)
+                sig.flight.pop(i)
             else:  # the node gave up on it: the sender hears so
-                src, dst, _ = net.flight.pop(i)
-                p[src].peer_unreachable(KEY[dst], now=net.now)
-                net.collect()
+                src, dst, _ = sig.flight.pop(i)
+                p[src].peer_unreachable(KEY[dst], now=now)
+                sig.collect()
         elif op == "tick":
             assert isinstance(x, int)
-            for _ in range(x):
-                net.tick()
+            for t in ticks(now, x):
+                audio(sig, now=t, mic=speech)
+            now = round(now + x * TICK, 9)
         elif op == "advance":
             assert isinstance(x, float)
-            net.advance(net.now + x)
-        _check(net)
+            fire_timers(p.values(), until=now + x, not_before=now)
+            sig.collect()
+            now += x
+        _check(sig)
     # Then the network heals: everything in flight arrives, and calls settle.
-    net.settle(limit=500)
-    _check(net)
-    for _ in range(5):
-        net.tick()
-        net.settle(limit=500)
-        _check(net)
+    sig.settle(now=now, limit=500)
+    _check(sig)
+    for t in ticks(now, 5):
+        audio(sig, now=t)
+        sig.settle(now=t, limit=500)
+        _check(sig)
 
 
 def test_a_phone_without_a_codec_fails_the_call_cleanly() -> None:
@@ -817,13 +836,13 @@ def test_a_phone_without_a_codec_fails_the_call_cleanly() -> None:
     def broken(rate: int) -> tuple[AudioEncoder, AudioDecoder]:
         raise OpusUnavailable("libopus is not installed")
 
-    net = make_net()
-    net.phones["b"] = CallManager(codecs=broken, rng=SeededRng(99))
-    a, b = net.phones["a"], net.phones["b"]
+    sig = make_phones()
+    sig.phones["b"] = CallManager(codecs=broken, rng=SeededRng(99))
+    a, b = sig.phones["a"], sig.phones["b"]
     a.dial(KEY["b"], now=0.0)
-    net.settle()
+    sig.settle(now=0.0)
     call = b.answer(now=1.0)
-    net.settle()
+    sig.settle(now=1.0)
     assert (call.state, call.reason) == (CallState.ENDED, "failed")
     assert a.live_call() is None
     assert a.calls()[0].reason == "failed"
@@ -832,8 +851,8 @@ def test_a_phone_without_a_codec_fails_the_call_cleanly() -> None:
 def test_local_dial_tone_plays_until_a_call_needs_the_speaker() -> None:
     """The handset sets the dial tone when it goes off the hook; dialling silences it, ringback
     replaces it, and clearing it lets the device go idle."""
-    net = make_net()
-    a = net.phones["a"]
+    sig = make_phones()
+    a = sig.phones["a"]
     assert not a.audio_active(0.0)
     a.set_local_tone(Tone.DIAL)
     assert a.audio_active(0.0)
@@ -841,7 +860,7 @@ def test_local_dial_tone_plays_until_a_call_needs_the_speaker() -> None:
     assert all(peak(f) > 1000 for f in frames)  # 350 + 440 Hz, continuous
     a.dial(KEY["b"], now=0.1)
     assert peak(a.audio_tick(SILENCE, now=0.12)) == 0  # dialling: nothing rings yet
-    net.settle()
+    sig.settle(now=0.12)
     assert a.live_call().state is CallState.RINGBACK  # type: ignore[union-attr]
     a.hangup(now=0.2)
     a.set_local_tone(None)

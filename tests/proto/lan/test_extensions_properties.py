@@ -345,9 +345,9 @@ def test_phones_that_start_apart_never_change_extension(spec: LanSpec) -> None:
     lan = build_lan(spec)
     lan.run(until=10.0 * len(spec.phones) + 30.0)
     configured = {p["configured"] for p in spec.phones} - {None}
-    for p in lan.members:
-        claims = [e for e in p.events if isinstance(e, ExtensionClaimed)]
-        moves = [e for e in p.events if isinstance(e, ExtensionChanged | ExtensionLost)]
+    for member in lan.members:
+        claims = [e for e in member.events if isinstance(e, ExtensionClaimed)]
+        moves = [e for e in member.events if isinstance(e, ExtensionChanged | ExtensionLost)]
         assert len(claims) == 1
         for move in moves:
             old = move.old if isinstance(move, ExtensionChanged) else move.extension

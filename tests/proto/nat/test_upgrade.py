@@ -266,8 +266,9 @@ def test_a_session_that_went_direct_stays_direct_whatever_the_phase_of_its_traff
     relay in between reaches B after B moved and is newer than the echo, so it moves B back
     (§5.7: the path follows the newest packet that is not a probe); with messages both ways
     every 100 ms each side then keeps following the other's newest packet between the two
-    paths. Found porting these tests to ``peerline.sim``: the old world's stream happened to
-    miss the window. Each phase must go direct once, stay there, and lose nothing."""
+    paths. Found porting these tests to ``peerline.sim``: the stream of the former in-test
+    world (tests/proto/nat/world.py) happened to miss the window, as ``STREAM_PHASE_S`` does
+    here. Each phase must go direct once, stay there, and lose nothing."""
     flapped: list[tuple[float, str]] = []
     for phase_s in [i * 0.01 for i in range(10)]:
         s, stream, relayed_at = relayed_with_stream(phase_s=phase_s)

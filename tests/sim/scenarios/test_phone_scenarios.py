@@ -100,6 +100,54 @@ def test_crossed_dials_settle_on_one_call_with_dtmf_and_hangup(seed: int) -> Non
     twice(glare_call, seed)
 
 
+# -- a third caller while two phones talk -----------------------------------------------------
+def busy_third_caller(seed: int) -> Outcome:
+    """A and B talk; C dials B: C's call ends busy (at B: busy here) and C hears the busy
+    tone, while A and B's call goes on, audio flowing both ways (the phone core's side of
+    ``test_a_second_caller_gets_busy_while_a_call_is_live`` in tests/proto/call)."""
+    world = PhoneWorld(seed)
+    (s,) = supernodes(world, 1)
+    a, b, c = (
+        world.add_phone(n, (f"198.51.100.{2 + i}", 4720), seeds=[s]) for i, n in enumerate("abc")
+    )
+    world.run_for(5.0)
+    a.handle(Dial(target=b.number))
+    assert world.run_until(lambda: b.core.live_call() is not None, timeout=10.0), (
+        world.sim.trace_tail()
+    )
+    b.handle(Answer())
+    assert world.run_until(lambda: active(a) and active(b), timeout=5.0), world.sim.trace_tail()
+    talking = b.core.live_call()
+    assert talking is not None
+    c.handle(Dial(target=b.number))
+
+    def c_ended() -> bool:
+        return bool(states(c)) and states(c)[-1][0] == "ended"
+
+    assert world.run_until(c_ended, timeout=10.0), (states(c), world.sim.trace_tail())
+    assert states(c)[-1] == ("ended", EndReason.BUSY.value)
+    assert states(b)[-1] == ("ended", EndReason.BUSY_HERE.value)
+
+    def rx(phone: SimPhone) -> int:
+        (call,) = [c for c in phone.core.status(now=world.sim.now)["calls"] if c["media"]]
+        return int(call["media"]["rx"]["packets"])
+
+    before = {p.name: rx(p) for p in (a, b)}
+    world.run_for(2.0)
+    assert c.audio.frames_heard > 0  # the busy tone
+    live = b.core.live_call()
+    assert live is not None and live.call_id == talking.call_id
+    assert active(a) and active(b)
+    for p in (a, b):
+        assert rx(p) > before[p.name] + 50, (p.name, before)  # 2 s: 100 frames each way
+    return Outcome(world.digest(), {"busy_at": states(c)[-1], "rx": before})
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_a_third_caller_hears_busy_while_two_phones_talk(seed: int) -> None:
+    twice(busy_third_caller, seed)
+
+
 # -- a symmetric x symmetric relayed call whose relay dies ------------------------------------
 def relayed_call_relay_dies(seed: int) -> Outcome:
     """A and B sit behind symmetric NATs (no punch can work): the call runs through one of
