@@ -29,7 +29,7 @@ from peerline.proto.events import (
     PeerSilent,
 )
 from peerline.proto.nat.relay import relayed_addr
-from peerline.proto.node import MAX_PROBES, PROBE_LIFETIME_S, Node, NodeConfig
+from peerline.proto.node import MAX_PROBES, PROBE_LIFETIME_S, RETURN_HOLD_S, Node, NodeConfig
 from peerline.types import Addr
 from peerline.wire.spec import TYPE_HANDSHAKE_INITIATION, TYPE_TRANSPORT
 
@@ -251,6 +251,57 @@ def test_a_late_packet_from_an_old_address_does_not_move_the_path_back() -> None
     assert [e.addr for e in new if isinstance(e, PeerEndpointChanged)] == [A_SEEN]
     assert w.b.counters.path_migrations == 1
     assert {to for _, to in w.b.datagrams_to_send(now=1.3)} == {A_SEEN}
+
+
+def validated_move(w: Wire) -> None:
+    """A probes B at B_SECOND and the echo moves A's path there (t = 1.05)."""
+    challenge = probe(w, B_SECOND, now=1.0)
+    response = echo(w, challenge, seen_from=A_SEEN, now=1.0)
+    w.a.receive_datagram(response, B_SECOND, now=1.05)
+    assert w.a.peer_endpoint(key_b(w)) == B_SECOND
+    w.a.datagrams_to_send(now=1.05)  # A's keepalive on the new path: lost here
+    events(w.events_a, w.a)
+
+
+def from_b(w: Wire, text: str, *, now: float) -> bytes:
+    """B's next packet to A (a message), as sealed; where it goes is the test's business."""
+    w.b.send_message(key_a(w), text, now=now)
+    ((data, _),) = w.b.datagrams_to_send(now=now)
+    return data
+
+
+def test_traffic_from_the_path_a_validation_left_does_not_move_it_back() -> None:
+    """§5.7: B's packets still on their way on the old path were sent before B learned of the
+    move; they are newer than anything A heard, but must not pull A back (both sides would
+    then chase each other's newest packet between two paths)."""
+    w = connected()
+    validated_move(w)
+    w.a.receive_datagram(from_b(w, "sent on the old path", now=1.06), ADDR_B, now=1.1)
+    assert w.a.peer_endpoint(key_b(w)) == B_SECOND
+    new = events(w.events_a, w.a)
+    assert [e.text for e in new if isinstance(e, MessageReceived)] == ["sent on the old path"]
+    assert not [e for e in new if isinstance(e, PeerEndpointChanged)]
+    assert {to for _, to in w.a.datagrams_to_send(now=1.1)} == {B_SECOND}  # the ack too
+
+
+def test_the_peers_traffic_on_the_new_path_ends_the_hold() -> None:
+    w = connected()
+    validated_move(w)
+    w.a.receive_datagram(from_b(w, "on the new path", now=1.2), B_SECOND, now=1.25)
+    w.a.receive_datagram(from_b(w, "moved again", now=1.3), ADDR_B, now=1.35)
+    assert w.a.peer_endpoint(key_b(w)) == ADDR_B  # an ordinary move, by traffic
+
+
+def test_the_hold_on_the_path_left_ends_after_return_hold_s() -> None:
+    """If the peer never speaks on the new path, its traffic from the old one moves the path
+    back once ``RETURN_HOLD_S`` has passed (it is not traffic from before the move any more)."""
+    w = connected()
+    validated_move(w)
+    late = 1.05 + RETURN_HOLD_S
+    w.a.receive_datagram(from_b(w, "still here", now=late - 0.1), ADDR_B, now=late - 0.05)
+    assert w.a.peer_endpoint(key_b(w)) == B_SECOND
+    w.a.receive_datagram(from_b(w, "still here, later", now=late), ADDR_B, now=late)
+    assert w.a.peer_endpoint(key_b(w)) == ADDR_B
 
 
 def test_the_newest_packet_from_a_new_address_moves_the_path() -> None:

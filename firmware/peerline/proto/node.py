@@ -82,6 +82,7 @@ __all__ = [
     "RECENT_IDS",
     "RECENT_INITIATIONS",
     "RESPONDER_REKEY_GRACE",
+    "RETURN_HOLD_S",
     "SILENCE_RETRIES",
     "Node",
     "NodeConfig",
@@ -104,6 +105,12 @@ MAX_PROBES = 8
 
 PROBE_LIFETIME_S = 10.0
 """A path challenge's echo is accepted this long after it was sent."""
+
+RETURN_HOLD_S = 3.0
+"""After a validation moved the path, traffic from the path it left does not move it back for
+this long (or until the peer's first packet on the new path): that traffic was sent before the
+peer learned of the move (protocol.md §5.7). Without it, two phones with traffic in flight both
+ways chase each other's newest packet between the two paths."""
 
 _Peer = Peer
 """``Peer``'s name from when it was defined here (``tests/proto/test_node.py`` builds one)."""
@@ -514,8 +521,11 @@ class Node:
         probe_only = bool(frames) and all(isinstance(f, PATH_FRAMES) for f in frames)
         # The path follows the newest authenticated packet of the current session that is not a
         # probe (§5.7): a late packet from an old path or session, or a probe, never moves it.
-        if peer.endpoint != addr and newest and session is peer.current and not probe_only:
-            self._move(peer, addr)
+        if newest and session is peer.current and not probe_only:
+            if peer.endpoint == addr:
+                peer.left = None  # the peer's traffic follows the path: no more holding back
+            elif not self._held_back(peer, addr, now):
+                self._move(peer, addr)
         on_frame = self._on_frame
         for frame in frames:
             handler = on_frame.get(type(frame))
@@ -531,6 +541,18 @@ class Node:
         for out in peer.unacked.values():
             out.next_send = now
         self._flush(peer, now)
+
+    @staticmethod
+    def _held_back(peer: Peer, addr: Addr, now: float) -> bool:
+        """Whether traffic from ``addr`` must not move the path (§5.7: the path a validation
+        just left)."""
+        left = peer.left
+        if left is None or left[0] != addr:
+            return False
+        if now < left[1]:
+            return True
+        peer.left = None
+        return False
 
     def _move(self, peer: Peer, addr: Addr) -> None:
         peer.endpoint = addr
@@ -554,6 +576,8 @@ class Node:
         self.counters.paths_validated += 1
         moved = peer.endpoint != addr
         if moved:
+            if peer.endpoint is not None:
+                peer.left = (peer.endpoint, now + RETURN_HOLD_S)
             self._move(peer, addr)
             peer.last_sent = float("-inf")  # say so on the new path at once: the peer moves
         for out in peer.unacked.values():

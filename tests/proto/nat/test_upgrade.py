@@ -254,21 +254,16 @@ def test_a_relayed_session_goes_direct_when_the_nats_allow_it_without_losing_a_m
     assert sas(a, w.now) == sas(b, w.now) == sas_before
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="path race: a message sent on the relay just after a probe echo moves the peer back"
-    " (protocol.md §5.7), and steady two-way traffic keeps both sides flapping",
-)
 def test_a_session_that_went_direct_stays_direct_whatever_the_phase_of_its_traffic() -> None:
     """The upgrade of the test above, with the stream's sends at 10 ms steps around the
     attempts. B moves to the direct path when its probe's echo returns; A stays on the relay
     until B's next packet reaches it there, one direct trip later. A message A sends on the
-    relay in between reaches B after B moved and is newer than the echo, so it moves B back
-    (§5.7: the path follows the newest packet that is not a probe); with messages both ways
-    every 100 ms each side then keeps following the other's newest packet between the two
-    paths. Found porting these tests to ``peerline.sim``: the stream of the former in-test
-    world (tests/proto/nat/world.py) happened to miss the window, as ``STREAM_PHASE_S`` does
-    here. Each phase must go direct once, stay there, and lose nothing."""
+    relay in between reaches B after B moved and is newer than the echo: it must not move B
+    back (§5.7, the path a validation left is held for ``RETURN_HOLD_S``), or, with messages
+    both ways every 100 ms, each side keeps following the other's newest packet between the
+    two paths (which is what happened before the hold: found porting these tests to
+    ``peerline.sim``; the former in-test world's stream missed the window by chance). Each
+    phase must go direct once, stay there, and lose nothing."""
     flapped: list[tuple[float, str]] = []
     for phase_s in [i * 0.01 for i in range(10)]:
         s, stream, relayed_at = relayed_with_stream(phase_s=phase_s)

@@ -89,6 +89,9 @@ class Peer:
     "Path challenges to echo: data and the address the challenge came from."
     quiet_reported: int = -1
     "The ``heard`` count at the last ``PathQuiet``: one report per silence."
+    left: tuple[Addr, float] | None = None
+    "The path a validation moved away from, and until when its traffic may not move the path"
+    " back (protocol.md §5.7): the peer's packets in flight there predate the move."
 
 
 def sending_session(peer: Peer, now: float) -> Session | None:
