@@ -1,0 +1,234 @@
+"""PhoneCore (peerline.proto.phone.core): the phone's commands and events, driven in the
+simulator (``PhoneWorld``) as the daemon drives them, with explicit virtual time.
+
+Each test states one rule of the command/event face (design rule 16, control-api.md): what a
+command is refused with, which events follow one that finishes later, and what the core does
+on its own (caller identity, the peer cache, closing).
+"""
+
+import math
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from peerline.proto.phone import (
+    AddPeer,
+    Answer,
+    CallState,
+    CommandRejected,
+    Dial,
+    EndReason,
+    Hangup,
+    Lookup,
+    PhoneConfig,
+    PlayKeyTone,
+    SendDtmf,
+    SendMessage,
+    SetDialTone,
+    events,
+)
+from peerline.sim.numbers import sim_number
+from peerline.sim.phone import SimPhone
+from peerline.sim.phones import PhoneWorld
+
+NOBODY = "000000000001"
+
+
+def world(seed: int = 1) -> tuple[PhoneWorld, SimPhone, SimPhone]:
+    """A supernode and two phones that joined through it (t = 5 s)."""
+    w = PhoneWorld(seed)
+    s = w.add_phone("s", ("203.0.113.1", 4720))
+    a = w.add_phone("a", ("198.51.100.2", 4720), seeds=[s])
+    b = w.add_phone("b", ("198.51.100.3", 4720), seeds=[s])
+    w.run_for(5.0)
+    return w, a, b
+
+
+# -- commands refused at once -----------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("command", "code"),
+    [
+        (Dial(target="12345"), "bad_number"),
+        (Dial(target="201"), "unknown_extension"),  # no LAN on this phone
+        (SendMessage(target=NOBODY, text=""), "bad_request"),
+        (SendMessage(target=NOBODY, text="x" * 2000), "bad_request"),
+        (SendMessage(target="not a number", text="hi"), "bad_number"),
+        (Lookup(number="1"), "bad_number"),
+        (AddPeer(number=NOBODY, public_key=b"\x01" * 31, addr=("192.0.2.1", 1)), "bad_key"),
+        (AddPeer(number=NOBODY, public_key=b"\x01" * 32, addr=("nohost", 1)), "bad_address"),
+        (AddPeer(number=NOBODY, public_key=b"\x01" * 32, addr=("192.0.2.1", 0)), "bad_address"),
+        (Answer(), "no_call"),
+        (Hangup(), "no_call"),
+        (SendDtmf(digits="1"), "no_call"),
+        (SendDtmf(digits="XYZ"), "bad_request"),
+        (SendDtmf(digits=""), "bad_request"),
+        (PlayKeyTone(digit="77"), "bad_request"),
+    ],
+)
+def test_a_command_that_cannot_be_carried_out_is_refused_and_changes_nothing(
+    command: object, code: str
+) -> None:
+    w, a, _ = world()
+    before = len(a.events)
+    with pytest.raises(CommandRejected) as refused:
+        a.handle(command)  # type: ignore[arg-type]
+    assert refused.value.code == code
+    assert a.events[before:] == [] and a.core.live_call() is None
+
+
+def test_adding_this_phones_own_key_is_refused() -> None:
+    _, a, _ = world()
+    with pytest.raises(CommandRejected, match="own key"):
+        a.handle(AddPeer(number=a.number, public_key=a.key, addr=("192.0.2.1", 4720)))
+
+
+def test_a_second_dial_while_a_call_is_live_is_busy_unless_it_is_the_same_peer() -> None:
+    w, a, b = world()
+    first = a.handle(Dial(target=b.number))
+    assert w.run_until(lambda: b.core.live_call() is not None, timeout=5.0)
+    with pytest.raises(CommandRejected) as refused:
+        a.handle(Dial(target=sim_number(b"\x09" * 32)))
+    assert refused.value.code == "busy"
+    again = a.handle(Dial(target=b.number))  # b is a stored peer now: the live call again
+    assert again.call_id == first.call_id
+
+
+# -- commands that finish later ---------------------------------------------------------------
+def test_dialling_a_number_nobody_has_ends_the_call_unknown_number() -> None:
+    w, a, _ = world()
+    accepted = a.handle(Dial(target=NOBODY))
+    assert accepted.call_id is not None and accepted.request is not None
+    call = a.core.call(accepted.call_id)
+    assert call is not None and call.state is CallState.RESOLVING
+    assert w.run_until(lambda: not a.core.call(accepted.call_id).live, timeout=40.0)  # type: ignore[union-attr]
+    ended = a.core.call(accepted.call_id)
+    assert ended is not None and ended.reason is EndReason.UNKNOWN_NUMBER
+    assert "not found" in ended.detail
+    assert [(e.state, e.reason) for e in a.of_type(events.CallStateChanged)] == [
+        (CallState.RESOLVING, None),
+        (CallState.ENDED, EndReason.UNKNOWN_NUMBER),
+    ]
+    assert not a.core.audio_active  # nothing played while the number was being found
+
+
+def test_a_message_to_an_unknown_number_fails_its_request() -> None:
+    w, a, _ = world()
+    accepted = a.handle(SendMessage(target=NOBODY, text="anyone?"))
+    assert w.run_until(lambda: bool(a.of_type(events.RequestFailed)), timeout=40.0)
+    (failed,) = a.of_type(events.RequestFailed)
+    assert failed.request == accepted.request and failed.code == "unknown_number"
+    assert not a.of_type(events.MessageSent)
+
+
+def test_a_message_is_sent_then_delivered_and_the_sender_is_learned_by_number() -> None:
+    w, a, b = world()
+    accepted = a.handle(SendMessage(target=b.number, text="hello"))
+    assert w.run_until(lambda: bool(a.of_type(events.MessageStatusChanged)), timeout=10.0)
+    (sent,) = a.of_type(events.MessageSent)
+    assert sent.request == accepted.request and sent.number == b.number
+    (status,) = a.of_type(events.MessageStatusChanged)
+    assert status.message_id == sent.message_id and status.status == "delivered"
+    (got,) = b.of_type(events.MessageReceived)
+    assert got.text == "hello" and got.peer_key == a.key
+    # b had never seen a's key: the number comes with the message or just after it.
+    learned = [e.number for e in b.of_type(events.NumberLearned) if e.public_key == a.key]
+    assert a.number in [got.number, *learned]
+    saved = [e for e in a.of_type(events.PeerSaved) if e.public_key == b.key]
+    assert saved and saved[0].number == b.number  # pinned on first use
+
+
+def test_a_lookup_reports_the_verified_record() -> None:
+    w, a, b = world()
+    accepted = a.handle(Lookup(number=b.number))
+    assert w.run_until(lambda: bool(a.of_type(events.LookupFinished)), timeout=10.0)
+    (found,) = a.of_type(events.LookupFinished)
+    assert found.request == accepted.request and found.found
+    assert [r.public_key for r in found.records] == [b.key]
+    assert not a.of_type(events.PeerSaved)  # a lookup stores nothing
+
+
+def test_add_peer_checks_the_number_against_the_key() -> None:
+    w, a, b = world()
+    wrong = a.handle(AddPeer(number=NOBODY, public_key=b.key, addr=b.addr))
+    right = a.handle(AddPeer(number=b.number, public_key=b.key, addr=b.addr))
+    w.run_for(0.1)
+    (failed,) = a.of_type(events.RequestFailed)
+    assert failed.request == wrong.request and failed.code == "number_mismatch"
+    (added,) = a.of_type(events.PeerAdded)
+    assert added.request == right.request and added.number == b.number
+
+
+# -- what the core does on its own ------------------------------------------------------------
+def test_an_incoming_call_names_its_caller_once_the_number_is_derived() -> None:
+    """The caller's number is derived while the phone rings (urgent): ``IncomingCall`` carries
+    it, or ``CallerIdentified`` follows; ``CallStateChanged`` events carry it from then on."""
+    w, a, b = world()
+    a.handle(Dial(target=b.number))
+    assert w.run_until(lambda: bool(b.of_type(events.IncomingCall)), timeout=5.0)
+    (ringing,) = b.of_type(events.IncomingCall)
+    named = [e.number for e in b.of_type(events.CallerIdentified)]
+    assert a.number in [ringing.number, *named]
+    assert ringing.peer_key == a.key and not ringing.known
+    b.handle(Answer())
+    w.run_for(1.0)
+    active = [e for e in b.of_type(events.CallStateChanged) if e.state is CallState.ACTIVE]
+    assert active and active[0].number == a.number
+
+
+def test_audio_is_wanted_while_a_call_rings_or_talks_and_for_the_dial_tone() -> None:
+    w, a, b = world()
+    assert not a.core.audio_active
+    a.handle(SetDialTone(on=True))
+    assert a.core.audio_active
+    a.handle(SetDialTone(on=False))
+    assert not a.core.audio_active
+    a.handle(Dial(target=b.number))
+    assert w.run_until(lambda: b.core.audio_active, timeout=5.0)  # the ringer
+    b.handle(Hangup())
+    w.run_for(5.0)  # a hears busy for end_tone_s, then the device is released
+    assert not a.core.audio_active and not b.core.audio_active
+    changes = [e.active for e in a.of_type(events.AudioActiveChanged)]
+    assert changes[:2] == [True, False] and changes[-1] is False
+
+
+def test_the_peer_cache_goes_out_every_few_minutes_and_at_close() -> None:
+    config = PhoneConfig(peer_cache_save_s=60.0)
+    w = PhoneWorld(2)
+    s = w.add_phone("s", ("203.0.113.1", 4720))
+    a = w.add_phone("a", ("198.51.100.2", 4720), seeds=[s], config=config)
+    w.run_for(125.0)
+    assert len(a.of_type(events.PeerCacheSaved)) == 2
+    a.core.close(now=w.sim.now)
+    a.handle(SetDialTone(on=False))  # any input drains the core
+    assert len(a.of_type(events.PeerCacheSaved)) == 3
+    assert isinstance(a.events[-1], events.PhoneClosed)
+
+
+def test_the_core_asks_for_one_timer_and_never_for_the_past() -> None:
+    w, a, b = world()
+    a.handle(Dial(target=b.number))
+    for _ in range(200):
+        due = a.core.get_timer()
+        assert due is None or (math.isfinite(due) and due >= w.sim.now - 1e-9)
+        w.run_for(0.05)
+
+
+# -- bad input never raises -------------------------------------------------------------------
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.binary(max_size=300), min_size=1, max_size=20))
+def test_any_datagrams_are_dropped_or_counted_never_raised(datagrams: list[bytes]) -> None:
+    w, a, _ = world_cached()
+    for data in datagrams:
+        a.core.receive_datagram(data, ("192.0.2.99", 4720), now=w.sim.now)
+    a.core.handle_timer(now=w.sim.now)
+    assert a.core.datagrams_to_send(now=w.sim.now) is not None
+
+
+_CACHE: dict[str, tuple[PhoneWorld, SimPhone, SimPhone]] = {}
+
+
+def world_cached() -> tuple[PhoneWorld, SimPhone, SimPhone]:
+    if "w" not in _CACHE:
+        _CACHE["w"] = world()
+    return _CACHE["w"]
