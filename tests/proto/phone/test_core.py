@@ -69,7 +69,7 @@ def world(seed: int = 1) -> tuple[PhoneWorld, SimPhone, SimPhone]:
 def test_a_command_that_cannot_be_carried_out_is_refused_and_changes_nothing(
     command: object, code: str
 ) -> None:
-    w, a, _ = world()
+    _w, a, _ = world()
     before = len(a.events)
     with pytest.raises(CommandRejected) as refused:
         a.handle(command)  # type: ignore[arg-type]
