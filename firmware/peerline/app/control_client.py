@@ -25,19 +25,40 @@ class ControlError(PeerlineError, RuntimeError):
         self.message = message
 
 
+def _connect(socket_path: Path, request: dict[str, Any], timeout: float | None) -> socket.socket:
+    """A connection to the phone with ``request`` sent; raises ``NotRunning``."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.settimeout(timeout)
+    try:
+        sock.connect(str(socket_path))
+        sock.sendall((json.dumps(request) + "\n").encode())
+    except (FileNotFoundError, ConnectionRefusedError) as exc:
+        sock.close()
+        raise NotRunning(f"no phone is running with control socket {socket_path}") from exc
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+def _answer(line: bytes) -> Any:
+    """The result of one answer line; raises ``NotRunning`` or ``ControlError``."""
+    if not line:
+        raise NotRunning("the phone closed the control connection without answering")
+    answer = json.loads(line)
+    if not answer.get("ok"):
+        err = answer.get("error") or {}
+        raise ControlError(str(err.get("code", "error")), str(err.get("message", "failed")))
+    return answer
+
+
 def call(
     socket_path: Path, cmd: str, args: dict[str, Any] | None = None, *, timeout: float = 30.0
 ) -> Any:
     """Send one command and return its result; raises ``NotRunning`` or ``ControlError``."""
     request = {"id": next(_ids), "cmd": cmd, "args": args or {}}
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    sock.settimeout(timeout)
+    sock = _connect(socket_path, request, timeout)
     try:
-        try:
-            sock.connect(str(socket_path))
-        except (FileNotFoundError, ConnectionRefusedError) as exc:
-            raise NotRunning(f"no phone is running with control socket {socket_path}") from exc
-        sock.sendall((json.dumps(request) + "\n").encode())
         data = b""
         while not data.endswith(b"\n"):
             chunk = sock.recv(65536)
@@ -46,34 +67,17 @@ def call(
             data += chunk
     finally:
         sock.close()
-    if not data:
-        raise NotRunning("the phone closed the control connection without answering")
-    answer = json.loads(data)
-    if not answer.get("ok"):
-        err = answer.get("error") or {}
-        raise ControlError(str(err.get("code", "error")), str(err.get("message", "failed")))
-    return answer.get("result")
+    return _answer(data).get("result")
 
 
 def stream(socket_path: Path, cmd: str, args: dict[str, Any] | None = None) -> Iterator[Any]:
     """Send one command that answers with a stream (``events``) and yield each item until the
     phone stops; raises ``NotRunning`` or ``ControlError`` as ``call`` does."""
     request = {"id": next(_ids), "cmd": cmd, "args": args or {}}
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock = _connect(socket_path, request, None)
     try:
-        try:
-            sock.connect(str(socket_path))
-        except (FileNotFoundError, ConnectionRefusedError) as exc:
-            raise NotRunning(f"no phone is running with control socket {socket_path}") from exc
-        sock.sendall((json.dumps(request) + "\n").encode())
         lines = sock.makefile("rb")
-        first = lines.readline()
-        if not first:
-            raise NotRunning("the phone closed the control connection without answering")
-        answer = json.loads(first)
-        if not answer.get("ok"):
-            err = answer.get("error") or {}
-            raise ControlError(str(err.get("code", "error")), str(err.get("message", "failed")))
+        _answer(lines.readline())
         for line in lines:
             yield json.loads(line).get("event")
     finally:

@@ -30,7 +30,7 @@ from peerline.proto.call.events import CallEvent, MediaQuiet
 from peerline.proto.call.events import CallStateChanged as CallMoved
 from peerline.proto.call.events import DtmfReceived as CallDtmf
 from peerline.proto.call.manager import CallManager, CodecFactory
-from peerline.proto.call.state import Call, CallState, EndReason
+from peerline.proto.call.state import Call, CallState
 from peerline.proto.engine import Engine
 from peerline.proto.events import (
     HandshakeCompleted,
@@ -84,17 +84,6 @@ log = logging.getLogger("peerline.phone")
 
 MAX_SIGNAL_IDS = 1024
 """SIGNAL message ids remembered to route their delivery failures to the call."""
-MAX_OPEN_REQUESTS = 256
-"""Commands waiting for a lookup or a derivation (dials, messages, peer additions)."""
-
-_NOT_FOUND_REASONS = {
-    "unknown_number": EndReason.UNKNOWN_NUMBER,
-    "number_conflict": EndReason.NUMBER_CONFLICT,
-    "unreachable": EndReason.UNREACHABLE,
-    "bad_record": EndReason.BAD_RECORD,
-    "busy": EndReason.LOOKUP_BUSY,
-    "timeout": EndReason.LOOKUP_TIMEOUT,
-}
 
 
 class PhoneCore:
