@@ -66,7 +66,10 @@ def test_events_json_shows_a_message_an_incoming_call_and_its_states(tmp_path: P
     b = start_daemon(tmp_path / "b", "--seed", a.addr)
     follower = Follower(a.data)
     try:
-        time.sleep(0.5)  # the stream is open before anything happens
+        deadline = time.monotonic() + 10.0
+        while a.status()["events"]["subscribers"] < 1:  # the stream is open before anything
+            assert time.monotonic() < deadline, "peerline events never subscribed"
+            time.sleep(0.05)
         cli(b.data, "msg", "send", a.number, "hello from b")
         message = follower.wait_for(lambda e: e["event"] == "message_received")
         assert message["text"] == "hello from b" and message["peer_key"] == b.public_key

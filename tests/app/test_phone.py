@@ -137,26 +137,25 @@ def test_peer_add_goes_ahead_of_queued_derivations_for_never_seen_senders(
     strangers = [stranger(i) for i in range(8)]
     keys = [s.public_key for s in strangers]
     friend_number = derive_number(FRIEND.public_key)
-    derive = SlowDerive(0.3)
+    derive = SlowDerive(0.5)
 
-    async def scenario(phone: Phone) -> tuple[int, int, int, list[bytes]]:
+    async def scenario(phone: Phone) -> tuple[int, int, list[bytes]]:
         derive.order.clear()  # the phone's own number was derived at start
         await send_from(phone, strangers, [f"hello {i}" for i in range(8)])
-        before = labelled(phone, keys)  # stored at once; derivations queued, one running
+        done_before = len(derive.order)  # stored at once; derivations queued, one running
         await peer_add(phone, FRIEND, friend_number)
-        after = labelled(phone, keys)
-        for _ in range(100):  # the queued derivations still finish, one at a time
+        for _ in range(150):  # the queued derivations still finish, one at a time
             if labelled(phone, keys) == len(keys):
                 break
             await asyncio.sleep(0.1)
-        return before, after, labelled(phone, keys), list(derive.order)
+        return done_before, labelled(phone, keys), list(derive.order)
 
-    before, after, at_end, order = run_phone(tmp_path, scenario, derive=derive)
-    assert before < len(keys) - 2, "the strangers' numbers were derived before peer.add came"
-    assert after - before <= 1  # at most the derivation already running when peer.add came
+    done_before, at_end, order = run_phone(tmp_path, scenario, derive=derive)
+    assert done_before < len(keys) - 2, "the strangers' numbers were derived before peer.add"
     assert at_end == len(keys)
-    friend_at = order.index(FRIEND.public_key)
-    assert friend_at <= before + 1, order
+    # The friend's key went ahead of every queued stranger: at most the derivation already
+    # running when peer.add came finished before it.
+    assert order.index(FRIEND.public_key) <= done_before + 1, order
 
 
 def test_peer_add_fills_in_the_number_on_earlier_messages_from_that_key(tmp_path: Path) -> None:
