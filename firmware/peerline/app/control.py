@@ -247,13 +247,12 @@ class Control:
             fut.cancel()
         now = self._now()
         session = core.session(call.peer_key, now=now) or {}
-        endpoint = session.get("endpoint")
         return {
             "number": call.number,
             "public_key": call.peer_key.hex(),
             "sas": session.get("sas"),
-            "addr": endpoint,
-            "path": "relayed" if endpoint and str(endpoint[0]).startswith("relay:") else "direct",
+            "addr": session.get("endpoint"),
+            "path": session.get("path", "direct"),
             "call": core.call_json(call.call_id, now),
         }
 

@@ -77,7 +77,7 @@ from .finder import PeerFinder
 from .numbers import BookBinding, NumberBook
 from .reach import Reachability
 from .requests import PhoneRequests
-from .status import call_json, lan_view, phone_status
+from .status import call_json, lan_view, phone_status, session_status
 from .views import CallInfo
 
 log = logging.getLogger("peerline.phone")
@@ -381,10 +381,11 @@ class PhoneCore:
         return next((c for c in self.calls.calls() if c.call_id == call_id), None)
 
     def session(self, key: bytes, *, now: float) -> dict[str, Any] | None:
-        """The live session with ``key`` for status displays, or None."""
+        """The live session with ``key`` as ``status.sessions`` shows it (with its ``path``:
+        direct or relayed), or None."""
         for session in self.node.sessions(now=now):
             if session["peer_key"] == key.hex():
-                return session
+                return session_status(session)
         return None
 
     @property
