@@ -127,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
             "lookups": args.lookup_window_s,
         },
         "start": "warm",
-        "number_kdf": "blake2b stand-in for argon2id (see peerline.sim.overlay_world)",
+        "number_kdf": "blake2b stand-in for argon2id (see peerline.sim.numbers)",
     }
     json.dump(out, sys.stdout)
     sys.stdout.write("\n")
