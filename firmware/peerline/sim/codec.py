@@ -65,13 +65,20 @@ def sim_codecs(sample_rate: int) -> tuple[AudioEncoder, AudioDecoder]:
     return SimEncoder(), SimDecoder()
 
 
+def _square(level: int) -> bytes:
+    half = (level.to_bytes(2, "little", signed=True), (-level).to_bytes(2, "little", signed=True))
+    return b"".join(half[(i // 20) % 2] for i in range(FRAME))
+
+
+_LEVELS = tuple(_square(4000 + 100 * step) for step in range(7))
+_SILENCE = bytes(2 * FRAME)
+
+
 def speech_frame(index: int, *, talk_s: float = 1.2, pause_s: float = 0.6) -> bytes:
-    """Frame ``index`` (20 ms each) of a talker: a loud square wave in talkspurts of
-    ``talk_s`` and silence for ``pause_s`` in between (so DTX comes and goes)."""
+    """Frame ``index`` (20 ms each) of a talker: a loud square wave (its level stepping frame
+    by frame) in talkspurts of ``talk_s``, and silence for ``pause_s`` in between (so DTX comes
+    and goes)."""
     period = round((talk_s + pause_s) * 50)
     if index % period >= round(talk_s * 50):
-        return bytes(2 * FRAME)
-    level = 4000 + 100 * (index % 7)
-    half = [level, -level]
-    samples = [half[(i // 20) % 2] for i in range(FRAME)]
-    return b"".join(s.to_bytes(2, "little", signed=True) for s in samples)
+        return _SILENCE
+    return _LEVELS[index % 7]
