@@ -44,3 +44,12 @@ class StoreError(PeerlineError, OSError):
 
 class ReplayError(RemoteProtocolError):
     """A transport packet's counter was already accepted or is too old for the window."""
+
+
+class HardwareError(PeerlineError, OSError):
+    """A handset part is missing or stopped answering (no I2C display, a GPIO pin busy): the
+    phone goes on without it (headless, or driven by the control API) and says so once."""
+
+
+class DisplayError(HardwareError):
+    """The display did not take a picture or a command (I2C error, unplugged panel)."""

@@ -119,3 +119,74 @@ class AudioDecoder(Protocol):
     def conceal(self) -> bytes:
         """Packet-loss concealment: a plausible frame for one lost without a successor."""
         ...
+
+
+class KeyInput(Protocol):
+    """A keypad: reports every raw key edge (bouncy, as the contacts make it) with its time.
+
+    Must implement: ``start`` (begin reporting edges to ``on_edge(key, down, at)``: ``key`` is
+    the key's label, ``"0"``-``"9"``, ``"*"``, ``"#"``, ``"A"``-``"D"``; ``at`` is
+    ``time.monotonic()`` seconds; called from any thread), ``close``. Debounce, long press and
+    repeat are not the adapter's job: the UI's pure ``KeyMachine`` does them from these edges.
+    """
+
+    def start(self, on_edge: "KeyEdgeCallback") -> None: ...
+
+    def close(self) -> None: ...
+
+
+class HookInput(Protocol):
+    """A hook switch: reports every raw edge of the handset leaving or returning to its cradle.
+
+    Must implement: ``start`` (report ``on_edge(off_hook, at)`` from any thread, and once at
+    start with the current position), ``close``. Debounce and flash detection are the UI's
+    (``HookMachine``).
+    """
+
+    def start(self, on_edge: "HookEdgeCallback") -> None: ...
+
+    def close(self) -> None: ...
+
+
+class Indicators(Protocol):
+    """The phone's LEDs, by name (``"ring"``, ``"message"``).
+
+    Must implement: ``set(name, mode)`` with ``mode`` one of ``"off"``, ``"on"``,
+    ``"blink"`` (about 1 Hz: ringing) and ``"flash"`` (a short blink every 2 s: something
+    waiting); an unknown name is ignored (a pin map may have fewer LEDs). ``close``.
+    """
+
+    def set(self, name: str, mode: str) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class Display(Protocol):
+    """A small monochrome screen (a luma.oled device, its dummy, or the emulator's).
+
+    Must implement: ``size`` ((width, height) in pixels), ``show(image)`` (a PIL image of
+    ``size``, mode ``"1"``), ``contrast(level)`` (0-255), ``sleep()`` and ``wake()`` (panel
+    off and on, keeping the picture), ``close``. Raises ``DisplayError`` when the panel stops
+    answering (the phone then runs headless).
+    """
+
+    @property
+    def size(self) -> tuple[int, int]: ...
+
+    def show(self, image: object) -> None: ...
+
+    def contrast(self, level: int) -> None: ...
+
+    def sleep(self) -> None: ...
+
+    def wake(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class KeyEdgeCallback(Protocol):
+    def __call__(self, key: str, down: bool, at: float) -> None: ...
+
+
+class HookEdgeCallback(Protocol):
+    def __call__(self, off_hook: bool, at: float) -> None: ...
