@@ -26,6 +26,9 @@ from peerline.proto.phone import (
     SendDtmf,
     SendMessage,
     SetDialTone,
+    SetDoNotDisturb,
+    SetMute,
+    SetVolume,
     events,
 )
 from peerline.sim.numbers import sim_number
@@ -232,3 +235,45 @@ def world_cached() -> tuple[PhoneWorld, SimPhone, SimPhone]:
     if "w" not in _CACHE:
         _CACHE["w"] = world()
     return _CACHE["w"]
+
+
+# -- preferences ------------------------------------------------------------------------------
+def test_do_not_disturb_refuses_callers_busy_and_says_so_in_the_record() -> None:
+    w, a, b = world()
+    b.handle(SetDoNotDisturb(on=True))
+    record = b.core.overlay.record
+    assert record is not None and record.presence.name == "DO_NOT_DISTURB"
+    a.handle(Dial(target=b.number))
+    assert w.run_until(
+        lambda: a.core.live_call() is None and len(a.core.recent_calls()) > 0, timeout=10.0
+    )
+    assert a.core.recent_calls()[0].reason is EndReason.BUSY
+    assert b.core.recent_calls()[0].reason is EndReason.DO_NOT_DISTURB
+    assert not b.of_type(events.IncomingCall)  # it never rang
+    b.handle(SetDoNotDisturb(on=False))
+    assert b.core.preferences().do_not_disturb is False
+
+
+def test_mute_sends_silence_and_volume_zero_plays_silence() -> None:
+    w, a, b = world()
+    a.handle(Dial(target=b.number))
+    assert w.run_until(lambda: b.core.live_call() is not None, timeout=5.0)
+    b.handle(Answer())
+    w.run_for(2.0)
+    heard = b.audio.frames_heard
+    w.run_for(2.0)
+    assert b.audio.frames_heard > heard  # a talks
+    a.handle(SetMute(on=True))
+    w.run_for(1.0)  # what was in flight plays out
+    heard = b.audio.frames_heard
+    w.run_for(3.0)
+    assert b.audio.frames_heard == heard  # silence from a muted phone
+    assert a.core.live_call() is not None and a.core.preferences().muted
+    a.handle(SetMute(on=False))
+    b.handle(SetVolume(level=0))
+    w.run_for(1.0)
+    heard = b.audio.frames_heard
+    w.run_for(2.0)
+    assert b.audio.frames_heard == heard  # volume 0: the speaker gets silence
+    with pytest.raises(CommandRejected):
+        b.handle(SetVolume(level=11))

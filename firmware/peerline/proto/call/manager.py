@@ -34,6 +34,7 @@ from peerline.proto.media.tones import (
     ToneSpec,
     dtmf_tone,
     mix,
+    scale,
     tone_plan,
 )
 from peerline.wire.call import (
@@ -61,6 +62,10 @@ CodecFactory = Callable[[int], tuple[AudioEncoder, AudioDecoder]]
 """Sample rate -> a fresh (encoder, decoder) pair for one call (the Opus adapter in the phone)."""
 
 EARLY_HANGUPS_KEPT = 64
+VOLUME_LEVELS = 10
+"""Speaker volume runs 0..VOLUME_LEVELS; ``DEFAULT_VOLUME`` plays at unity gain."""
+DEFAULT_VOLUME = 7
+_VOLUME_DB_PER_STEP = 3.0
 SUPPORTED_RATES_KHZ = (16,)
 """Wideband: what the phone's audio runs at (48 kHz is defined on the wire for later)."""
 
@@ -157,6 +162,12 @@ class CallManager:
         self._overlays: list[ToneGenerator] = []
         "DTMF feedback mixed over whatever plays."
         self._local_tone: Tone | None = None
+        self.muted = False
+        "The microphone is cut: silence is sent instead (DTX), the call goes on."
+        self.volume = DEFAULT_VOLUME
+        self._gain = 1.0
+        self.do_not_disturb = False
+        "Callers are refused busy (``busy_here`` with the reason ``do_not_disturb`` shown here)."
         self._new: set[bytes] = set()
         "Calls made but not yet given their first state."
         self._early_hangups: OrderedDict[bytes, bytes] = OrderedDict()
@@ -203,6 +214,24 @@ class CallManager:
         call = self._calls.get(call_id)
         if call is not None and call.state is CallState.RESOLVING:
             self._end(call, reason, now, detail=detail)
+
+    def set_mute(self, on: bool) -> None:
+        """Cut the microphone (silence is sent, so the far end hears nothing) or restore it."""
+        self.muted = on
+
+    def set_volume(self, level: int) -> None:
+        """Speaker volume 0..``VOLUME_LEVELS`` (0 is silent), 3 dB a step around
+        ``DEFAULT_VOLUME``."""
+        if not 0 <= level <= VOLUME_LEVELS:
+            raise CallError("bad_request", f"volume is 0 to {VOLUME_LEVELS}")
+        self.volume = level
+        self._gain = (
+            0.0 if level == 0 else 10 ** ((level - DEFAULT_VOLUME) * _VOLUME_DB_PER_STEP / 20)
+        )
+
+    def set_do_not_disturb(self, on: bool) -> None:
+        """Refuse every new caller (busy) while on; a live call goes on."""
+        self.do_not_disturb = on
 
     def resolving(self) -> list[Call]:
         """Placed calls still waiting for their number or session."""
@@ -323,6 +352,8 @@ class CallManager:
         out = self._silence
         if call is not None and call.media is not None:
             media = call.media
+            if captured is not None and self.muted:
+                captured = self._silence
             body = media.capture(captured, now) if captured is not None else None
             report = media.report_due(now)
             if body is not None or report is not None:
@@ -335,7 +366,7 @@ class CallManager:
             for gen in self._overlays:
                 out = mix(out, gen.frame(self._frame))
             self._overlays = [g for g in self._overlays if not g.finished]
-        return out
+        return scale(out, self._gain)
 
     # -- timers ------------------------------------------------------------------------------
     def get_timer(self) -> float | None:
@@ -461,11 +492,12 @@ class CallManager:
             # ours: no HANGUP.
             self._end(live, EndReason.GLARE, now)
             auto = True
-        elif live is not None:
+        elif live is not None or self.do_not_disturb:
             self.counters.calls_busy += 1
             refused = self._new_call(invite.call_id, peer_key, False, now, name=invite.name)
             self._send(refused, Hangup(call_id=invite.call_id, reason=HangupReason.BUSY))
-            self._end(refused, EndReason.BUSY_HERE, now)
+            why = EndReason.BUSY_HERE if live is not None else EndReason.DO_NOT_DISTURB
+            self._end(refused, why, now)
             return
         call = self._new_call(invite.call_id, peer_key, False, now, name=invite.name)
         self.counters.calls_received += 1
@@ -603,8 +635,10 @@ class CallManager:
     def _deadline(self, call: Call) -> float | None:
         cfg = self.config
         if call.state is CallState.RESOLVING:
-            return call.connect_by if call.connect_by is not None else (
-                call.state_since + cfg.resolve_timeout_s
+            return (
+                call.connect_by
+                if call.connect_by is not None
+                else (call.state_since + cfg.resolve_timeout_s)
             )
         if call.state is CallState.DIALING:
             return call.state_since + cfg.dial_timeout_s

@@ -99,6 +99,8 @@ class EndReason(enum.StrEnum):
     "The callee was in a call."
     BUSY_HERE = "busy_here"
     "A caller refused because this phone was in a call."
+    DO_NOT_DISTURB = "do_not_disturb"
+    "A caller refused (busy) because do not disturb was on here."
     NO_ANSWER = "no_answer"
     MISSED = "missed"
     "Rang here, unanswered."

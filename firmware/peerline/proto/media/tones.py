@@ -538,3 +538,22 @@ def mix(a: bytes, b: bytes) -> bytes:
     if _BIG_ENDIAN:
         out.byteswap()
     return out.tobytes()
+
+
+def scale(frame: bytes, gain: float) -> bytes:
+    """A PCM16 LE frame at ``gain`` times its level (saturating): the speaker's volume."""
+    if gain == 1.0:
+        return frame
+    x = array("h", frame)
+    if _BIG_ENDIAN:
+        x.byteswap()
+    out = array(
+        "h",
+        [
+            s if -32768 <= s <= 32767 else (32767 if s > 0 else -32768)
+            for s in (int(v * gain) for v in x)
+        ],
+    )
+    if _BIG_ENDIAN:
+        out.byteswap()
+    return out.tobytes()

@@ -21,12 +21,15 @@ from .commands import (
     SendDtmf,
     SendMessage,
     SetDialTone,
+    SetDoNotDisturb,
+    SetMute,
+    SetVolume,
 )
 from .config import LanSettings, PhoneConfig, PhoneState, Surroundings
 from .contacts import StoredPeer
 from .core import PhoneCore
 from .events import PhoneEvent
-from .views import CallInfo
+from .views import CallInfo, ContactInfo, NetworkInfo, Preferences
 
 __all__ = [
     "Accepted",
@@ -35,6 +38,7 @@ __all__ = [
     "CallInfo",
     "CallState",
     "CodecFactory",
+    "ContactInfo",
     "Command",
     "CommandRejected",
     "Dial",
@@ -42,14 +46,19 @@ __all__ = [
     "Hangup",
     "LanSettings",
     "Lookup",
+    "NetworkInfo",
     "PhoneConfig",
     "PhoneCore",
     "PhoneEvent",
     "PhoneState",
     "PlayKeyTone",
+    "Preferences",
     "SendDtmf",
     "SendMessage",
     "SetDialTone",
+    "SetDoNotDisturb",
+    "SetMute",
+    "SetVolume",
     "StoredPeer",
     "Surroundings",
     "commands",

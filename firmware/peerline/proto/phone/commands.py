@@ -94,6 +94,27 @@ class PlayKeyTone(Command):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class SetMute(Command):
+    """Cut the microphone in calls (the far end hears silence), or restore it."""
+
+    on: bool
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SetVolume(Command):
+    """Speaker volume, 0 (silent) to 10; 7 plays at the level received."""
+
+    level: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SetDoNotDisturb(Command):
+    """Refuse new callers (they hear busy) and show "do not disturb" in the directory record."""
+
+    on: bool
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Accepted:
     """A command was taken. ``request``: the id its later events carry (None if it finished
     at once); ``call_id``: the call it made or acted on."""

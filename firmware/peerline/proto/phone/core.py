@@ -78,7 +78,7 @@ from .numbers import BookBinding, NumberBook
 from .reach import Reachability
 from .requests import PhoneRequests
 from .status import call_json, lan_view, phone_status, session_status
-from .views import CallInfo
+from .views import CallInfo, ContactInfo, NetworkInfo, Preferences
 
 log = logging.getLogger("peerline.phone")
 
@@ -366,6 +366,36 @@ class PhoneCore:
         """A call, live or recently ended, as it is now."""
         found = self.find_call(call_id)
         return None if found is None else CallInfo.of(found)
+
+    def recent_calls(self) -> list[CallInfo]:
+        """The live call, then the recently ended ones, newest first (at most 16 kept)."""
+        return [CallInfo.of(c) for c in self.calls.calls()]
+
+    def contacts_view(self) -> list[ContactInfo]:
+        """Stored peers, in the order they were stored."""
+        return [ContactInfo(number=p.number, public_key=p.public_key) for p in self.contacts]
+
+    def network_view(self) -> NetworkInfo:
+        overlay, reach = self.overlay, self.reach
+        behaviour = reach.classifier.result if reach.classifier is not None else None
+        mapper = self.engine.portmap
+        return NetworkInfo(
+            joined=overlay.joined,
+            role="supernode" if overlay.member else "client",
+            contacts=len(overlay.table),
+            relays=len(overlay.relays),
+            reflexive=overlay.reflexive,
+            host=tuple(self._host),
+            nat=None if behaviour is None else behaviour.mapping.value,
+            port_mapping=None if mapper is None else mapper.state.value,
+            lan_extension=None if self.lan is None else self.lan.own_extension,
+        )
+
+    def preferences(self) -> Preferences:
+        calls = self.calls
+        return Preferences(
+            volume=calls.volume, muted=calls.muted, do_not_disturb=calls.do_not_disturb
+        )
 
     def live_call(self) -> CallInfo | None:
         live = self.calls.live_call()

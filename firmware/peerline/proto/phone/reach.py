@@ -23,6 +23,7 @@ from peerline.proto.nat.stun_client import BindingFailed, BindingResult
 from peerline.proto.overlay import events as overlay_events
 from peerline.types import Addr
 from peerline.wire.natpmp import NATPMP_PORT
+from peerline.wire.record import Presence
 
 from . import events as ev
 from .candidates import MAX_PUBLISHED, own_candidates
@@ -44,8 +45,14 @@ class Reachability:
         self.core = core
         self.host = host
         self.surroundings = Surroundings(host=(), own=(), bound=())
+        self.presence = Presence.AVAILABLE
         self.classifier: NatClassifier | None = None
         self.stun_results: dict[Addr, BindingResult | BindingFailed] = {}
+
+    def set_presence(self, presence: Presence, now: float) -> None:
+        """What the record says about taking calls (do not disturb): published at once."""
+        self.presence = presence
+        self.publish(now)
 
     def start(self, surroundings: Surroundings, *, now: float) -> None:
         self.take(surroundings, now)
@@ -70,7 +77,9 @@ class Reachability:
         """Sign and store this phone's record where it is now; introductions offer the same."""
         addresses = self.candidates()
         self.core.traversal.own_candidates = tuple(a for _, a in addresses)
-        seq = self.core.overlay.publish(addresses=tuple(addresses[:MAX_PUBLISHED]), now=now)
+        seq = self.core.overlay.publish(
+            addresses=tuple(addresses[:MAX_PUBLISHED]), presence=self.presence, now=now
+        )
         self.core.emit(ev.RecordPublished(seq=seq))
 
     def ask_stun(self, now: float) -> None:

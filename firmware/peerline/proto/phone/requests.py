@@ -21,6 +21,7 @@ from peerline.proto.media.tones import Tone
 from peerline.proto.overlay import events as overlay_events
 from peerline.wire.call import DTMF_DIGITS
 from peerline.wire.frames import MessageFrame
+from peerline.wire.record import Presence
 
 from . import commands as cmd
 from . import events as ev
@@ -67,6 +68,9 @@ class PhoneRequests:
             cmd.AddPeer: self._add_peer,
             cmd.SetDialTone: self._dial_tone,
             cmd.PlayKeyTone: self._key_tone,
+            cmd.SetMute: self._mute,
+            cmd.SetVolume: self._volume,
+            cmd.SetDoNotDisturb: self._do_not_disturb,
         }
         self._answers: dict[type[Any], Callable[[Any, float], None]] = {
             Found: self._found,
@@ -274,6 +278,25 @@ class PhoneRequests:
         if len(command.digit) != 1 or command.digit.upper() not in DTMF_DIGITS:
             raise cmd.CommandRejected("bad_request", f"a key tone is one of {DTMF_DIGITS}")
         self.core.calls.play_dtmf_feedback(command.digit.upper())
+        return cmd.Accepted()
+
+    def _mute(self, command: cmd.SetMute, now: float) -> cmd.Accepted:
+        self.core.calls.set_mute(command.on)
+        return cmd.Accepted()
+
+    def _volume(self, command: cmd.SetVolume, now: float) -> cmd.Accepted:
+        try:
+            self.core.calls.set_volume(command.level)
+        except CallError as exc:
+            raise cmd.CommandRejected(exc.code, str(exc)) from None
+        return cmd.Accepted()
+
+    def _do_not_disturb(self, command: cmd.SetDoNotDisturb, now: float) -> cmd.Accepted:
+        if self.core.calls.do_not_disturb != command.on:
+            self.core.calls.set_do_not_disturb(command.on)
+            self.core.reach.set_presence(
+                Presence.DO_NOT_DISTURB if command.on else Presence.AVAILABLE, now
+            )
         return cmd.Accepted()
 
     def _parse(self, text: str) -> str:

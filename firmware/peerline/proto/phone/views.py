@@ -43,3 +43,38 @@ class CallInfo:
             detail=call.detail,
             answered=call.answered_at is not None,
         )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ContactInfo:
+    """A stored peer: a key the phone trusts for a number."""
+
+    number: str
+    public_key: bytes
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NetworkInfo:
+    """How this phone is reached, in a few words for a small screen."""
+
+    joined: bool
+    "In the directory: it has run its join lookup and knows overlay nodes."
+    role: str
+    "'supernode' or 'client' (behind a NAT, reached through relays)."
+    contacts: int
+    relays: int
+    reflexive: tuple[str, int] | None
+    "Where overlay peers see it."
+    host: tuple[tuple[str, int], ...]
+    nat: str | None
+    "The NAT's mapping behaviour from STUN (e.g. 'endpoint-independent'), if classified."
+    port_mapping: str | None
+    "'mapped', 'acquiring', 'failed', ... or None when not asked."
+    lan_extension: str | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Preferences:
+    volume: int
+    muted: bool
+    do_not_disturb: bool
