@@ -16,6 +16,7 @@ from peerline.store.config import (
     DEFAULT_CONFIG_TEXT,
     AudioConfig,
     Config,
+    HardwareConfig,
     NetworkConfig,
     load_config,
 )
@@ -61,6 +62,7 @@ def test_defaults_are_the_documented_values() -> None:
     assert c.network.keepalive_s == 15.0
     assert c.phone.name == "Peerline"
     assert c.hardware.kind == "none"
+    assert (c.hardware.pinmap, c.hardware.hotline) == ("desk-4x3", "")
     assert c.audio.backend == "null"
     assert c.log.level == "info"
 
@@ -134,6 +136,16 @@ def test_load_config_partial_file_keeps_other_defaults(tmp_path: Path) -> None:
         ("phone.name", '"' + "x" * 32 + '"'),
         ("phone.name", '"a b"'),
         ("hardware.kind", '"emulator"'),
+        ("hardware.pinmap", '"hotline"'),
+        ("hardware.pinmap", '"desk-4x4"'),
+        ("hardware.pinmap", '"' + "a" * 32 + '"'),
+        ("hardware.pinmap", '"/etc/peerline/handset.toml"'),
+        ("hardware.pinmap", '"/nowhere/yet.toml"'),
+        ("hardware.hotline", '""'),
+        ("hardware.hotline", '"000000000000"'),
+        ("hardware.hotline", '"482155901736"'),
+        ("hardware.hotline", '"201"'),
+        ("hardware.hotline", '"9999"'),
         ("audio.backend", '"alsa:default"'),
         ("audio.backend", '"file:in.wav,out.wav"'),
         ("log.level", '"error"'),
@@ -184,6 +196,24 @@ BAD_VALUES = [
     ("phone.name", "1979-05-27", "got a date"),
     ("hardware.kind", '"PI"', 'must be one of "none", "emulator", "pi", got "PI"'),
     ("hardware.kind", '"gpio"', "must be one of"),
+    ("hardware.pinmap", '""', 'must be a pin map name such as "desk-4x3" or an absolute path'),
+    ("hardware.pinmap", '"Desk-4x3"', "pin map name"),
+    ("hardware.pinmap", '"desk 4x3"', "pin map name"),
+    ("hardware.pinmap", '"-desk"', "pin map name"),
+    ("hardware.pinmap", '"' + "a" * 33 + '"', "pin map name"),
+    ("hardware.pinmap", '"desk-4x3.toml"', "absolute path"),
+    ("hardware.pinmap", '"pinmaps/desk.toml"', "absolute path"),
+    ("hardware.pinmap", '"/etc/peerline/handset"', "absolute path"),
+    ("hardware.pinmap", '"/etc/peer\\u0000line.toml"', "absolute path"),
+    ("hardware.pinmap", "3", "got 3"),
+    ("hardware.hotline", '"4821 5590 1736"', 'must be "" (no hotline), a 12-digit number'),
+    ("hardware.hotline", '"48215590173"', "12-digit number"),
+    ("hardware.hotline", '"4821559017360"', "12-digit number"),
+    ("hardware.hotline", '"012"', "not starting with 0"),
+    ("hardware.hotline", '"20"', "3 to 4 digits"),
+    ("hardware.hotline", '"12345"', 'got "12345"'),
+    ("hardware.hotline", '"' + "\uff11" * 12 + '"', "12-digit"),  # fullwidth digits
+    ("hardware.hotline", "482155901736", "got 482155901736"),
     ("audio.backend", '"alsa"', "alsa:<device>"),
     ("audio.backend", '"alsa:"', "alsa:<device>"),
     ("audio.backend", '"alsa:hw 0"', "alsa:<device>"),
@@ -503,3 +533,55 @@ def test_overlay_seeds_accept_keyed_and_ipv6_forms() -> None:
     first, second = cfg.overlay.parsed_seeds()
     assert (first.host, first.port, first.public_key) == ("192.0.2.1", 4720, None)
     assert (second.host, second.public_key) == ("2001:db8::1", bytes.fromhex(key))
+
+
+# -- hardware.pinmap and hardware.hotline ------------------------------------------------------
+def test_hardware_pinmap_and_hotline_are_read(tmp_path: Path) -> None:
+    text = '[hardware]\nkind = "pi"\npinmap = "hotline"\nhotline = "482155901736"\n'
+    c = load_config(write(tmp_path, text))
+    assert (c.hardware.kind, c.hardware.pinmap, c.hardware.hotline) == (
+        "pi",
+        "hotline",
+        "482155901736",
+    )
+
+
+def test_default_pinmap_is_a_bundled_one() -> None:
+    """The default ``hardware.pinmap`` names a pin map that loads (hw/pinmaps/)."""
+    from peerline.store.pinmap import known_pinmaps, load_pinmap
+
+    assert Config().hardware.pinmap in known_pinmaps()
+    assert load_pinmap(Config().hardware.pinmap).name == Config().hardware.pinmap
+
+
+def test_every_bundled_pinmap_name_is_a_valid_hardware_pinmap() -> None:
+    from peerline.store.pinmap import known_pinmaps
+
+    for name in known_pinmaps():
+        assert Config().override({"hardware.pinmap": name}).hardware.pinmap == name
+
+
+def test_hardware_pinmap_path_is_not_opened_by_the_config() -> None:
+    """The config checks the form; the pin map itself is read (and checked) when it is used."""
+    c = Config().override({"hardware.pinmap": "/no/such/dir/handset.toml"})
+    assert c.hardware.pinmap == "/no/such/dir/handset.toml"
+
+
+@pytest.mark.parametrize("bad", ["4821-5590-1736", "+482155901736", "201 ", " 201", "0201"])
+def test_hardware_hotline_is_twelve_digits_or_an_extension(bad: str) -> None:
+    with pytest.raises(ConfigError, match=r"^command line: hardware\.hotline: must be "):
+        Config().override({"hardware.hotline": bad}, source="command line")
+
+
+def test_hardware_section_is_checked_when_built_directly() -> None:
+    with pytest.raises(ConfigError, match=r"^hardware\.hotline: "):
+        HardwareConfig(hotline="12")
+    with pytest.raises(ConfigError, match=r"^hardware\.pinmap: "):
+        HardwareConfig(pinmap="My Handset")
+
+
+def test_every_key_is_documented_in_the_operator_guide() -> None:
+    """docs/operator.md section 4 has a row for every key, so a new key cannot go unmentioned."""
+    guide = (Path(__file__).resolve().parents[2] / "docs" / "operator.md").read_text()
+    rows = set(re.findall(r"^\| `([a-z_]+\.[a-z_0-9]+)` \|", guide, flags=re.MULTILINE))
+    assert schema_keys() <= rows, schema_keys() - rows

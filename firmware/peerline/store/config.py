@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal, get_args
 
 from peerline.errors import ConfigError
+from peerline.proto.identity.number import NUMBER_DIGITS
 from peerline.proto.media.tones import TONE_PLANS
 
 __all__ = [
@@ -235,6 +236,45 @@ def _extension(value: object) -> object:
     return value
 
 
+_PINMAP_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,31}")
+"""A bundled pin map's name: its file name in ``hw/pinmaps/`` without ``.toml``."""
+_PATH_MAX = 4096
+
+
+def _pinmap(value: object) -> object:
+    is_name = isinstance(value, str) and _PINMAP_NAME.fullmatch(value) is not None
+    is_path = (
+        isinstance(value, str)
+        and value.startswith("/")
+        and value.endswith(".toml")
+        and len(value) <= _PATH_MAX
+        and value.isprintable()
+    )
+    if not (is_name or is_path):
+        raise _Bad(
+            'must be a pin map name such as "desk-4x3" or an absolute path to a .toml file,'
+            f" got {_show(value)}"
+        )
+    return value
+
+
+def _hotline(value: object) -> object:
+    if (
+        isinstance(value, str)
+        and len(value) == NUMBER_DIGITS
+        and value.isascii()
+        and value.isdigit()
+    ):
+        return value
+    try:
+        return _extension(value)
+    except _Bad:
+        raise _Bad(
+            f'must be "" (no hotline), a {NUMBER_DIGITS}-digit number without spaces, or a LAN'
+            f" extension of 3 to 4 digits not starting with 0, got {_show(value)}"
+        ) from None
+
+
 _AUDIO_FORMS = '"null", "alsa:<device>" or "file:<in.wav>,<out.wav>"'
 AudioKind = Literal["null", "alsa", "file"]
 
@@ -272,7 +312,11 @@ _SCHEMA: dict[str, dict[str, _Check]] = {
         "dscp_media": _integer(0, 63),
     },
     "phone": {"name": _phone_name},
-    "hardware": {"kind": _choice(get_args(HardwareKind))},
+    "hardware": {
+        "kind": _choice(get_args(HardwareKind)),
+        "pinmap": _pinmap,
+        "hotline": _hotline,
+    },
     "audio": {"backend": _audio_backend, "tones": _choice(tuple(sorted(TONE_PLANS)))},
     "calls": {"auto_answer": _boolean, "ring_timeout_s": _number(5, 600)},
     "log": {"level": _choice(get_args(LogLevel))},
@@ -341,6 +385,12 @@ class HardwareConfig:
     SECTION: ClassVar[str] = "hardware"
     kind: HardwareKind = "none"
     """"pi" for GPIO and I2C, "emulator" for an on-screen phone, "none" for headless use."""
+    pinmap: str = "desk-4x3"
+    """Which pins the handset uses (``kind = "pi"``): a pin map bundled in ``hw/pinmaps/``, by
+    name, or an absolute path to a .toml file (``peerline.store.pinmap.load_pinmap``)."""
+    hotline: str = ""
+    """The number (12 digits) or LAN extension that lifting the handset calls at once: a
+    hotline or kiosk handset; "" for a dial tone."""
 
     def __post_init__(self) -> None:
         _validate_section(self, self.SECTION)
@@ -618,6 +668,12 @@ name = "Peerline"
 [hardware]
 # "pi" (GPIO keypad, hook switch, I2C display), "emulator", or "none" (headless).
 kind = "none"
+# With kind = "pi": which pins the handset uses. A pin map from hw/pinmaps/ by name
+# ("desk-4x3", "desk-4x4", "hotline"), or an absolute path to a .toml file (hw/README.md).
+pinmap = "desk-4x3"
+# A hotline or kiosk handset: lifting the handset calls this number at once. 12 digits, or
+# a LAN extension (3 or 4 digits); "" gives a dial tone instead.
+hotline = ""
 
 [audio]
 # "null" (silence), "alsa:<device>" (e.g. "alsa:default"), or "file:<in.wav>,<out.wav>".
