@@ -58,6 +58,8 @@ class SimPhone:
         self.sim = sim
         self.addr = addr
         self.events: list[PhoneEvent] = []
+        self.listeners: list[Callable[[PhoneEvent], None]] = []
+        "Front ends on this phone (a handset UI): each event goes to each, as it comes."
         self.audio = AudioCounts()
         self.lan = lan
         self._derive = derive
@@ -142,6 +144,8 @@ class SimPhone:
             core.number_derived(key, self._derive(key), now=now)
         while (event := core.next_event()) is not None:
             self.events.append(event)
+            for listener in self.listeners:
+                listener(event)
             if isinstance(event, events.AudioActiveChanged):
                 self._audio(event.active)
             elif isinstance(event, events.LanAnnouncementChanged) and self.lan is not None:

@@ -1,0 +1,71 @@
+"""The ``PhoneView`` of a real phone core: what the handset reads, from the core's own views.
+
+The UI reads only this; it is built by the shell (the daemon, the simulator) with the core and
+a source of stored messages (the database in the daemon).
+"""
+
+from collections.abc import Callable
+
+from peerline.proto.phone import CallInfo, ContactInfo, NetworkInfo, PhoneCore, Preferences
+
+from .model import CallDetails, MessageInfo
+
+
+class CoreView:
+    """``PhoneView`` over ``core``. ``clock`` gives the core's time for its views (monotonic)."""
+
+    def __init__(
+        self,
+        core: PhoneCore,
+        *,
+        name: str,
+        clock: Callable[[], float],
+        messages: Callable[[int], list[MessageInfo]],
+    ) -> None:
+        self._core = core
+        self._name = name
+        self._clock = clock
+        self._messages = messages
+
+    @property
+    def number(self) -> str:
+        return self._core.number
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    def live_call(self) -> CallInfo | None:
+        return self._core.live_call()
+
+    def recent_calls(self) -> list[CallInfo]:
+        return self._core.recent_calls()
+
+    def contacts(self) -> list[ContactInfo]:
+        return self._core.contacts_view()
+
+    def messages(self, limit: int) -> list[MessageInfo]:
+        return self._messages(limit)
+
+    def network(self) -> NetworkInfo:
+        return self._core.network_view()
+
+    def preferences(self) -> Preferences:
+        return self._core.preferences()
+
+    def call_details(self, call_id: bytes) -> CallDetails | None:
+        now = self._clock()
+        call = self._core.call_json(call_id, now)
+        info = self._core.call(call_id)
+        if call is None or info is None:
+            return None
+        session = self._core.session(info.peer_key, now=now) or {}
+        media = call.get("media") or {}
+        rx = media.get("rx") or {}
+        return CallDetails(
+            sas=str(session.get("sas") or ""),
+            relayed=session.get("path") == "relayed",
+            loss_pct=rx.get("loss_pct"),
+            rtt_ms=media.get("rtt_ms"),
+            talk_s=call.get("talk_s"),
+        )

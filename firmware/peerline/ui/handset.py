@@ -1,0 +1,603 @@
+"""The handset's user interface: keys, the hook and phone events in; commands, a screen and
+LEDs out. Pure, like the phone core: no threads, no I/O, times passed in.
+
+``HandsetUI`` owns the key and hook machines (raw edges in, debounced meanings out) and a small
+stack of views (idle, dialling, a call, menus, lists, pages, text entry). What each key does in
+each view is listed in docs/user-guide.md (``_on_key`` dispatches by view kind). It
+drives the phone only through ``peerline.proto.phone`` commands (``commands_to_send``) and
+learns what happened only from its events (``phone_event``), reading the rest through the
+``PhoneView`` port.
+
+Inputs: ``key_edge``, ``hook_start``/``hook_edge``, ``phone_event``, ``rejected``,
+``handle_timer``. Outputs: ``commands_to_send``, ``screen``, ``leds``, ``display_awake``,
+``brightness``, ``settings_to_save``, ``get_timer``.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from peerline.proto.identity import format_number
+from peerline.proto.phone import (
+    Answer,
+    CallInfo,
+    CallState,
+    Command,
+    Dial,
+    EndReason,
+    Hangup,
+    PhoneEvent,
+    PlayKeyTone,
+    SendDtmf,
+    SendMessage,
+    SetDialTone,
+    SetMute,
+    events,
+)
+
+from .hook import HookKind, HookMachine, HookTiming
+from .keys import KeyEvent, KeyKind, KeyMachine, KeyTiming
+from .menus import Menus
+from .model import HandsetSettings, PhoneView
+from .multitap import MultiTap
+from .render import wrap
+from .screens import BlankScreen, Screen, StatusBar
+from .show import SCREENS
+from .views import Kind, View
+
+MAX_DIGITS = 16
+NUMBER_DIGITS = 12
+"""A full number: dialled at once when the twelfth digit is typed."""
+WIDTH_CHARS = 21
+"""Characters on a line of a 128-pixel screen (pages are wrapped to it)."""
+MARQUEE_S = 0.3
+"""A selected menu item too long for its line scrolls one character this often..."""
+MARQUEE_PAUSE_S = 1.5
+"""...after resting this long at its start and at its end."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HandsetConfig:
+    hotline: str = ""
+    "Lifting the handset calls this (a kiosk or hotline handset); empty: a normal phone."
+    soft_keys: bool = False
+    "The keypad has A-D (a 4x4 pad): A opens and selects, B goes back, C and D move."
+    has_display: bool = True
+    inter_digit_s: float = 4.0
+    "Off hook, a pause this long after the last digit dials."
+    ended_s: float = 3.0
+    "How long the call-ended screen stays (on hook)."
+    sleep_after_s: float = 30.0
+    "With nothing happening, the display sleeps after this long (a call keeps it awake)."
+    toast_s: float = 2.5
+    keys: KeyTiming = field(default_factory=KeyTiming)
+    hook: HookTiming = field(default_factory=HookTiming)
+
+
+class HandsetUI:
+    """See the module docstring."""
+
+    def __init__(
+        self,
+        *,
+        view: PhoneView,
+        clock: Callable[[float], str],
+        config: HandsetConfig | None = None,
+        settings: HandsetSettings | None = None,
+        now: float = 0.0,
+    ) -> None:
+        self.config = cfg = config or HandsetConfig()
+        self.phone = view
+        self._clock = clock
+        self.settings = settings or HandsetSettings()
+        self.keys = KeyMachine(cfg.keys)
+        self.hook = HookMachine(cfg.hook)
+        self._commands: list[Command] = []
+        self._stack: list[View] = [View(Kind.IDLE)]
+        self.menus = Menus(self)
+        self.shown_call: CallInfo | None = None
+        "The call the screen follows: live, or just ended (shown ``ended_s``)."
+        self._ended_at: float | None = None
+        self.missed = 0
+        self.unread = 0
+        self.toast: tuple[str, float] | None = None
+        self._digit_at: float | None = None
+        self._last_input = now
+        self._awake = True
+        self._sleeping = False
+        self._settings_dirty = False
+        self.now = now
+        self.volume_shown_until: float | None = None
+        self._marquee_at: float | None = None
+        self._events: dict[type[PhoneEvent], Callable[[Any], None]] = {
+            events.CallStateChanged: self._on_call,
+            events.CallerIdentified: self._on_identified,
+            events.MessageReceived: self._on_message,
+            events.MessageStatusChanged: self._on_message_status,
+            events.RequestFailed: self._on_request_failed,
+        }
+
+    # -- inputs -------------------------------------------------------------------------------
+    def key_edge(self, key: str, down: bool, *, now: float) -> None:
+        """A raw key edge (``peerline.ports.KeyInput``). Then: the outputs."""
+        self.now = now
+        self.keys.edge(key, down, now=now)
+        self._run_machines(now)
+
+    def hook_start(self, off_hook: bool, *, now: float) -> None:
+        self.now = now
+        self.hook.start(off_hook, now=now)
+        self._run_machines(now)
+
+    def hook_edge(self, off_hook: bool, *, now: float) -> None:
+        self.now = now
+        self.hook.edge(off_hook, now=now)
+        self._run_machines(now)
+
+    def phone_event(self, event: PhoneEvent, *, now: float) -> None:
+        """Every event the phone core hands out (the UI picks what it shows)."""
+        self.now = now
+        handler = self._events.get(type(event))
+        if handler is not None:
+            handler(event)
+
+    def rejected(self, command: Command, code: str, message: str, *, now: float) -> None:
+        """The core refused one of ``commands_to_send``: say so for a moment."""
+        self.now = now
+        self.say(message or code)
+        if isinstance(command, Dial) and self.top.kind is Kind.CALL and self.shown_call is None:
+            self.pop_to(Kind.IDLE)
+
+    # -- outputs ------------------------------------------------------------------------------
+    def commands_to_send(self) -> list[Command]:
+        out, self._commands = self._commands, []
+        return out
+
+    def settings_to_save(self) -> HandsetSettings | None:
+        """The settings, once after each change (the shell stores them)."""
+        if not self._settings_dirty:
+            return None
+        self._settings_dirty = False
+        return self.settings
+
+    @property
+    def display_awake(self) -> bool:
+        return self._awake
+
+    @property
+    def brightness(self) -> int:
+        """Display contrast 0-255 from the 1-5 setting."""
+        return (0x10, 0x40, 0x80, 0xC0, 0xFF)[self.settings.brightness - 1]
+
+    def leds(self) -> dict[str, str]:
+        call = self._live()
+        ring = "off"
+        if call is not None:
+            ring = "blink" if call.state is CallState.INCOMING else "on"
+        message = "flash" if (self.unread or self.missed) else "off"
+        return {"ring": ring, "message": message}
+
+    def screen(self) -> Screen:
+        if not self.config.has_display:
+            return BlankScreen()
+        return SCREENS[self.top.kind](self)
+
+    # -- timers -------------------------------------------------------------------------------
+    def get_timer(self) -> float | None:
+        times = [self.keys.get_timer(), self.hook.get_timer()]
+        top = self.top
+        if top.kind is Kind.DIAL and self._digit_at is not None and self.hook.off_hook:
+            times.append(self._digit_at + self.config.inter_digit_s)
+        if top.editor is not None:
+            times.append(top.editor.get_timer())
+        if self._ended_at is not None:
+            times.append(self._ended_at + self.config.ended_s)
+        if self.toast is not None:
+            times.append(self.toast[1])
+        if self.volume_shown_until is not None:
+            times.append(self.volume_shown_until)
+        if self._awake and self._live() is None:
+            times.append(self._last_input + self.config.sleep_after_s)
+        times.append(self._marquee_due())
+        if self._live() is not None and self._live_state() is CallState.ACTIVE:
+            times.append(self.now + 1.0 - (self.now % 1.0))  # the call timer ticks
+        elif top.kind is Kind.IDLE and self._awake:
+            times.append(self.now + 15.0 - (self.now % 15.0))  # the clock
+        return min((t for t in times if t is not None), default=None)
+
+    def handle_timer(self, *, now: float) -> None:
+        self.now = now
+        self._run_machines(now)
+        cfg, top = self.config, self.top
+        if (
+            top.kind is Kind.DIAL
+            and self._digit_at is not None
+            and self.hook.off_hook
+            and now >= self._digit_at + cfg.inter_digit_s
+        ):
+            self._digit_at = None
+            self._dial_entered()
+        if top.editor is not None:
+            top.editor.handle_timer(now=now)
+        if self._ended_at is not None and now >= self._ended_at + cfg.ended_s:
+            self._ended_at = None
+            if not self.hook.off_hook:
+                self.shown_call = None
+                self.pop_to(Kind.IDLE)
+        if self.toast is not None and now >= self.toast[1]:
+            self.toast = None
+        if self.volume_shown_until is not None and now >= self.volume_shown_until:
+            self.volume_shown_until = None
+        due = self._marquee_due()
+        if due is not None and now >= due:
+            self._marquee_step(now)
+        if self._awake and self._live() is None and now >= self._last_input + cfg.sleep_after_s:
+            self._awake = False
+            if top.kind is not Kind.IDLE and top.kind is not Kind.CALL:
+                self.pop_to(Kind.IDLE)  # a menu left open goes away while asleep
+
+    # -- the machines' events -----------------------------------------------------------------
+    def _run_machines(self, now: float) -> None:
+        for machine in (self.keys, self.hook):
+            due = machine.get_timer()
+            if due is not None and now >= due:
+                machine.handle_timer(now=now)
+        while (hook := self.hook.next_event()) is not None:
+            self._activity(hook.at, swallow=False)
+            self._on_hook(hook.kind)
+        while (key := self.keys.next_event()) is not None:
+            if key.kind is KeyKind.PRESS and not self._activity(key.at, swallow=True):
+                continue  # the press that woke the display does nothing else
+            self._on_key(key)
+
+    def _activity(self, at: float, *, swallow: bool) -> bool:
+        """Something happened: keep the display awake. False if it was asleep (and this press
+        only wakes it)."""
+        self._last_input = max(self._last_input, at)
+        if self._awake:
+            return True
+        self._awake = True
+        return not swallow
+
+    # -- the hook -----------------------------------------------------------------------------
+    def _on_hook(self, kind: HookKind) -> None:
+        live = self._live()
+        if kind is HookKind.OFF_HOOK:
+            if live is not None and live.state is CallState.INCOMING:
+                self.send(Answer(call_id=live.call_id))
+            elif live is None:
+                if self.config.hotline:
+                    self.dial(self.config.hotline)
+                else:
+                    self.open_dial(tone=True)
+        elif kind is HookKind.ON_HOOK:
+            self.send(SetDialTone(on=False))
+            if live is not None and live.state is not CallState.INCOMING:
+                self.send(Hangup(call_id=live.call_id))
+            elif live is None:
+                self.shown_call = None
+                self._ended_at = None
+                self.pop_to(Kind.IDLE)
+        # FLASH: the second line (hold, swap) comes with call waiting; nothing yet.
+
+    # -- keys ---------------------------------------------------------------------------------
+    def _on_key(self, event: KeyEvent) -> None:
+        if event.kind in (KeyKind.RELEASE, KeyKind.STUCK):
+            if event.kind is KeyKind.STUCK:
+                self.say(f"key {event.key} stuck")
+            return
+        key = self._soft(event.key)
+        long = event.kind is KeyKind.LONG
+        if event.kind is KeyKind.REPEAT:
+            if key in ("up", "down"):
+                self._move(-1 if key == "up" else 1)
+            return
+        top = self.top
+        if top.kind is Kind.CALL:
+            self._call_key(event.key, key, long)
+        elif top.kind is Kind.IDLE:
+            self._idle_key(event.key, key, long)
+        elif top.kind is Kind.DIAL:
+            self._dial_key(event.key, key, long)
+        elif top.kind is Kind.COMPOSE:
+            self._compose_key(event.key, key, long)
+        else:
+            self._list_key(event.key, key, long)
+
+    def _soft(self, key: str) -> str:
+        """A soft key's meaning (4x4 pads), else the key itself."""
+        if self.config.soft_keys:
+            return {"A": "ok", "B": "back", "C": "up", "D": "down"}.get(key, key)
+        return key
+
+    def _idle_key(self, raw: str, key: str, long: bool) -> None:
+        if raw.isdigit():
+            self.open_dial(tone=False)
+            self._dial_key(raw, raw, long)
+        elif key in ("*", "ok"):
+            self.menus.open_menu()
+        elif key == "#" and self.settings.last_dialled:
+            self.open_dial(tone=False)
+            self.top.digits = self.settings.last_dialled
+
+    def _dial_key(self, raw: str, key: str, long: bool) -> None:
+        top = self.top
+        if long and raw.isdigit():
+            # A long press on the first digit: its speed dial (2-9), or my number (0). The
+            # press already typed the digit, which this takes back.
+            if top.purpose != "call" or top.digits != raw:
+                return
+            if raw in self.settings.speed_dial:
+                self.pop_to(Kind.IDLE)
+                self.dial(self.settings.speed_dial[raw])
+            elif raw == "0":
+                self._leave_dial()
+                self.menus.my_number()
+        elif raw.isdigit():
+            if len(top.digits) < MAX_DIGITS:
+                top.digits += raw
+                self.send(SetDialTone(on=False))
+                self.send(PlayKeyTone(digit=raw))
+                self._digit_at = self.now
+            if top.purpose == "call" and len(top.digits) == NUMBER_DIGITS:
+                self._dial_entered()
+        elif key in ("*", "back"):
+            if long or not top.digits:
+                self._leave_dial()
+            else:
+                top.digits = top.digits[:-1]
+        elif key in ("#", "ok"):
+            self._dial_entered()
+
+    def _call_key(self, raw: str, key: str, long: bool) -> None:
+        live = self._live()
+        if live is None:
+            if key in ("*", "#", "back", "ok"):
+                self.shown_call = None
+                self._ended_at = None
+                self.pop_to(Kind.IDLE)
+            return
+        if live.state is CallState.INCOMING:
+            if key in ("#", "ok"):
+                self.send(Answer(call_id=live.call_id))
+            elif key in ("*", "back"):
+                self.send(Hangup(call_id=live.call_id))
+        elif live.state is CallState.ACTIVE:
+            if long and raw == "#":
+                self.send(Hangup(call_id=live.call_id))
+            elif long and raw == "*":
+                self.send(SetMute(on=not self.phone.preferences().muted))
+            elif key in ("up", "down"):
+                self.menus.change_volume(1 if key == "up" else -1)
+            elif not long and raw in "0123456789*#ABCD":
+                self.send(SendDtmf(digits=raw, call_id=live.call_id))
+        elif key in ("*", "back") or (long and raw == "#"):
+            self.send(Hangup(call_id=live.call_id))  # cancel a call being placed
+
+    def _list_key(self, raw: str, key: str, long: bool) -> None:
+        top = self.top
+        up, down = ("2", "8") if not self.config.soft_keys else ("C", "D")
+        if long and raw == "*":
+            self.pop_to(Kind.IDLE)
+        elif key in ("*", "back"):
+            self.back()
+        elif raw == up or key == "up":
+            self._move(-1)
+        elif raw == down or key == "down":
+            self._move(1)
+        elif top.kind is Kind.MENU and (raw == "5" or key in ("#", "ok")):
+            if top.actions:
+                top.actions[top.selected]()
+        elif top.kind is Kind.PAGE and key in ("#", "ok") and top.reply:
+            self.compose(top.reply)
+
+    def _compose_key(self, raw: str, key: str, long: bool) -> None:
+        top = self.top
+        editor = top.editor
+        assert editor is not None
+        if long and raw == "#":
+            editor.handle_timer(now=self.now + editor.commit_s)
+            if editor.text.strip():
+                self.send(SendMessage(target=top.to, text=editor.text))
+                self.say("sending")
+                self.pop_to(Kind.IDLE)
+        elif long and raw == "*":
+            self.back()
+        elif key in ("*", "back"):
+            editor.backspace()
+        elif raw == "#":
+            editor.key("*", now=self.now)  # abc / ABC / 123
+        elif raw == "0":
+            editor.key("#", now=self.now)  # a space
+        elif raw.isdigit():
+            editor.key(raw, now=self.now)
+
+    def _move(self, step: int) -> None:
+        top = self.top
+        if top.kind is Kind.MENU and top.items:
+            top.selected = (top.selected + step) % len(top.items)
+            top.scroll = 0
+            self._marquee_at = None
+        elif top.kind is Kind.PAGE:
+            visible = 3
+            top.top = max(0, min(top.top + step, max(0, len(top.lines) - visible)))
+
+    def _marquee_due(self) -> float | None:
+        """When the selected menu item scrolls next (None: it fits, or nothing to scroll)."""
+        top = self.top
+        if top.kind is not Kind.MENU or not top.items or not self._awake:
+            return None
+        if len(top.items[top.selected]) <= WIDTH_CHARS - 1:
+            return None
+        if self._marquee_at is None:
+            self._marquee_at = self.now + MARQUEE_PAUSE_S
+        return self._marquee_at
+
+    def _marquee_step(self, now: float) -> None:
+        top = self.top
+        overflow = len(top.items[top.selected]) - (WIDTH_CHARS - 1)
+        if top.scroll >= overflow:
+            top.scroll = 0  # back to the start, and rest there
+            self._marquee_at = now + MARQUEE_PAUSE_S
+            return
+        top.scroll += 1
+        self._marquee_at = now + (MARQUEE_PAUSE_S if top.scroll >= overflow else MARQUEE_S)
+
+    # -- dialling -----------------------------------------------------------------------------
+    def open_dial(self, *, tone: bool, purpose: str = "call", title: str = "") -> None:
+        if self.top.kind is not Kind.DIAL:
+            self.push(View(Kind.DIAL, purpose=purpose, title=title))
+        if tone:
+            self.send(SetDialTone(on=True))
+        self._digit_at = None
+
+    def _leave_dial(self) -> None:
+        self.send(SetDialTone(on=False))
+        self._digit_at = None
+        self.back()
+
+    def _dial_entered(self) -> None:
+        top = self.top
+        digits = top.digits
+        if not digits:
+            return
+        purpose = top.purpose
+        self._digit_at = None
+        if purpose == "call":
+            self.pop_to(Kind.IDLE)
+            self.dial(digits)
+        elif purpose == "message":
+            self._stack.pop()
+            self._marquee_at = None
+            self.compose(digits)
+        elif purpose.startswith("speed:"):
+            slot = purpose.removeprefix("speed:")
+            self.set_settings(self.settings.with_speed_dial(slot, digits))
+            self._stack.pop()
+            self._marquee_at = None
+            self.menus.refresh_speed_dials()
+
+    def dial(self, target: str) -> None:
+        self.send(SetDialTone(on=False))
+        self.send(Dial(target=target))
+        self.shown_call = None
+        self._ended_at = None
+        self.push(View(Kind.CALL, title=target))
+        if target != self.settings.last_dialled:
+            self.set_settings(replace(self.settings, last_dialled=target))
+
+    # -- menus, lists, pages ------------------------------------------------------------------
+    # -- the view stack -----------------------------------------------------------------------
+    @property
+    def top(self) -> View:
+        """The view on screen."""
+        return self._stack[-1]
+
+    def push(self, view: View) -> None:
+        self._stack.append(view)
+        self._marquee_at = None
+
+    def compose(self, to: str) -> None:
+        """A message to ``to``, typed with multi-tap."""
+        self.push(View(Kind.COMPOSE, to=to, editor=MultiTap(max_len=160)))
+
+    def page(self, title: str, text: str, *, reply: str = "") -> None:
+        """A page of text (scrolled with up and down); ``reply``: a number '#' writes to."""
+        self.push(View(Kind.PAGE, title=title, lines=wrap(text, WIDTH_CHARS), reply=reply))
+
+    def back(self) -> None:
+        if len(self._stack) > 1:
+            self._stack.pop()
+            self._marquee_at = None
+
+    def pop_to(self, kind: Kind) -> None:
+        while len(self._stack) > 1 and self.top.kind is not kind:
+            self._stack.pop()
+            self._marquee_at = None
+
+    # -- phone events -------------------------------------------------------------------------
+    def _on_call(self, event: events.CallStateChanged) -> None:
+        live = self.phone.live_call()
+        if event.state is CallState.ENDED:
+            if not event.outgoing and event.reason in (EndReason.MISSED, EndReason.CANCELLED):
+                self.missed += 1
+            if live is not None:  # another call is live (glare): follow it
+                self._show_call(live)
+                return
+            shown = self.shown_call
+            if shown is None or shown.call_id != event.call_id:
+                return  # a caller refused here (busy, do not disturb), or an old call
+            self.shown_call = next(
+                (c for c in self.phone.recent_calls() if c.call_id == event.call_id), None
+            )
+            self._ended_at = self.now
+            return
+        if live is not None and live.call_id == event.call_id:
+            self._show_call(live)
+            if event.state is CallState.INCOMING:
+                self._awake = True  # a ringing call wakes the display
+                self._last_input = self.now
+
+    def _show_call(self, call: CallInfo) -> None:
+        self.shown_call = call
+        self._ended_at = None
+        if self.top.kind is not Kind.CALL:
+            if self.top.kind is Kind.DIAL:
+                self._stack.pop()
+                self._marquee_at = None
+            self.push(View(Kind.CALL, title=call.target))
+
+    def _on_identified(self, event: events.CallerIdentified) -> None:
+        call = self.phone.live_call()
+        if call is not None and call.call_id == event.call_id:
+            self.shown_call = call
+
+    def _on_message(self, event: events.MessageReceived) -> None:
+        self.unread += 1
+        who = format_number(event.number) if event.number else "?"
+        self.say(f"message from {who}")
+        self._awake = True
+        self._last_input = self.now
+
+    def _on_message_status(self, event: events.MessageStatusChanged) -> None:
+        if event.status != "delivered":
+            self.say("message not delivered")
+
+    def _on_request_failed(self, event: events.RequestFailed) -> None:
+        self.say(event.detail or event.code)
+
+    # -- helpers ------------------------------------------------------------------------------
+    def _live(self) -> CallInfo | None:
+        return self.phone.live_call()
+
+    def _live_state(self) -> CallState | None:
+        live = self._live()
+        return None if live is None else live.state
+
+    def send(self, command: Command) -> None:
+        self._commands.append(command)
+
+    def say(self, text: str) -> None:
+        self.toast = (text, self.now + self.config.toast_s)
+
+    def set_settings(self, settings: HandsetSettings) -> None:
+        self.settings = settings
+        self._settings_dirty = True
+
+    def status_bar(self) -> StatusBar:
+        net = self.phone.network()
+        prefs = self.phone.preferences()
+        volume = prefs.volume if self.volume_shown_until is not None else None
+        return StatusBar(
+            clock=self._clock(self.now),
+            online=net.joined,
+            relayed=net.role == "client",
+            missed=self.missed,
+            unread=self.unread,
+            dnd=prefs.do_not_disturb,
+            muted=prefs.muted,
+            volume=volume,
+        )
+
+    def hint(self, text: str) -> str:
+        return self.toast[0] if self.toast is not None else text

@@ -1,0 +1,43 @@
+"""The handset UI's views: what kind each is, and what it holds (digits, a list, an editor).
+
+The UI keeps a stack of them (idle at the bottom); a call, a menu or a page goes on top, and
+going back pops it.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import Enum
+
+from .multitap import MultiTap
+
+
+class Kind(Enum):
+    IDLE = "idle"
+    DIAL = "dial"
+    CALL = "call"
+    MENU = "menu"
+    PAGE = "page"
+    COMPOSE = "compose"
+
+
+@dataclass(slots=True, eq=False)
+class View:
+    kind: Kind
+    title: str = ""
+    items: list[str] = field(default_factory=list)
+    actions: list[Callable[[], None]] = field(default_factory=list)
+    "One per item (menus): what selecting it does."
+    selected: int = 0
+    scroll: int = 0
+    "MENU: how far the selected item's text has scrolled (a long item scrolls)."
+    lines: list[str] = field(default_factory=list)
+    top: int = 0
+    digits: str = ""
+    purpose: str = "call"
+    "DIAL: what the digits are for: 'call', 'message' (the recipient), 'speed:<key>'."
+    editor: MultiTap | None = None
+    to: str = ""
+    "COMPOSE: the recipient."
+    reply: str = ""
+    "PAGE: a number to reply to or call back with '#'."
+    hint: str = ""
