@@ -1,10 +1,15 @@
 """MatrixKeypad, HookSwitch and Leds (peerline.adapters.gpio) on gpiozero's MockFactory.
 
 Each test gets a fresh factory, as gpiozero's own tests do. The keypad is wired to its mock
-pins by ``Matrix``: a pressed key joins its row pin to its column pin, so a column reads low
-while its row is driven low. Keypad tests drive the scan directly (``start(...,
-background=False)`` and ``step()``) with a fake clock; the few that run the scan thread wait
-on queues with timeouts, never on fixed sleeps.
+pins by ``Matrix``, an electrical model of a key matrix: pressed keys join rows and columns
+into nets, and a column reads low exactly when its net holds a row that is an output driving
+low (a row that is an input is high-impedance and pulls nothing). ``Matrix`` also logs what
+the rows do after every change and records any short, a row driven high joined to a row
+driven low, so every keypad test checks that none ever happens. Keypad tests drive the scan
+directly (``start(..., background=False)`` and ``step()``) with a fake clock; the few that run
+the scan thread wait on events and queues with timeouts, or poll pin states with a deadline,
+never on fixed sleeps (one test sleeps to count the scans an idle thread makes, a bound that a
+busy CPU can only lower).
 """
 
 import logging
@@ -16,24 +21,32 @@ from typing import Any
 
 import pytest
 from gpiozero import Device
+from gpiozero.exc import PinInvalidFunction
 from gpiozero.pins.mock import MockFactory, MockPin
 
 from peerline.adapters.gpio import (
     BLINK_S,
     FLASH_S,
+    IDLE_AFTER_SCANS,
     HookSwitch,
     Leds,
     MatrixKeypad,
 )
 from peerline.errors import HardwareError, LocalProtocolError, PeerlineError
 
-ROWS = [5, 6, 13, 19]
-COLUMNS = [12, 16, 20]
+# The bundled pin map desk-4x3 (hw/pinmaps/desk-4x3.toml)
+ROWS = [5, 6, 16, 26]
+COLUMNS = [22, 23, 24]
 LAYOUT = [["1", "2", "3"], ["4", "5", "6"], ["7", "8", "9"], ["*", "0", "#"]]
-HOOK_PIN = 26
+HOOK_PIN = 4
 LED_PINS = {"ring": 17, "message": 27}
 
 Edge = tuple[str, bool, float]
+Rows = tuple[str, ...]
+"""What each row does: ``"in"`` (an input: high-impedance), ``"low"`` or ``"high"`` (output)."""
+
+ALL_IN: Rows = ("in",) * len(ROWS)
+ALL_LOW: Rows = ("low",) * len(ROWS)
 
 
 @pytest.fixture
@@ -55,19 +68,23 @@ class FakeClock:
 
 
 class Matrix:
-    """A 4x3 key matrix on mock pins: a pressed key joins its row to its column.
+    """A 4x3 key matrix on mock pins, wired as a real one.
 
-    A column pin reads low while any row joined to it through a pressed key is driven low, and
-    returns to its pull-up otherwise. ``most_rows_low`` records the most rows ever driven low
-    at the same moment.
+    A pressed key joins its row to its column; lines joined through pressed keys (directly,
+    or through other keys and lines) form one net. A net holding a row that is an output
+    driving low is low, so its columns read low; any other net floats up to the columns'
+    pull-ups (a row that is an input is high-impedance). ``log`` holds what the rows do after
+    every change (consecutive repeats dropped), ``shorts`` each moment a net joined a row
+    driven high to a row driven low: two outputs fighting through the keypad.
     """
 
     def __init__(self, factory: MockFactory) -> None:
         self._lock = threading.RLock()
         self.pressed: set[str] = set()
-        self.most_rows_low = 0
+        self.log: list[Rows] = []
+        self.shorts: list[tuple[Rows, frozenset[str]]] = []
         self.columns: list[MockPin] = [factory.pin(n) for n in COLUMNS]
-        self.rows: list[MockPin] = [factory.pin(n, pin_class=RowPin, matrix=self) for n in ROWS]
+        self.rows: list[RowPin] = [factory.pin(n, pin_class=RowPin, matrix=self) for n in ROWS]
 
     def press(self, *keys: str) -> None:
         with self._lock:
@@ -79,30 +96,66 @@ class Matrix:
             self.pressed.difference_update(keys)
             self.update()
 
+    def now(self) -> Rows:
+        """What the rows do now."""
+        return tuple(_row_mode(row) for row in self.rows)
+
     def update(self) -> None:
+        """Recompute every column's level (called on every row change and key change)."""
         with self._lock:
-            rows = getattr(self, "rows", [])
-            driven_low = [r for r, row in enumerate(rows) if _driven_low(row)]
-            self.most_rows_low = max(self.most_rows_low, len(driven_low))
+            if len(getattr(self, "rows", [])) < len(ROWS):
+                return  # still building the rows
+            modes = self.now()
+            if not self.log or self.log[-1] != modes:
+                self.log.append(modes)
             for c, column in enumerate(self.columns):
+                levels = {modes[r] for r in self._net_rows(c)}
+                if {"low", "high"} <= levels:
+                    self.shorts.append((modes, frozenset(self.pressed)))
                 if column.function != "input":
                     continue
-                if any(LAYOUT[r][c] in self.pressed for r in driven_low):
+                if "low" in levels:
                     column.drive_low()
-                elif column.pull == "up":
+                elif "high" in levels or column.pull == "up":
                     column.drive_high()
 
+    def _net_rows(self, column: int) -> set[int]:
+        """The rows in one net with ``column``."""
+        rows: set[int] = set()
+        columns = {column}
+        while True:
+            more_rows = {
+                r for r, labels in enumerate(LAYOUT) for c in columns if labels[c] in self.pressed
+            }
+            more_columns = columns | {
+                c for r in more_rows for c, label in enumerate(LAYOUT[r]) if label in self.pressed
+            }
+            if (more_rows, more_columns) == (rows, columns):
+                return rows
+            rows, columns = more_rows, more_columns
 
-def _driven_low(pin: MockPin) -> bool:
-    return pin.function == "output" and not pin.state
+
+def _row_mode(pin: MockPin) -> str:
+    if pin.function == "input":
+        return "in"
+    return "high" if pin.state else "low"
 
 
 class RowPin(MockPin):
-    """A mock row pin that tells its ``Matrix`` whenever its level changes."""
+    """A mock row pin that tells its ``Matrix`` whenever its function or level changes, and
+    that fails (as a real pin can) once ``fail`` is set."""
 
     def __init__(self, factory: MockFactory, info: Any, matrix: Matrix | None = None) -> None:
         self.matrix = matrix
+        self.fail = False
         super().__init__(factory, info)
+
+    def _set_function(self, value: str) -> None:
+        if self.fail:
+            raise PinInvalidFunction(f"{self!r} stopped answering")
+        super()._set_function(value)
+        if self.matrix is not None:
+            self.matrix.update()
 
     def _change_state(self, value: bool) -> bool:
         changed: bool = super()._change_state(value)
@@ -112,8 +165,12 @@ class RowPin(MockPin):
 
 
 @pytest.fixture
-def matrix(factory: MockFactory) -> Matrix:
-    return Matrix(factory)
+def matrix(factory: MockFactory) -> Iterator[Matrix]:
+    """The key matrix; after the test, no short may have happened."""
+    wired = Matrix(factory)
+    yield wired
+    assert wired.shorts == []
+    assert not any("high" in rows for rows in wired.log), "a row was driven high"
 
 
 @pytest.fixture
@@ -137,6 +194,13 @@ def started(keypad: MatrixKeypad) -> list[Edge]:
     return edges
 
 
+def step_until_idle(keypad: MatrixKeypad, matrix: Matrix) -> None:
+    """Step a keypad with no key down until it goes idle (every row low)."""
+    for _ in range(IDLE_AFTER_SCANS):
+        keypad.step()
+    assert matrix.now() == ALL_LOW
+
+
 def wait_until(condition: Callable[[], bool], timeout: float = 2.0) -> bool:
     """Poll ``condition`` every 2 ms until it holds (True) or ``timeout`` passes (False)."""
     deadline = time.monotonic() + timeout
@@ -145,6 +209,15 @@ def wait_until(condition: Callable[[], bool], timeout: float = 2.0) -> bool:
             return False
         time.sleep(0.002)
     return True
+
+
+def keypad_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "peerline-keypad" and t.is_alive()]
+
+
+def scans_of(log: list[Rows]) -> list[Rows]:
+    """``log`` from the first moment every row was an input (idle left behind)."""
+    return log[log.index(ALL_IN) :]
 
 
 # --- MatrixKeypad -----------------------------------------------------------------------------
@@ -166,16 +239,88 @@ def test_keypad_press_and_release_reports_down_then_up(
     assert edges == [("5", True, 100.005), ("5", False, 100.010)]
 
 
-def test_keypad_scan_drives_one_row_low_at_a_time(keypad: MatrixKeypad, matrix: Matrix) -> None:
-    """Rows idle high; a scan drives each low in turn and leaves them all high again."""
-    assert all(row.state for row in matrix.rows)
-    for row in matrix.rows:
-        row.clear_states()
+def test_keypad_scan_drives_one_row_low_at_a_time_the_others_high_impedance(
+    keypad: MatrixKeypad, matrix: Matrix
+) -> None:
+    """Rows rest as inputs; a scan makes each in turn an output driving low, and only it."""
+    assert matrix.now() == ALL_IN
+    matrix.log.clear()
     assert keypad.scan() == frozenset()
-    assert matrix.most_rows_low == 1
-    assert all(row.state for row in matrix.rows)
-    for row in matrix.rows:
-        assert [s.state for s in row.states] == [True, False, True]
+    assert matrix.log == [
+        ("low", "in", "in", "in"),
+        ALL_IN,
+        ("in", "low", "in", "in"),
+        ALL_IN,
+        ("in", "in", "low", "in"),
+        ALL_IN,
+        ("in", "in", "in", "low"),
+        ALL_IN,
+    ]
+
+
+def test_keypad_never_drives_two_rows_while_scanning_or_between_scans(
+    keypad: MatrixKeypad, matrix: Matrix
+) -> None:
+    """From idle (every row low) to scanning with keys down in one row and one column: once
+    idle is left, at most one row is an output at any moment, every row is an input between
+    two scans, and no row is ever driven high (the ``matrix`` fixture checks for shorts)."""
+    edges = started(keypad)
+    step_until_idle(keypad, matrix)
+    matrix.log.clear()
+    matrix.press("2", "8", "4", "6")  # 2 and 8 share a column, 4 and 6 a row
+    for _ in range(3):
+        keypad.step()
+        assert matrix.now() == ALL_IN  # between two scans
+    leaving_idle = matrix.log[: matrix.log.index(ALL_IN)]  # every output low, one by one
+    assert leaving_idle == [
+        ALL_LOW,
+        ("in", "low", "low", "low"),
+        ("in", "in", "low", "low"),
+        ("in", "in", "in", "low"),
+    ]
+    assert all(rows.count("low") <= 1 for rows in scans_of(matrix.log))
+    assert sorted(key for key, down, _ in edges if down) == ["2", "4", "6", "8"]
+    assert matrix.shorts == []
+
+
+def test_keypad_goes_idle_with_every_row_low_after_quiet_scans(
+    keypad: MatrixKeypad, matrix: Matrix, clock: FakeClock
+) -> None:
+    """After ``IDLE_AFTER_SCANS`` scans find nothing, every row is driven low and a key press
+    pulls its column low: that edge sets the wake the scan thread sleeps on."""
+    edges = started(keypad)
+    for _ in range(IDLE_AFTER_SCANS - 1):
+        keypad.step()
+        assert matrix.now() == ALL_IN
+    keypad.step()
+    assert matrix.now() == ALL_LOW
+    before = keypad.idle_wake_pending
+    matrix.press("6")
+    assert (before, keypad.idle_wake_pending) == (False, True)
+    assert not matrix.columns[2].state  # pulled low through the key by its low row
+    clock.now = 101.0
+    keypad.step()
+    assert edges == [("6", True, 101.0)]
+    assert not keypad.idle_wake_pending
+    assert matrix.now() == ALL_IN  # scanning while the key is down
+
+
+def test_keypad_release_bounce_is_still_scanned_before_idle(
+    keypad: MatrixKeypad, matrix: Matrix
+) -> None:
+    """Scanning goes on for ``IDLE_AFTER_SCANS`` scans after the last key is released, so a
+    contact that bounces back meanwhile is scanned, not slept through."""
+    edges = started(keypad)
+    matrix.press("0")
+    keypad.step()
+    matrix.release("0")
+    for _ in range(IDLE_AFTER_SCANS - 1):
+        keypad.step()
+    assert matrix.now() == ALL_IN
+    matrix.press("0")  # bounces back
+    keypad.step()
+    assert [(key, down) for key, down, _ in edges] == [("0", True), ("0", False), ("0", True)]
+    assert matrix.now() == ALL_IN
 
 
 @pytest.mark.parametrize(
@@ -183,25 +328,37 @@ def test_keypad_scan_drives_one_row_low_at_a_time(keypad: MatrixKeypad, matrix: 
     [
         (("1", "9"), ["1", "9"]),  # different rows and columns
         (("4", "6"), ["4", "6"]),  # one row
-        (("2", "8"), ["2", "8"]),  # one column
+        (("2", "8"), ["2", "8"]),  # one column: would short a high row to a low one
+        (("3", "6", "9", "#"), ["#", "3", "6", "9"]),  # a whole column
     ],
 )
-def test_keypad_two_keys_at_once_are_both_reported(
+def test_keypad_keys_held_at_once_are_all_reported_without_a_short(
     keypad: MatrixKeypad,
     matrix: Matrix,
     clock: FakeClock,
-    keys: tuple[str, str],
+    keys: tuple[str, ...],
     expected: list[str],
 ) -> None:
     edges = started(keypad)
+    step_until_idle(keypad, matrix)
     matrix.press(*keys)
     keypad.step()
     assert edges == [(key, True, clock.now) for key in expected]
     matrix.release(keys[0])
     clock.now += 0.005
     keypad.step()
-    assert edges[2:] == [(keys[0], False, clock.now)]
-    assert keypad.scan() == frozenset({keys[1]})
+    assert edges[len(keys) :] == [(keys[0], False, clock.now)]
+    assert keypad.scan() == frozenset(keys[1:])
+    assert matrix.shorts == []
+
+
+def test_keypad_three_keys_in_an_l_show_the_fourth_corner(
+    keypad: MatrixKeypad, matrix: Matrix
+) -> None:
+    """Matrix ghosting, as on any keypad without a diode per key (hw/README.md): with 1, 2 and
+    5 down, row 2 reaches column 1 through 5, 2 and 1, so 4 reads as down too."""
+    matrix.press("1", "2", "5")
+    assert keypad.scan() == frozenset({"1", "2", "4", "5"})
 
 
 def test_keypad_stuck_key_is_reported_once(
@@ -269,8 +426,108 @@ def test_keypad_thread_reports_edges_with_monotonic_times(
         assert before <= pressed_at <= released_at <= time.monotonic()
     finally:
         keypad.close()
-    assert not any(t.name == "peerline-keypad" and t.is_alive() for t in threading.enumerate())
+    assert keypad_threads() == []
     assert edges.empty()
+
+
+def test_keypad_thread_sleeps_while_idle_until_a_key_press_wakes_it(
+    factory: MockFactory, matrix: Matrix
+) -> None:
+    """Idle, every row is low; the press pulls its column low, and that edge, not a scan on
+    a timer (the safety scan is an hour away here), brings the key to ``on_edge``."""
+    pressed = threading.Event()
+    edges: list[Edge] = []
+
+    def on_edge(key: str, down: bool, at: float) -> None:
+        edges.append((key, down, at))
+        pressed.set()
+
+    keypad = MatrixKeypad(
+        rows=ROWS, columns=COLUMNS, layout=LAYOUT, pin_factory=factory, idle_poll_s=3600.0
+    )
+    try:
+        keypad.start(on_edge)
+        assert wait_until(lambda: matrix.now() == ALL_LOW)
+        matrix.press("8")
+        assert pressed.wait(timeout=2.0)
+        assert [(key, down) for key, down, _ in edges] == [("8", True)]
+    finally:
+        keypad.close()
+    assert keypad_threads() == []
+
+
+def test_keypad_thread_goes_back_to_idle_after_the_last_release(
+    factory: MockFactory, matrix: Matrix
+) -> None:
+    pressed = threading.Event()
+    released = threading.Event()
+
+    def on_edge(key: str, down: bool, at: float) -> None:
+        (pressed if down else released).set()
+
+    keypad = MatrixKeypad(
+        rows=ROWS, columns=COLUMNS, layout=LAYOUT, pin_factory=factory, idle_poll_s=3600.0
+    )
+    try:
+        matrix.press("1", "4")  # down at start: the first scan finds them
+        keypad.start(on_edge)
+        assert pressed.wait(timeout=2.0)
+        assert matrix.now() != ALL_LOW  # scanning
+        matrix.release("1", "4")
+        assert released.wait(timeout=2.0)
+        assert wait_until(lambda: matrix.now() == ALL_LOW)
+        assert not keypad.idle_wake_pending
+    finally:
+        keypad.close()
+    assert matrix.now() == ALL_IN  # closed: every row released, high-impedance
+
+
+class CountingKeypad(MatrixKeypad):
+    """A MatrixKeypad that counts its scans."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        self.scans = 0
+        super().__init__(**kwargs)
+
+    def scan(self) -> frozenset[str]:
+        self.scans += 1
+        return super().scan()
+
+
+def test_keypad_thread_scans_rarely_while_idle(factory: MockFactory, matrix: Matrix) -> None:
+    """Idle, the thread makes only its safety scans (one a second), not the 40 a scanner
+    polling every 5 ms would make in the 0.2 s counted. A busy CPU can only lower the count."""
+    keypad = CountingKeypad(
+        rows=ROWS, columns=COLUMNS, layout=LAYOUT, pin_factory=factory, scan_interval_s=0.001
+    )
+    try:
+        keypad.start(lambda key, down, at: None)
+        assert wait_until(lambda: matrix.now() == ALL_LOW)
+        before = keypad.scans
+        time.sleep(0.2)
+        idle_scans = keypad.scans - before
+    finally:
+        keypad.close()
+    assert idle_scans <= 2
+
+
+def test_keypad_safety_scan_finds_a_key_whose_edge_was_missed(
+    factory: MockFactory, matrix: Matrix
+) -> None:
+    pressed = threading.Event()
+    keypad = MatrixKeypad(
+        rows=ROWS, columns=COLUMNS, layout=LAYOUT, pin_factory=factory, idle_poll_s=0.02
+    )
+    try:
+        keypad.start(lambda key, down, at: pressed.set())
+        assert wait_until(lambda: matrix.now() == ALL_LOW)
+        for column in matrix.columns:
+            column.when_changed = None  # the interrupt is lost
+        matrix.press("9")
+        assert not keypad.idle_wake_pending
+        assert pressed.wait(timeout=2.0)
+    finally:
+        keypad.close()
 
 
 def test_keypad_thread_goes_on_after_on_edge_raises(
@@ -298,6 +555,25 @@ def test_keypad_thread_goes_on_after_on_edge_raises(
     assert "on_edge('7') raised" in caplog.text
 
 
+def test_keypad_thread_pin_failure_is_logged_once_and_ends_the_thread(
+    factory: MockFactory, matrix: Matrix, caplog: pytest.LogCaptureFixture
+) -> None:
+    keypad = MatrixKeypad(rows=ROWS, columns=COLUMNS, layout=LAYOUT, pin_factory=factory)
+    try:
+        with caplog.at_level(logging.ERROR, logger="peerline.adapters.gpio"):
+            keypad.start(lambda key, down, at: None)
+            assert wait_until(lambda: matrix.now() == ALL_LOW)
+            matrix.rows[1].fail = True
+            matrix.press("5")  # wakes the thread, whose scan then fails
+            assert wait_until(lambda: keypad_threads() == [])
+    finally:
+        matrix.rows[1].fail = False
+        keypad.close()
+    stopped = [r for r in caplog.records if r.getMessage().startswith("keypad stopped")]
+    assert len(stopped) == 1
+    assert "stopped answering" in stopped[0].getMessage()
+
+
 def test_keypad_close_from_on_edge_does_not_deadlock(factory: MockFactory, matrix: Matrix) -> None:
     closed = threading.Event()
     keypad = MatrixKeypad(
@@ -311,7 +587,7 @@ def test_keypad_close_from_on_edge_does_not_deadlock(factory: MockFactory, matri
     keypad.start(on_edge)
     matrix.press("3")
     assert closed.wait(timeout=5)
-    assert wait_until(lambda: not any(t.name == "peerline-keypad" for t in threading.enumerate()))
+    assert wait_until(lambda: keypad_threads() == [])
 
 
 def test_keypad_close_is_idempotent_and_releases_the_pins(
@@ -319,8 +595,11 @@ def test_keypad_close_is_idempotent_and_releases_the_pins(
 ) -> None:
     keypad = MatrixKeypad(rows=ROWS, columns=COLUMNS, layout=LAYOUT, pin_factory=factory)
     keypad.start(lambda key, down, at: None)
+    assert wait_until(lambda: matrix.now() == ALL_LOW)
     keypad.close()
     keypad.close()
+    assert matrix.now() == ALL_IN
+    assert all(column.when_changed is None for column in matrix.columns)
     again = MatrixKeypad(rows=ROWS, columns=COLUMNS, layout=LAYOUT, pin_factory=factory)
     again.close()
 
@@ -338,16 +617,26 @@ def test_keypad_scan_after_close_raises_hardware_error(keypad: MatrixKeypad) -> 
     keypad.close()
     with pytest.raises(HardwareError, match="keypad"):
         keypad.scan()
+    with pytest.raises(HardwareError, match="keypad"):
+        keypad.step()
 
 
 def test_keypad_pin_in_use_raises_hardware_error_and_releases_the_rest(
     factory: MockFactory,
 ) -> None:
     other = Leds({"busy": COLUMNS[-1]}, pin_factory=factory)
-    with pytest.raises(HardwareError, match=r"keypad.*GPIO20.*in use") as raised:
+    with pytest.raises(HardwareError, match=r"keypad.*GPIO24.*in use") as raised:
         MatrixKeypad(rows=ROWS, columns=COLUMNS, layout=LAYOUT, pin_factory=factory)
     assert isinstance(raised.value, PeerlineError)
     assert isinstance(raised.value, OSError)
+    other.close()
+    MatrixKeypad(rows=ROWS, columns=COLUMNS, layout=LAYOUT, pin_factory=factory).close()
+
+
+def test_keypad_row_in_use_raises_hardware_error(factory: MockFactory) -> None:
+    other = Leds({"busy": ROWS[2]}, pin_factory=factory)
+    with pytest.raises(HardwareError, match=r"keypad.*GPIO16.*in use"):
+        MatrixKeypad(rows=ROWS, columns=COLUMNS, layout=LAYOUT, pin_factory=factory)
     other.close()
     MatrixKeypad(rows=ROWS, columns=COLUMNS, layout=LAYOUT, pin_factory=factory).close()
 
@@ -375,13 +664,31 @@ def test_keypad_bad_pin_map_raises_value_error(
     MatrixKeypad(rows=ROWS, columns=COLUMNS, layout=LAYOUT, pin_factory=factory).close()
 
 
+@pytest.mark.parametrize(
+    ("timing", "match"),
+    [
+        ({"scan_interval_s": 0}, "scan_interval_s"),
+        ({"settle_s": -1e-6}, "settle_s"),
+        ({"idle_after_scans": 0}, "idle_after_scans"),
+        ({"idle_poll_s": 0}, "idle_poll_s"),
+    ],
+)
+def test_keypad_bad_timing_raises_value_error(
+    factory: MockFactory, timing: dict[str, Any], match: str
+) -> None:
+    with pytest.raises(ValueError, match=match):
+        MatrixKeypad(rows=ROWS, columns=COLUMNS, layout=LAYOUT, pin_factory=factory, **timing)
+
+
 def test_no_pin_factory_available_raises_hardware_error(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """``pin_factory=None`` means gpiozero's default; when none loads, the part says so."""
     monkeypatch.setattr(Device, "pin_factory", None)
     monkeypatch.setenv("GPIOZERO_PIN_FACTORY", "peerline-test-no-such-factory")
-    with pytest.raises(HardwareError, match=r"hook switch \(pin 26\).*pin factory"):
+    with pytest.raises(HardwareError, match=r"keypad \(rows .*pin factory"):
+        MatrixKeypad(rows=ROWS, columns=COLUMNS, layout=LAYOUT, pin_factory=None)
+    with pytest.raises(HardwareError, match=r"hook switch \(pin 4\).*pin factory"):
         HookSwitch(pin=HOOK_PIN, off_hook_when_high=True, pull_up=True, pin_factory=None)
     with pytest.raises(HardwareError, match="pin factory"):
         Leds(LED_PINS, pin_factory=None)
@@ -478,7 +785,7 @@ def test_hook_timestamps_are_monotonic_seconds(factory: MockFactory) -> None:
 
 def test_hook_pin_in_use_raises_hardware_error(factory: MockFactory) -> None:
     leds = Leds({"ring": HOOK_PIN}, pin_factory=factory)
-    with pytest.raises(HardwareError, match=r"hook switch \(pin 26\).*in use"):
+    with pytest.raises(HardwareError, match=r"hook switch \(pin 4\).*in use"):
         HookSwitch(pin=HOOK_PIN, off_hook_when_high=True, pull_up=True, pin_factory=factory)
     leds.close()
 

@@ -3,12 +3,12 @@
 Each adapter takes its pins as plain numbers (BCM numbering, from the pin map) and a gpiozero
 pin factory by keyword. The factory is never chosen behind the caller's back: the composition
 root passes ``pin_factory=None`` to mean gpiozero's default (lgpio on a Pi, the Pi 5 included),
-and tests pass a fresh ``gpiozero.pins.mock.MockFactory()``:
+and tests pass a fresh ``gpiozero.pins.mock.MockFactory()``. With the pins of the bundled pin
+map ``desk-4x3`` (``hw/pinmaps/desk-4x3.toml``):
 
     from gpiozero.pins.mock import MockFactory
-    keypad = MatrixKeypad(rows=[5, 6, 13, 19], columns=[12, 16, 20],
-                          layout=[["1", "2", "3"], ["4", "5", "6"], ["7", "8", "9"],
-                                  ["*", "0", "#"]],
+    keypad = MatrixKeypad(rows=[5, 6, 16, 26], columns=[22, 23, 24],
+                          layout=["123", "456", "789", "*0#"],
                           pin_factory=MockFactory())
     keypad.start(lambda key, down, at: print(key, down, at))
     ...
@@ -34,7 +34,7 @@ from gpiozero import (
     LED,
     BadPinFactory,
     DigitalInputDevice,
-    DigitalOutputDevice,
+    GPIODevice,
     GPIOZeroError,
     InputDevice,
 )
@@ -48,7 +48,16 @@ Clock = Callable[[], float]
 """Monotonic seconds; ``time.monotonic`` unless a test injects its own."""
 
 SCAN_INTERVAL_S: Final = 0.005
-"""How often the keypad thread scans the whole matrix, in seconds (200 scans a second)."""
+"""How often the keypad thread scans the whole matrix while a key is down, in seconds (200 scans
+a second)."""
+
+IDLE_AFTER_SCANS: Final = 10
+"""How many scans in a row must find no key before the keypad goes idle (all rows low, the
+thread asleep until a column falls): 50 ms at 5 ms, so release bounce is still scanned."""
+
+IDLE_POLL_S: Final = 1.0
+"""While idle, the keypad thread still scans once every this many seconds, so a missed edge
+cannot hide a key for longer."""
 
 SETTLE_S: Final = 50e-6
 """How long a keypad row is held low before its columns are read, in seconds: time for the
@@ -103,26 +112,40 @@ def _close_all(devices: Sequence[Any]) -> None:
 
 
 class MatrixKeypad:
-    """A key matrix scanned by a thread: rows driven low one at a time, columns read.
+    """A key matrix scanned by a thread that sleeps until a key goes down.
 
-    Wiring: each row is an output, held high (inactive) and driven low while it is scanned;
-    each column is an input with the Pi's pull-up, so a column reads low exactly when a key
-    joins it to the row being scanned. Every ``scan_interval_s`` (5 ms) the thread scans all
-    rows and reports each key whose state differs from the previous scan to
+    Wiring: each column is an input with the Pi's pull-up; a key joins its row to its column.
+    Rows are never driven high: a row is either an output driving low or a high-impedance
+    input (no pull), as an open-drain output would be. A column therefore reads low exactly
+    when a key joins it to a row driven low.
+
+    Scanning: the rows are driven low one at a time, every other row high-impedance, and the
+    columns read. Every ``scan_interval_s`` (5 ms) while a key is down, and for
+    ``idle_after_scans`` scans (50 ms) after the last one is released (release bounce), the
+    thread scans and reports each key whose state differs from the previous scan to
     ``on_edge(key, down, at)``, with ``at`` the ``time.monotonic()`` of that scan.
+
+    Idle: then the keypad drives every row low at once and the thread sleeps. A key going
+    down pulls its column low, and that falling edge (a GPIO interrupt through gpiozero)
+    wakes the thread, which scans again at once. A quiet keypad costs one scan every
+    ``idle_poll_s`` (1 s), a safety net that finds a key whose edge was missed, instead of
+    200 scans a second.
+
+    Why open drain: with idle rows driven high, two keys down in one column would join the
+    scanned row (low) to another row (high) through the keypad, an output shorted to an
+    output. A high-impedance row cannot fight, so any keys may be held at once and no series
+    resistors are needed. While idle every row is low, so nothing can fight either.
 
     What it does not do: debounce (a bouncing contact is reported edge by edge, as sampled by
     the scan; a press and release both within one interval are not seen at all), hold or
-    repeat (``ui``'s ``KeyMachine`` does these). What bounds it: an edge is a *change* between
-    two scans, so a key stuck down is reported once, and the thread reports at most one edge
-    per key per scan. It never blocks anything but itself: ``on_edge`` is called on the scan
-    thread, and an exception from it is logged and scanning goes on. A pin that fails while
-    scanning (``HardwareError``) is logged once and ends the thread; the keypad then stays
-    quiet until closed.
-
-    Hardware note: with two keys of one column down, the scanned (low) row and an idle (high)
-    row are joined through them; put a series resistor (about 1 kOhm) or a diode in each row
-    line. Three keys in an L may show a fourth, phantom key (matrix ghosting).
+    repeat (``ui``'s ``KeyMachine`` does these), and tell a phantom key from a real one:
+    three keys down in an L (``1``, ``2``, ``5``) also show the fourth corner (``4``), as on
+    any matrix without a diode per key. What bounds it: an edge is a *change* between two
+    scans, so a key stuck down is reported once (and keeps the thread scanning), and the
+    thread reports at most one edge per key per scan. It never blocks anything but itself:
+    ``on_edge`` is called on the scan thread, and an exception from it is logged and scanning
+    goes on. A pin that fails while scanning (``HardwareError``) is logged once and ends the
+    thread; the keypad then stays quiet until closed.
 
     :param rows: BCM pin numbers of the rows, top to bottom.
     :param columns: BCM pin numbers of the columns, left to right.
@@ -131,27 +154,35 @@ class MatrixKeypad:
         (``["123", "456", "789", "*0#"]``, as pin maps write it) is such a sequence.
     :param pin_factory: a gpiozero pin factory, or None for gpiozero's default (keyword only,
         and required: hardware is never opened unless asked for).
-    :param scan_interval_s: seconds between two scans (default 0.005).
+    :param scan_interval_s: seconds between two scans while a key is down (default 0.005).
     :param settle_s: seconds a row is held low before its columns are read (default 50 us).
+    :param idle_after_scans: scans that find no key before the keypad goes idle (default 10).
+    :param idle_poll_s: seconds between two safety scans while idle (default 1.0).
     :param clock: the clock that stamps edges (default ``time.monotonic``).
-    :raises ValueError: the layout does not match the rows and columns, a label repeats, or a
-        pin is listed twice.
+    :raises ValueError: the layout does not match the rows and columns, a label repeats, a
+        pin is listed twice, or a timing is out of range.
     :raises HardwareError: a pin cannot be opened.
     """
 
     __slots__ = (
+        "__weakref__",  # gpiozero holds the column edge callback by weak reference
         "_clock",
+        "_closed",
         "_columns",
         "_down",
+        "_idle",
+        "_idle_after_scans",
+        "_idle_poll_s",
         "_keys",
         "_lock",
         "_on_edge",
+        "_quiet_scans",
         "_rows",
         "_scan_interval_s",
         "_settle_s",
         "_stop",
         "_thread",
-        "_closed",
+        "_wake",
     )
 
     def __init__(
@@ -163,6 +194,8 @@ class MatrixKeypad:
         pin_factory: Any,
         scan_interval_s: float = SCAN_INTERVAL_S,
         settle_s: float = SETTLE_S,
+        idle_after_scans: int = IDLE_AFTER_SCANS,
+        idle_poll_s: float = IDLE_POLL_S,
         clock: Clock = time.monotonic,
     ) -> None:
         self._keys = _check_layout(rows, columns, layout)
@@ -170,30 +203,52 @@ class MatrixKeypad:
             raise ValueError(f"scan_interval_s must be > 0, not {scan_interval_s}")
         if not settle_s >= 0:
             raise ValueError(f"settle_s must be >= 0, not {settle_s}")
+        if idle_after_scans < 1:
+            raise ValueError(f"idle_after_scans must be >= 1, not {idle_after_scans}")
+        if not idle_poll_s > 0:
+            raise ValueError(f"idle_poll_s must be > 0, not {idle_poll_s}")
         self._scan_interval_s = scan_interval_s
         self._settle_s = settle_s
+        self._idle_after_scans = idle_after_scans
+        self._idle_poll_s = idle_poll_s
         self._clock = clock
         self._down: frozenset[str] = frozenset()
         self._on_edge: KeyEdgeCallback | None = None
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
+        self._wake = threading.Event()  # set by a falling column edge, and by close()
         self._lock = threading.Lock()
         self._closed = False
+        self._idle = False
+        self._quiet_scans = 0
         opened: list[Any] = []
         part = f"keypad (rows {list(rows)}, columns {list(columns)})"
         with _opening(part, opened):
             for pin in rows:
-                # active_high=False: "on" drives the row low; idle rows stay high
-                opened.append(
-                    DigitalOutputDevice(
-                        pin, active_high=False, initial_value=False, pin_factory=pin_factory
-                    )
-                )
+                # A bare GPIODevice reserves the pin and hands over its Pin: the keypad
+                # switches the pin between input and output itself (_float, _drive_low).
+                opened.append(GPIODevice(pin, pin_factory=pin_factory))
             for pin in columns:
-                # InputDevice, not DigitalInputDevice: a scanned column needs no edge events
                 opened.append(InputDevice(pin, pull_up=True, pin_factory=pin_factory))
+            for row in opened[: len(rows)]:
+                _float(row.pin)
+                if not row.pin.info.pull:  # GPIO 2 and 3 have fixed pull-ups; others: none
+                    row.pin.pull = "floating"
+                # Once low as an output, each row's output latch stays low, so a later switch
+                # to output starts low on every pin factory (lgpio claims outputs low anyway).
+                _drive_low(row.pin)
+                _float(row.pin)
+            for column in opened[len(rows) :]:
+                column.pin.edges = "falling"
+                column.pin.when_changed = self._column_fell
         self._rows = opened[: len(rows)]
         self._columns = opened[len(rows) :]
+
+    @property
+    def idle_wake_pending(self) -> bool:
+        """Whether a column has fallen since the keypad went idle: the scan thread is woken
+        (or, without a thread, the next ``step`` has a key to find)."""
+        return self._idle and self._wake.is_set()
 
     def start(self, on_edge: KeyEdgeCallback, *, background: bool = True) -> None:
         """Begin reporting edges to ``on_edge(key, down, at)`` from the scan thread.
@@ -217,52 +272,98 @@ class MatrixKeypad:
                 self._thread.start()
 
     def step(self) -> None:
-        """Scan the matrix once and report what changed since the last scan.
+        """Scan the matrix once, report what changed since the last scan, and go idle (every
+        row low) after ``idle_after_scans`` scans in a row found no key down.
 
-        The scan thread calls this every ``scan_interval_s``; without a thread
-        (``start(..., background=False)``) the caller does. The first exception from
+        The scan thread calls this every ``scan_interval_s`` while a key is down, and when
+        woken while idle; without a thread (``start(..., background=False)``) the caller
+        does, and ``idle_wake_pending`` tells it a key went down. The first exception from
         ``on_edge`` is raised here once every edge has been reported. Not to be called while
         the thread runs.
 
         :raises HardwareError: a pin failed.
         """
-        down = self.scan()
-        self._report(down, self._clock(), raise_errors=True)
+        self._step(raise_errors=True)
 
     def scan(self) -> frozenset[str]:
         """The keys down now: one pass over the rows (reports nothing).
 
+        Each row in turn is driven low while every other row is high-impedance; the scan ends
+        with every row high-impedance (no longer idle). Not to be called while the thread
+        runs: the two would mix up their rows (though never into a short, as no row is ever
+        driven high).
+
         :raises HardwareError: a pin failed (or the keypad is closed).
         """
         down: set[str] = set()
-        try:
-            for r, row in enumerate(self._rows):
-                row.on()
+        with self._matrix_errors("reading the matrix"):
+            rows = [row.pin for row in self._rows]
+            if self._idle:  # leave idle: every row high-impedance before one is driven
+                self._idle = False
+                for pin in rows:
+                    _float(pin)
+            for r, pin in enumerate(rows):
+                _drive_low(pin)
                 try:
                     if self._settle_s:
                         time.sleep(self._settle_s)
                     for c, column in enumerate(self._columns):
-                        if column.is_active:
+                        if column.is_active:  # pulled up: active when low
                             down.add(self._keys[r][c])
                 finally:
-                    row.off()
-        except _pin_errors() as exc:
-            raise HardwareError(f"keypad: reading the matrix failed: {exc}") from exc
+                    _float(pin)
         return frozenset(down)
 
     def close(self) -> None:
-        """Stop the scan thread and release every pin. Idempotent."""
+        """Stop the scan thread and release every pin (rows left high-impedance). Idempotent."""
         with self._lock:
             if self._closed:
                 return
             self._closed = True
             thread = self._thread
         self._stop.set()
+        self._wake.set()  # after _stop: an idle thread wakes and sees it
         if thread is not None and thread is not threading.current_thread():
             thread.join(JOIN_TIMEOUT_S)
             if thread.is_alive():
                 logger.warning("keypad: the scan thread is still in on_edge; closing the pins")
+        for column in self._columns:
+            try:
+                column.pin.when_changed = None
+            except Exception:  # closing must go on for the others
+                logger.exception("keypad: disarming %r failed", column)
         _close_all([*self._rows, *self._columns])
+
+    @contextmanager
+    def _matrix_errors(self, doing: str) -> Iterator[None]:
+        if self._closed:
+            raise HardwareError("keypad: the keypad is closed")
+        try:
+            yield
+        except _pin_errors() as exc:
+            raise HardwareError(f"keypad: {doing} failed: {exc}") from exc
+
+    def _column_fell(self, ticks: object, state: object) -> None:
+        """gpiozero's edge callback (its event thread, or the caller of a mock pin)."""
+        self._wake.set()
+
+    def _step(self, *, raise_errors: bool) -> bool:
+        """Scan, go idle if quiet long enough, report; True if the keypad is now idle."""
+        down = self.scan()
+        at = self._clock()
+        self._quiet_scans = 0 if down else self._quiet_scans + 1
+        if self._quiet_scans >= self._idle_after_scans:
+            self._go_idle()  # before reporting: a press during a slow on_edge still wakes
+        self._report(down, at, raise_errors=raise_errors)
+        return self._idle
+
+    def _go_idle(self) -> None:
+        """Drive every row low, so any key pressed from now on pulls its column low."""
+        with self._matrix_errors("going idle"):
+            self._wake.clear()  # first: a key pressed while the rows go low still wakes
+            for row in self._rows:
+                _drive_low(row.pin)
+            self._idle = True
 
     def _report(self, down: frozenset[str], at: float, *, raise_errors: bool) -> None:
         on_edge = self._on_edge
@@ -286,17 +387,35 @@ class MatrixKeypad:
         next_at = time.monotonic()
         while not self._stop.is_set():
             try:
-                down = self.scan()
+                idle = self._step(raise_errors=False)
             except HardwareError as exc:
                 if not self._stop.is_set():  # not just close() racing a scan
                     logger.error("keypad stopped: %s", exc)
                 return
-            self._report(down, self._clock(), raise_errors=False)
+            if self._stop.is_set():
+                return
+            if idle:
+                # Until a column falls, close() is called (both set _wake; _go_idle cleared
+                # it before driving the rows low), or the safety scan is due.
+                self._wake.wait(self._idle_poll_s)
+                next_at = time.monotonic()
+                continue
             next_at += self._scan_interval_s
             now = time.monotonic()
             next_at = max(next_at, now)  # fell behind (a slow on_edge): skip missed scans
             if self._stop.wait(next_at - now):
                 return
+
+
+def _float(pin: Any) -> None:
+    """Make a row high-impedance: an input, so it neither drives nor pulls its keys."""
+    pin.function = "input"
+
+
+def _drive_low(pin: Any) -> None:
+    """Make a row an output driving low (never high: the keypad's rows are open drain)."""
+    pin.function = "output"
+    pin.state = False
 
 
 def _check_layout(
