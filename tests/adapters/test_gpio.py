@@ -21,9 +21,9 @@ from typing import Any
 
 import pytest
 from gpiozero import Device
-from gpiozero.exc import PinInvalidFunction
 from gpiozero.pins.mock import MockFactory, MockPin
 
+from mock_matrix import Matrix
 from peerline.adapters.gpio import (
     BLINK_S,
     FLASH_S,
@@ -67,107 +67,10 @@ class FakeClock:
         return self.now
 
 
-class Matrix:
-    """A 4x3 key matrix on mock pins, wired as a real one.
-
-    A pressed key joins its row to its column; lines joined through pressed keys (directly,
-    or through other keys and lines) form one net. A net holding a row that is an output
-    driving low is low, so its columns read low; any other net floats up to the columns'
-    pull-ups (a row that is an input is high-impedance). ``log`` holds what the rows do after
-    every change (consecutive repeats dropped), ``shorts`` each moment a net joined a row
-    driven high to a row driven low: two outputs fighting through the keypad.
-    """
-
-    def __init__(self, factory: MockFactory) -> None:
-        self._lock = threading.RLock()
-        self.pressed: set[str] = set()
-        self.log: list[Rows] = []
-        self.shorts: list[tuple[Rows, frozenset[str]]] = []
-        self.columns: list[MockPin] = [factory.pin(n) for n in COLUMNS]
-        self.rows: list[RowPin] = [factory.pin(n, pin_class=RowPin, matrix=self) for n in ROWS]
-
-    def press(self, *keys: str) -> None:
-        with self._lock:
-            self.pressed.update(keys)
-            self.update()
-
-    def release(self, *keys: str) -> None:
-        with self._lock:
-            self.pressed.difference_update(keys)
-            self.update()
-
-    def now(self) -> Rows:
-        """What the rows do now."""
-        return tuple(_row_mode(row) for row in self.rows)
-
-    def update(self) -> None:
-        """Recompute every column's level (called on every row change and key change)."""
-        with self._lock:
-            if len(getattr(self, "rows", [])) < len(ROWS):
-                return  # still building the rows
-            modes = self.now()
-            if not self.log or self.log[-1] != modes:
-                self.log.append(modes)
-            for c, column in enumerate(self.columns):
-                levels = {modes[r] for r in self._net_rows(c)}
-                if {"low", "high"} <= levels:
-                    self.shorts.append((modes, frozenset(self.pressed)))
-                if column.function != "input":
-                    continue
-                if "low" in levels:
-                    column.drive_low()
-                elif "high" in levels or column.pull == "up":
-                    column.drive_high()
-
-    def _net_rows(self, column: int) -> set[int]:
-        """The rows in one net with ``column``."""
-        rows: set[int] = set()
-        columns = {column}
-        while True:
-            more_rows = {
-                r for r, labels in enumerate(LAYOUT) for c in columns if labels[c] in self.pressed
-            }
-            more_columns = columns | {
-                c for r in more_rows for c, label in enumerate(LAYOUT[r]) if label in self.pressed
-            }
-            if (more_rows, more_columns) == (rows, columns):
-                return rows
-            rows, columns = more_rows, more_columns
-
-
-def _row_mode(pin: MockPin) -> str:
-    if pin.function == "input":
-        return "in"
-    return "high" if pin.state else "low"
-
-
-class RowPin(MockPin):
-    """A mock row pin that tells its ``Matrix`` whenever its function or level changes, and
-    that fails (as a real pin can) once ``fail`` is set."""
-
-    def __init__(self, factory: MockFactory, info: Any, matrix: Matrix | None = None) -> None:
-        self.matrix = matrix
-        self.fail = False
-        super().__init__(factory, info)
-
-    def _set_function(self, value: str) -> None:
-        if self.fail:
-            raise PinInvalidFunction(f"{self!r} stopped answering")
-        super()._set_function(value)
-        if self.matrix is not None:
-            self.matrix.update()
-
-    def _change_state(self, value: bool) -> bool:
-        changed: bool = super()._change_state(value)
-        if self.matrix is not None:
-            self.matrix.update()
-        return changed
-
-
 @pytest.fixture
 def matrix(factory: MockFactory) -> Iterator[Matrix]:
     """The key matrix; after the test, no short may have happened."""
-    wired = Matrix(factory)
+    wired = Matrix(factory, rows=ROWS, columns=COLUMNS, layout=LAYOUT)
     yield wired
     assert wired.shorts == []
     assert not any("high" in rows for rows in wired.log), "a row was driven high"

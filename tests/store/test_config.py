@@ -61,7 +61,7 @@ def test_defaults_are_the_documented_values() -> None:
     assert (c.network.port, c.network.bind4, c.network.bind6) == (4720, "0.0.0.0", "::")
     assert c.network.keepalive_s == 15.0
     assert c.phone.name == "Peerline"
-    assert c.hardware.kind == "none"
+    assert c.hardware.kind == "auto"
     assert (c.hardware.pinmap, c.hardware.hotline) == ("desk-4x3", "")
     assert c.audio.backend == "null"
     assert c.log.level == "info"
@@ -194,7 +194,7 @@ BAD_VALUES = [
     ("phone.name", '"' + "x" * 33 + '"', "1..32 printable"),
     ("phone.name", '"tab\\there"', '"tab\\there"'),
     ("phone.name", "1979-05-27", "got a date"),
-    ("hardware.kind", '"PI"', 'must be one of "none", "emulator", "pi", got "PI"'),
+    ("hardware.kind", '"PI"', 'must be one of "auto", "none", "emulator", "pi", got "PI"'),
     ("hardware.kind", '"gpio"', "must be one of"),
     ("hardware.pinmap", '""', 'must be a pin map name such as "desk-4x3" or an absolute path'),
     ("hardware.pinmap", '"Desk-4x3"', "pin map name"),
@@ -585,3 +585,12 @@ def test_every_key_is_documented_in_the_operator_guide() -> None:
     guide = (Path(__file__).resolve().parents[2] / "docs" / "operator.md").read_text()
     rows = set(re.findall(r"^\| `([a-z_]+\.[a-z_0-9]+)` \|", guide, flags=re.MULTILINE))
     assert schema_keys() <= rows, schema_keys() - rows
+
+
+def test_a_bad_value_with_line_breaking_characters_is_shown_on_one_line(tmp_path: Path) -> None:
+    """C1 controls and U+2028 split ``str.splitlines``: they are shown escaped."""
+    path = write(tmp_path, "[phone]\nname = \"a\u0085b\u2028c\\u0001\"\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    assert len(str(err.value).splitlines()) == 1
+    assert "\\u0085" in str(err.value) and "\\u2028" in str(err.value)

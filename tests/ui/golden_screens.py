@@ -52,8 +52,8 @@ GOLDEN: dict[str, Screen] = {
     ),
     "idle-toast": IdleScreen(status=ON, name="Front desk", number=NUMBER, note="sending"),
     "dial-empty": DialScreen(status=ON, digits="", hint="# call  * delete"),
-    "dial-digits": DialScreen(status=ON, digits="48215", hint="# call  * delete"),
-    "dial-long": DialScreen(status=ON, digits="482155901736", hint="# call  * delete"),
+    "dial-digits": DialScreen(status=ON, digits="4821 5", hint="# call  * delete"),
+    "dial-speed-entry": DialScreen(status=ON, digits="4821 5590 173", hint="# ok  * delete"),
     "dial-extension": DialScreen(status=ON, digits="201", hint="# call  * delete"),
     "dial-message-to": DialScreen(status=ON, digits="", hint="Message to: number"),
     "calling": CallScreen(title="Calling", who=CALLER, hint="* cancel"),
@@ -103,17 +103,20 @@ GOLDEN: dict[str, Screen] = {
         hint="# reply  * back",
     ),
     "compose": ComposeScreen(
-        title="To 4821 5590", text="On my wa", pending="a", mode="abc", hint="hold # send"
+        title="To 4821 5590 1736", text="On my wa", pending="a", mode="abc", hint="hold # send"
     ),
     "compose-upper": ComposeScreen(title="To 201", text="OK", pending=None, mode="ABC"),
     "speed-dial": MenuScreen(
         title="Speed dial",
-        items=("2: 482155901736", "3: 201", "4: -", "5: -"),
+        items=("2: 4821 5590 1736", "3: 201", "4: -", "5: -"),
         selected=0,
         hint="5 ok  * back",
     ),
     "volume": MenuScreen(
-        title="Volume", items=tuple(f"Volume {v}" for v in range(11)), selected=7
+        title="Volume",
+        items=tuple(f"Volume {v}" for v in range(11)),
+        selected=7,
+        hint="5 ok  * back",
     ),
     "network": TextScreen(
         title="Network",

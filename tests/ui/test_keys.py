@@ -53,10 +53,22 @@ def test_bounce_shorter_than_the_debounce_is_filtered() -> None:
 
 def test_a_held_digit_is_a_long_press_once_and_never_repeats() -> None:
     m = KeyMachine()
-    m.edge("2", True, now=0.0)
+    m.edge("5", True, now=0.0)
     events = run(m, 5.0)
-    assert kinds(events) == [("2", KeyKind.PRESS), ("2", KeyKind.LONG)]
+    assert kinds(events) == [("5", KeyKind.PRESS), ("5", KeyKind.LONG)]
     assert events[1].at == pytest.approx(T.debounce_s + T.hold_s)
+
+
+def test_2_and_8_repeat_as_they_move_in_lists() -> None:
+    m = KeyMachine()
+    m.edge("8", True, now=0.0)
+    events = run(m, T.debounce_s + T.hold_s + 2 * T.repeat_s + 0.001)
+    assert [k for _, k in kinds(events)] == [
+        KeyKind.PRESS,
+        KeyKind.LONG,
+        KeyKind.REPEAT,
+        KeyKind.REPEAT,
+    ]
 
 
 def test_a_held_soft_key_repeats_after_the_long_press() -> None:

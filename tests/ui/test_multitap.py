@@ -4,7 +4,8 @@ from peerline.ui.multitap import Mode, MultiTap
 
 
 def typed(keys: str, *, gap: float = 0.3) -> MultiTap:
-    """Press ``keys`` ``gap`` seconds apart (``_`` is a pause long enough to fix a letter)."""
+    """Press ``keys`` ``gap`` seconds apart (``_`` is a pause long enough to fix a letter,
+    ``^`` switches the mode)."""
     m = MultiTap()
     now = 0.0
     for key in keys:
@@ -12,8 +13,10 @@ def typed(keys: str, *, gap: float = 0.3) -> MultiTap:
         if key == "_":
             now += m.commit_s
             m.handle_timer(now=now)
-            continue
-        m.key(key, now=now)
+        elif key == "^":
+            m.switch_mode()
+        else:
+            m.key(key, now=now)
     m.handle_timer(now=now + m.commit_s)
     return m
 
@@ -27,10 +30,18 @@ def test_another_key_fixes_the_letter_at_once() -> None:
     assert typed("4433555").text == "hel"
 
 
-def test_star_changes_case_and_digits_and_hash_is_a_space() -> None:
-    m = typed("*44*#5")
-    assert m.text == "H 5"
+def test_the_mode_switches_case_then_digits_and_0_is_a_space_then_0() -> None:
+    m = typed("^44^05")
+    assert m.text == "H05"  # in digit mode 0 is 0
     assert m.mode is Mode.DIGITS
+    assert typed("440_3300").text == "h e0"  # 0 once: a space; twice: 0
+
+
+def test_insert_types_a_character_as_it_is() -> None:
+    m = MultiTap()
+    m.key("4", now=0.0)
+    m.insert("4")
+    assert m.text == "g4" and m.pending is None
 
 
 def test_backspace_drops_the_pending_letter_first() -> None:

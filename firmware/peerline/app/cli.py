@@ -12,22 +12,29 @@ import os
 import socket
 import sys
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, get_args
 
 from peerline import __version__
 from peerline.adapters.rng import OsRng
 from peerline.app.control import RESOLVE_WAIT_S
 from peerline.app.control_client import ControlError, NotRunning, call, stream
 from peerline.app.daemon import Paths, Phone, serve
+from peerline.app.hardware import open_hardware, resolve_kind
 from peerline.errors import ConfigError, InvalidNumber, StoreError
 from peerline.proto.identity import Identity, derive_number, format_number, parse_number
-from peerline.store.config import CONFIG_FILE_NAME, DEFAULT_CONFIG_TEXT, Config, load_config
+from peerline.store.config import (
+    CONFIG_FILE_NAME,
+    DEFAULT_CONFIG_TEXT,
+    Config,
+    HardwareKind,
+    load_config,
+)
 from peerline.store.db import Database
 from peerline.store.keyfile import KEY_FILE_NAME, read_identity, write_identity
 
 EXIT_FAILED, EXIT_USAGE, EXIT_NOT_RUNNING = 1, 2, 3
-SUPPORTED_HW = ("none",)
 SUPPORTED_AUDIO = ("null", "alsa", "file")
+EMULATOR_LOG = "peerline.log"
 
 
 def default_data_dir() -> Path:
@@ -93,6 +100,8 @@ def _load_run_config(args: argparse.Namespace) -> Config:
         overrides["network.port"] = args.port
     if args.hw is not None:
         overrides["hardware.kind"] = args.hw
+    if args.pinmap is not None:
+        overrides["hardware.pinmap"] = args.pinmap
     if args.audio is not None:
         overrides["audio.backend"] = args.audio
     if args.seed:
@@ -105,11 +114,6 @@ def _load_run_config(args: argparse.Namespace) -> Config:
         overrides["network.bind6"] = args.bind if v6 else ""
     if overrides:
         config = config.override(overrides, source="command line")
-    if config.hardware.kind not in SUPPORTED_HW:
-        raise ConfigError(
-            f"hardware.kind: {config.hardware.kind!r} is not supported by this firmware yet "
-            f"(supported: {', '.join(SUPPORTED_HW)})"
-        )
     if config.audio.kind not in SUPPORTED_AUDIO:
         raise ConfigError(
             f"audio.backend: {config.audio.backend!r} is not supported by this firmware yet "
@@ -120,13 +124,16 @@ def _load_run_config(args: argparse.Namespace) -> Config:
 
 def cmd_run(args: argparse.Namespace) -> int:
     config = _load_run_config(args)
+    data: Path = args.data
+    _ensure_data_dir(data)
+    kind = resolve_kind(config.hardware.kind, stdin=sys.stdin, stdout=sys.stdout)
+    config = config.override({"hardware.kind": kind}, source="hardware.kind = auto")
+    # The emulator draws on the terminal: the log goes to a file beside the phone's data.
     logging.basicConfig(
         level=config.log.level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
+        **({"filename": data / EMULATOR_LOG} if kind == "emulator" else {"stream": sys.stderr}),
     )
-    data: Path = args.data
-    _ensure_data_dir(data)
     lock = _lock_data_dir(data)  # held until the process exits
     key_path = data / KEY_FILE_NAME
     if not key_path.exists():
@@ -134,10 +141,14 @@ def cmd_run(args: argparse.Namespace) -> int:
         logging.getLogger("peerline").info("first start: created a new identity in %s", key_path)
     identity = read_identity(key_path)
     paths = Paths(data)
+    hardware = open_hardware(config)
     with Database.open(paths.database) as db:
-        phone = Phone(paths=paths, config=config, identity=identity, db=db)
+        phone = Phone(paths=paths, config=config, identity=identity, db=db, hardware=hardware)
 
         def ready(p: Phone) -> None:
+            if kind == "emulator":  # the number is on the screen; the rest is in the log
+                logging.getLogger("peerline").info("ready: %s", p.status()["number_display"])
+                return
             st = p.status()
             listen = ", ".join(
                 f"[{h}]:{port}" if ":" in h else f"{h}:{port}" for h, port in st["listen"]
@@ -398,7 +409,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("run", parents=[common], help="run the phone")
     p.add_argument("--port", type=int, help="UDP port (0 = any free port)")
-    p.add_argument("--hw", help="hardware: none (emulator and pi come with the handset)")
+    p.add_argument(
+        "--hw",
+        choices=get_args(HardwareKind),
+        help="the handset: pi (GPIO keypad, hook, LEDs, I2C display), emulator (drawn in this"
+        " terminal), none (headless), auto (default: pi on a Raspberry Pi, else the emulator"
+        " in a terminal, else none)",
+    )
+    p.add_argument(
+        "--pinmap", metavar="NAME|PATH", help="with --hw pi: the pin map (hw/pinmaps/NAME.toml)"
+    )
     p.add_argument(
         "--audio", help="audio: null, alsa:DEVICE (e.g. alsa:default) or file:IN.wav,OUT.wav"
     )

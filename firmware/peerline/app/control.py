@@ -310,6 +310,7 @@ def status_json(phone: "Phone") -> dict[str, Any]:
         if audio is None
         else asdict(audio.status()) | {"frames_dropped": phone.audio_frames_dropped},
         "events": {"subscribers": phone.hub.subscribers},
+        "handset": phone.handset.status() if phone.handset is not None else None,
     }
 
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from peerline.errors import StoreError
 from peerline.ports import Rng
 from peerline.proto.identity import Identity, derive_number
 from peerline.proto.phone import CodecFactory, PhoneConfig, PhoneCore, PhoneEvent, events
@@ -33,6 +34,8 @@ from peerline.types import Addr
 from .control import Control, status_json
 from .eventhub import EventHub
 from .eventjson import event_line
+from .handset import Handset
+from .hardware import Hardware
 from .hostaddrs import surroundings, watches_addresses
 from .numbers import NumberWorker
 from .persistence import Persistence, load_state
@@ -89,6 +92,7 @@ class Phone:
         codecs: CodecFactory = opus_codecs,
         core_config: PhoneConfig | None = None,
         derive: Callable[[bytes], str] = derive_number,
+        hardware: Hardware | None = None,
     ) -> None:
         if rng is None:
             from peerline.adapters.rng import OsRng  # noqa: PLC0415 - the real phone's default
@@ -113,6 +117,8 @@ class Phone:
         self.audio: AudioDevice | None = None
         self.audio_frames_dropped = 0
         "Speaker frames dropped because the playback queue was already deep (latency cap)."
+        self.handset = Handset(self, hardware) if hardware is not None else None
+        self._audio_present = True
         self._driver: UdpDriver | None = None
         self._server: ControlServer | None = None
         self._lan: LanDiscovery | None = None
@@ -142,6 +148,8 @@ class Phone:
         if lan:
             await self._start_lan(net.bind4)
         self._start_audio()
+        if self.handset is not None:
+            self.handset.start()
         if watches_addresses(bound):
             self._spawn(self._watch_addresses_every(ADDRESS_WATCH_S))
 
@@ -158,6 +166,8 @@ class Phone:
             await self.hub.wait(closed, CLOSE_WAIT_S)
         elif self.audio is not None:
             await asyncio.to_thread(self.audio.stop)
+        if self.handset is not None:
+            await asyncio.to_thread(self.handset.close)
         if self._publisher is not None:
             await self._publisher.close()
         if self._lan is not None:
@@ -185,16 +195,29 @@ class Phone:
     def status(self) -> dict[str, Any]:
         return status_json(self)
 
+    def store_state(self, name: str, value: str) -> None:
+        """Keep a small named value (the handset's settings); a failed write is logged."""
+        try:
+            self.db.set_state(name, value)
+        except StoreError as exc:
+            log.error("could not store %s: %s", name, exc)
+
     # -- events from the core -----------------------------------------------------------------
     def _on_event(self, event: PhoneEvent) -> None:
         self.persistence.handle(event)  # first: a message acknowledged must never be lost
         self.hub.publish(event)
         if isinstance(event, events.AudioActiveChanged) and self.audio is not None:
             self.audio.set_active(event.active)
+            if not event.active and not self._audio_present:  # known again at the next call
+                self._audio_present = True
+                if self.handset is not None:
+                    self.handset.audio_device(True)
         elif isinstance(event, events.LanAnnouncementChanged) and self._publisher is not None:
             self._publisher.want(event.announcement)
         if isinstance(event, _LOGGED):
             log.info("%s", event_line(event))
+        if self.handset is not None:
+            self.handset.phone_event(event)
 
     # -- LAN discovery ------------------------------------------------------------------------
     async def _start_lan(self, bind4: str) -> None:
@@ -251,6 +274,12 @@ class Phone:
         else:
             self.audio_frames_dropped += 1
         driver.poke()
+        present = audio.device_open or not audio.active
+        if present != self._audio_present:
+            self._audio_present = present
+            log.info("audio: the sound device %s", "is back" if present else "is gone")
+            if self.handset is not None:
+                self.handset.audio_device(present)
 
     # -- host addresses -----------------------------------------------------------------------
     async def _watch_addresses_every(self, period: float) -> None:

@@ -6,6 +6,8 @@ the OS or libopus: every collaborator is injected here, so tests and the simulat
 their own.
 """
 
+import ipaddress
+
 from peerline.adapters.opus import OpusDecoder, OpusEncoder
 from peerline.ports import AudioDecoder, AudioEncoder
 from peerline.proto.phone import LanSettings, PhoneConfig
@@ -36,7 +38,10 @@ def phone_config(config: Config) -> PhoneConfig:
         ),
         seeds=tuple((s.public_key, (s.host, s.port)) for s in overlay.parsed_seeds()),
         stun_servers=tuple(config.nat.parsed_servers()),
-        port_mapping=config.nat.port_mapping and bool(net.bind4),
+        # A phone on loopback has no router to ask (and must never ask this machine's).
+        port_mapping=config.nat.port_mapping
+        and bool(net.bind4)
+        and not ipaddress.ip_address(net.bind4).is_loopback,
         lan=lan,
     )
 

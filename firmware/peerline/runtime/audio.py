@@ -492,6 +492,12 @@ class AudioDevice:
                 self._playback.clear()
 
     @property
+    def device_open(self) -> bool:
+        """The device is open and taking frames (False while an unplugged ALSA device is
+        retried, and while inactive)."""
+        return self._open
+
+    @property
     def playback_queued(self) -> int:
         """Frames waiting to be played: the app keeps this small (latency)."""
         return len(self._playback)

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from peerline.proto.phone import CommandRejected, events
 from peerline.sim.phone import SimPhone
 from peerline.sim.phones import PhoneWorld
+from peerline.sim.simulator import Simulator
 from peerline.ui.coreview import CoreView
 from peerline.ui.handset import HandsetConfig, HandsetUI
 from peerline.ui.model import HandsetSettings, MessageInfo
@@ -25,7 +26,7 @@ class SimHandset:
     _gen: int = 0
 
     @property
-    def sim(self):  # type: ignore[no-untyped-def]
+    def sim(self) -> Simulator:
         return self.phone.sim
 
     def drive(self) -> None:

@@ -47,7 +47,7 @@ __all__ = [
 CONFIG_FILE_NAME = "peerline.toml"
 """The file's name inside the data directory."""
 
-HardwareKind = Literal["none", "emulator", "pi"]
+HardwareKind = Literal["auto", "none", "emulator", "pi"]
 OverlayRole = Literal["auto", "supernode", "client"]
 LogLevel = Literal["debug", "info", "warning", "error"]
 
@@ -69,7 +69,12 @@ _Check = Callable[[object], object]
 def _show(value: object) -> str:
     """A value as the user wrote it in TOML, short and with control characters escaped."""
     if isinstance(value, str):
-        text = json.dumps(value, ensure_ascii=False)
+        # JSON escapes the C0 controls; the rest that cannot be shown as is (C1 controls,
+        # U+2028, ...) would break a message into lines, or hide in it.
+        text = "".join(
+            c if c.isprintable() else f"\\u{ord(c):04x}"
+            for c in json.dumps(value, ensure_ascii=False)
+        )
         return text if len(text) <= 40 else text[:36] + '..."'
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -383,8 +388,9 @@ class HardwareConfig:
     """Which keypad, hook switch and display to drive (``peerline run --hw``)."""
 
     SECTION: ClassVar[str] = "hardware"
-    kind: HardwareKind = "none"
-    """"pi" for GPIO and I2C, "emulator" for an on-screen phone, "none" for headless use."""
+    kind: HardwareKind = "auto"
+    """"pi" for GPIO and I2C, "emulator" for a phone drawn in the terminal, "none" for headless
+    use; "auto": pi on a Raspberry Pi, else the emulator in a terminal, else none."""
     pinmap: str = "desk-4x3"
     """Which pins the handset uses (``kind = "pi"``): a pin map bundled in ``hw/pinmaps/``, by
     name, or an absolute path to a .toml file (``peerline.store.pinmap.load_pinmap``)."""
@@ -666,8 +672,10 @@ dscp_media = 46
 name = "Peerline"
 
 [hardware]
-# "pi" (GPIO keypad, hook switch, I2C display), "emulator", or "none" (headless).
-kind = "none"
+# "pi" (GPIO keypad, hook switch, I2C display), "emulator" (the phone drawn in this terminal,
+# keys from the keyboard), "none" (headless), or "auto": pi on a Raspberry Pi, else the
+# emulator when run in a terminal, else none.
+kind = "auto"
 # With kind = "pi": which pins the handset uses. A pin map from hw/pinmaps/ by name
 # ("desk-4x3", "desk-4x4", "hotline"), or an absolute path to a .toml file (hw/README.md).
 pinmap = "desk-4x3"

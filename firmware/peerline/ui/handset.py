@@ -8,7 +8,7 @@ drives the phone only through ``peerline.proto.phone`` commands (``commands_to_s
 learns what happened only from its events (``phone_event``), reading the rest through the
 ``PhoneView`` port.
 
-Inputs: ``key_edge``, ``hook_start``/``hook_edge``, ``phone_event``, ``rejected``,
+Inputs: ``key_edge``, ``hook_start``/``hook_edge``, ``phone_event``, ``audio_device``, ``rejected``,
 ``handle_timer``. Outputs: ``commands_to_send``, ``screen``, ``leds``, ``display_awake``,
 ``brightness``, ``settings_to_save``, ``get_timer``.
 """
@@ -46,6 +46,9 @@ from .show import SCREENS
 from .views import Kind, View
 
 MAX_DIGITS = 16
+UP_KEYS = frozenset({"2", "up"})
+DOWN_KEYS = frozenset({"8", "down"})
+"""Keys that move in a list: 2 and 8 on any pad, C and D (``up``, ``down``) on a 4x4 one."""
 NUMBER_DIGITS = 12
 """A full number: dialled at once when the twelfth digit is typed."""
 WIDTH_CHARS = 21
@@ -109,6 +112,12 @@ class HandsetUI:
         self.now = now
         self.volume_shown_until: float | None = None
         self._marquee_at: float | None = None
+        self.headset_missing = False
+        "The sound device is gone (``audio_device``): a call shows it."
+        self._held: str | None = None
+        self._key_at = now
+        "When the key being handled counted (its debounced time)."
+        "A key down whose meaning waits for its release or its long press (``_on_key``)."
         self._events: dict[type[PhoneEvent], Callable[[Any], None]] = {
             events.CallStateChanged: self._on_call,
             events.CallerIdentified: self._on_identified,
@@ -140,6 +149,14 @@ class HandsetUI:
         handler = self._events.get(type(event))
         if handler is not None:
             handler(event)
+
+    def audio_device(self, present: bool, *, now: float) -> None:
+        """The sound device (a USB headset) went away or came back. The call goes on either
+        way; the screen says so until it is back."""
+        self.now = now
+        was_missing, self.headset_missing = self.headset_missing, not present
+        if present and was_missing and self._live() is not None:
+            self.say("headset back")
 
     def rejected(self, command: Command, code: str, message: str, *, now: float) -> None:
         """The core refused one of ``commands_to_send``: say so for a moment."""
@@ -233,8 +250,8 @@ class HandsetUI:
             self._marquee_step(now)
         if self._awake and self._live() is None and now >= self._last_input + cfg.sleep_after_s:
             self._awake = False
-            if top.kind is not Kind.IDLE and top.kind is not Kind.CALL:
-                self.pop_to(Kind.IDLE)  # a menu left open goes away while asleep
+            if top.kind in (Kind.MENU, Kind.PAGE, Kind.DIAL) and not self.hook.off_hook:
+                self.pop_to(Kind.IDLE)  # a menu or a number left on hook goes; a text stays
 
     # -- the machines' events -----------------------------------------------------------------
     def _run_machines(self, now: float) -> None:
@@ -244,7 +261,7 @@ class HandsetUI:
                 machine.handle_timer(now=now)
         while (hook := self.hook.next_event()) is not None:
             self._activity(hook.at, swallow=False)
-            self._on_hook(hook.kind)
+            self._on_hook(hook.kind, hook.at)
         while (key := self.keys.next_event()) is not None:
             if key.kind is KeyKind.PRESS and not self._activity(key.at, swallow=True):
                 continue  # the press that woke the display does nothing else
@@ -260,13 +277,21 @@ class HandsetUI:
         return not swallow
 
     # -- the hook -----------------------------------------------------------------------------
-    def _on_hook(self, kind: HookKind) -> None:
+    def _on_hook(self, kind: HookKind, at: float) -> None:
         live = self._live()
         if kind is HookKind.OFF_HOOK:
             if live is not None and live.state is CallState.INCOMING:
                 self.send(Answer(call_id=live.call_id))
             elif live is None:
-                if self.config.hotline:
+                top = self.top
+                lifted_at = at - self.config.hook.debounce_s  # when it really moved
+                if top.kind is Kind.DIAL and top.purpose == "call" and top.digits:
+                    if top.typed_at is not None and top.typed_at < lifted_at:
+                        self._dial_entered()  # dialled on hook, then lifted: call it now
+                    else:  # typed as it was lifted (the hook settles slower than a key)
+                        self._digit_at = self.now
+                elif self.config.hotline:
+                    self.missed = 0  # someone is at the phone (a kiosk has no history menu)
                     self.dial(self.config.hotline)
                 else:
                     self.open_dial(tone=True)
@@ -282,27 +307,63 @@ class HandsetUI:
 
     # -- keys ---------------------------------------------------------------------------------
     def _on_key(self, event: KeyEvent) -> None:
-        if event.kind in (KeyKind.RELEASE, KeyKind.STUCK):
-            if event.kind is KeyKind.STUCK:
-                self.say(f"key {event.key} stuck")
-            return
-        key = self._soft(event.key)
-        long = event.kind is KeyKind.LONG
-        if event.kind is KeyKind.REPEAT:
-            if key in ("up", "down"):
-                self._move(-1 if key == "up" else 1)
-            return
+        """A key with a long meaning where it is pressed acts when it is let go (short) or
+        when the long press comes, never both; any other key acts at once when pressed."""
+        raw, kind = event.key, event.kind
+        key = self._soft(raw)
+        self._key_at = event.at
+        if kind is KeyKind.STUCK:
+            self._held = None
+            self.say(f"key {raw} stuck")
+        elif kind is KeyKind.PRESS:
+            if self._has_long(raw, key):
+                self._held = raw
+            else:
+                self._dispatch(raw, key, long=False)
+        elif kind is KeyKind.RELEASE:
+            if self._held == raw:
+                self._held = None
+                self._dispatch(raw, key, long=False)
+        elif self._held == raw:  # LONG
+            self._held = None
+            self._dispatch(raw, key, long=True)
+        elif key in UP_KEYS | DOWN_KEYS:  # LONG, REPEAT: a held key goes on
+            step = -1 if key in UP_KEYS else 1
+            if self.top.kind in (Kind.MENU, Kind.PAGE):
+                self._move(step)
+            elif self.top.kind is Kind.CALL and self._live_state() is CallState.ACTIVE:
+                self.menus.change_volume(-step)
+
+    def _has_long(self, raw: str, key: str) -> bool:
+        """Whether ``raw`` means something else when held, in the view on screen now."""
+        top, live = self.top, self._live()
+        if top.kind is Kind.IDLE:
+            return raw == "0" or raw in self.settings.speed_dial
+        if top.kind is Kind.DIAL:
+            first = not top.digits and top.purpose == "call"
+            return key in ("*", "back") or (first and raw in self.settings.speed_dial)
+        if top.kind is Kind.CALL:
+            if live is None or live.state is CallState.INCOMING:
+                return False
+            if live.state is CallState.ACTIVE:
+                return raw in ("*", "#", "2", "8")  # mute, hang up, volume
+            return raw == "#"  # placing a call: a long # cancels too
+        if top.kind is Kind.COMPOSE:
+            return raw.isdigit() or raw in ("*", "#")
+        return raw == "*"  # lists: a long * goes home
+
+    def _dispatch(self, raw: str, key: str, *, long: bool) -> None:
         top = self.top
         if top.kind is Kind.CALL:
-            self._call_key(event.key, key, long)
+            self._call_key(raw, key, long)
         elif top.kind is Kind.IDLE:
-            self._idle_key(event.key, key, long)
+            self._idle_key(raw, key, long)
         elif top.kind is Kind.DIAL:
-            self._dial_key(event.key, key, long)
+            self._dial_key(raw, key, long)
         elif top.kind is Kind.COMPOSE:
-            self._compose_key(event.key, key, long)
+            self._compose_key(raw, key, long)
         else:
-            self._list_key(event.key, key, long)
+            self._list_key(raw, key, long)
 
     def _soft(self, key: str) -> str:
         """A soft key's meaning (4x4 pads), else the key itself."""
@@ -311,9 +372,14 @@ class HandsetUI:
         return key
 
     def _idle_key(self, raw: str, key: str, long: bool) -> None:
-        if raw.isdigit():
+        if long and raw in self.settings.speed_dial:
+            self.dial(self.settings.speed_dial[raw])
+        elif long and raw == "0":
+            self.menus.my_number()
+        elif raw.isdigit():
             self.open_dial(tone=False)
-            self._dial_key(raw, raw, long)
+            self.top.typed_at = self._key_at - self.config.keys.debounce_s
+            self._dial_key(raw, raw, long=False)
         elif key in ("*", "ok"):
             self.menus.open_menu()
         elif key == "#" and self.settings.last_dialled:
@@ -322,17 +388,9 @@ class HandsetUI:
 
     def _dial_key(self, raw: str, key: str, long: bool) -> None:
         top = self.top
-        if long and raw.isdigit():
-            # A long press on the first digit: its speed dial (2-9), or my number (0). The
-            # press already typed the digit, which this takes back.
-            if top.purpose != "call" or top.digits != raw:
-                return
-            if raw in self.settings.speed_dial:
-                self.pop_to(Kind.IDLE)
-                self.dial(self.settings.speed_dial[raw])
-            elif raw == "0":
-                self._leave_dial()
-                self.menus.my_number()
+        if long and raw in self.settings.speed_dial:  # off hook, before any digit
+            self.pop_to(Kind.IDLE)
+            self.dial(self.settings.speed_dial[raw])
         elif raw.isdigit():
             if len(top.digits) < MAX_DIGITS:
                 top.digits += raw
@@ -367,23 +425,22 @@ class HandsetUI:
                 self.send(Hangup(call_id=live.call_id))
             elif long and raw == "*":
                 self.send(SetMute(on=not self.phone.preferences().muted))
-            elif key in ("up", "down"):
-                self.menus.change_volume(1 if key == "up" else -1)
-            elif not long and raw in "0123456789*#ABCD":
+            elif key in ("up", "down") or (long and raw in ("2", "8")):
+                self.menus.change_volume(1 if key in UP_KEYS else -1)
+            elif raw in "0123456789*#ABCD":
                 self.send(SendDtmf(digits=raw, call_id=live.call_id))
         elif key in ("*", "back") or (long and raw == "#"):
             self.send(Hangup(call_id=live.call_id))  # cancel a call being placed
 
     def _list_key(self, raw: str, key: str, long: bool) -> None:
         top = self.top
-        up, down = ("2", "8") if not self.config.soft_keys else ("C", "D")
         if long and raw == "*":
             self.pop_to(Kind.IDLE)
         elif key in ("*", "back"):
             self.back()
-        elif raw == up or key == "up":
+        elif key in UP_KEYS:
             self._move(-1)
-        elif raw == down or key == "down":
+        elif key in DOWN_KEYS:
             self._move(1)
         elif top.kind is Kind.MENU and (raw == "5" or key in ("#", "ok")):
             if top.actions:
@@ -403,14 +460,14 @@ class HandsetUI:
                 self.pop_to(Kind.IDLE)
         elif long and raw == "*":
             self.back()
+        elif long and raw.isdigit():
+            editor.insert(raw)  # a held key types its digit
         elif key in ("*", "back"):
             editor.backspace()
         elif raw == "#":
-            editor.key("*", now=self.now)  # abc / ABC / 123
-        elif raw == "0":
-            editor.key("#", now=self.now)  # a space
+            editor.switch_mode()  # abc / ABC / 123
         elif raw.isdigit():
-            editor.key(raw, now=self.now)
+            editor.key(raw, now=self.now)  # 0: a space, twice 0
 
     def _move(self, step: int) -> None:
         top = self.top
@@ -459,9 +516,9 @@ class HandsetUI:
     def _dial_entered(self) -> None:
         top = self.top
         digits = top.digits
-        if not digits:
-            return
         purpose = top.purpose
+        if not digits and not purpose.startswith("speed:"):  # an empty speed dial clears it
+            return
         self._digit_at = None
         if purpose == "call":
             self.pop_to(Kind.IDLE)

@@ -9,7 +9,8 @@ the wall clock; style.md says why not here).
 - **Debounce**: a key's state counts once it has held for ``debounce_s`` (20 ms).
 - **Press** at the debounced press, **release** at the debounced release.
 - **Long** press once the key has been held ``hold_s`` (0.8 s); then, for keys in
-  ``repeat_keys``, a **repeat** every ``repeat_s`` (0.15 s).
+  ``repeat_keys`` (2, 8 and A-D: the keys that move in lists), a **repeat** every
+  ``repeat_s`` (0.15 s).
 - **Stuck**: a key held longer than ``stuck_s`` (10 s) repeats no more and is reported once
   as ``stuck``; it must be released before it counts again. A stuck key never floods.
 
@@ -47,8 +48,8 @@ class KeyTiming:
     "How long a key is held before it counts as a long press."
     repeat_s: float = 0.15
     stuck_s: float = 10.0
-    repeat_keys: frozenset[str] = frozenset("ABCD")
-    "Keys that repeat while held (soft keys that scroll); digits never do."
+    repeat_keys: frozenset[str] = frozenset("28ABCD")
+    "Keys that repeat while held: those that move in lists (2, 8, the soft keys)."
 
     def __post_init__(self) -> None:
         if not 0 < self.debounce_s < self.hold_s < self.stuck_s or self.repeat_s <= 0:

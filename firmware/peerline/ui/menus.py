@@ -15,7 +15,7 @@ from peerline.proto.identity import format_number
 from peerline.proto.phone import SetDoNotDisturb, SetVolume
 
 from .model import SPEED_DIAL_KEYS, MessageInfo
-from .show import REASONS
+from .show import REASONS, group
 from .views import Kind, View
 
 if TYPE_CHECKING:
@@ -112,7 +112,7 @@ class Menus:
         if top.kind is not Kind.MENU or top.title != "Speed dial":
             return
         dials = self.ui.settings.speed_dial
-        top.items = [f"{k}: {dials.get(k, '-')}" for k in SPEED_DIAL_KEYS]
+        top.items = [f"{k}: {group(dials[k]) if k in dials else '-'}" for k in SPEED_DIAL_KEYS]
         top.actions = [partial(self._edit_speed_dial, k) for k in SPEED_DIAL_KEYS]
 
     def _edit_speed_dial(self, key: str) -> None:
@@ -141,6 +141,7 @@ class Menus:
         level = max(0, min(10, self.ui.phone.preferences().volume + step))
         self.ui.send(SetVolume(level=level))
         self.ui.volume_shown_until = self.ui.now + self.ui.config.toast_s
+        self.ui.say(f"volume {level}")  # a call's screen has no status line
 
     def _brightness_page(self) -> None:
         entries = [(f"Brightness {b}", partial(self._set_brightness, b)) for b in range(1, 6)]

@@ -1,8 +1,10 @@
 """Typing text on a 12-key keypad: multi-tap (ITU-T E.161 letters on the digit keys).
 
 Press 2 once for a, twice for b, three times for c; a pause of ``commit_s`` (1 s), or another
-key, fixes the letter. ``*`` switches between lower case, upper case and digits; ``#`` is a
-space. ``MultiTap`` is a pure machine fed with times, for names and messages on the handset.
+key, fixes the letter. 0 is a space (twice: the digit 0). ``switch_mode`` goes from lower case
+to upper case to digits and back; ``insert`` types one character as it is (the handset's long
+press types the key's digit). ``MultiTap`` is a pure machine fed with times, for names and
+messages on the handset; which key does what is the handset's choice.
 """
 
 from dataclasses import dataclass
@@ -62,15 +64,8 @@ class MultiTap:
         return None if p is None else self._char(p.key, p.index)
 
     def key(self, key: str, *, now: float) -> None:
-        """A key press (``0``-``9``, ``*``: mode, ``#``: space). Then: ``get_timer``."""
-        if key == "*":
-            self._commit()
-            self.mode = _NEXT_MODE[self.mode]
-            return
-        if key == "#":
-            self._commit()
-            self._append(" ")
-            return
+        """A digit key (``0``-``9``): its next letter, or the digit in digit mode. Then:
+        ``get_timer``."""
         if key not in LETTERS:
             return
         if self.mode is Mode.DIGITS:
@@ -85,6 +80,16 @@ class MultiTap:
         self._commit()
         if len(self._text) < self.max_len:
             self._pending = _Pending(key, 0, now + self.commit_s)
+
+    def switch_mode(self) -> None:
+        """abc -> ABC -> 123 -> abc (the letter being chosen is fixed first)."""
+        self._commit()
+        self.mode = _NEXT_MODE[self.mode]
+
+    def insert(self, char: str) -> None:
+        """Type ``char`` as it is (the letter being chosen is fixed first)."""
+        self._commit()
+        self._append(char)
 
     def backspace(self) -> None:
         """Drop the letter being chosen, or else the last one typed."""

@@ -39,7 +39,7 @@ class IdleScreen(Screen):
     "Grouped for reading ('4821 5590 1736')."
     extension: str | None = None
     note: str = ""
-    "One line about what needs attention ('2 missed calls', 'no display'...)."
+    "One line about what needs attention ('2 missed calls', 'sending', a message)."
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -57,9 +57,9 @@ class CallScreen(Screen):
     who: str
     "The far phone's number (grouped), name, extension, or what was dialled."
     detail: str = ""
-    "The caller's display name, 'not a contact', a reason the call ended..."
+    "The caller's display name, '(new)' for a caller not in the contacts, why it ended..."
     timer: str = ""
-    "'0:42' while talking (and at the end)."
+    "'0:42' while talking."
     sas: str = ""
     "The short authentication string, to compare by voice."
     path: str = ""

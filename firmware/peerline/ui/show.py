@@ -116,7 +116,7 @@ def _call_screen(ui: "HandsetUI") -> Screen:
             path=path,
             bars=bars,
             muted=prefs.muted,
-            hint=ui.hint(""),
+            hint=ui.hint("no headset!" if ui.headset_missing else ""),
         )
     title = {CallState.RINGBACK: "Ringing"}.get(state, "Calling")
     return CallScreen(title=title, who=who, hint=ui.hint("* cancel"))
@@ -146,7 +146,7 @@ def _compose_screen(ui: "HandsetUI") -> Screen:
     assert editor is not None
     title = f"To {_who_target(top.to)}"
     return ComposeScreen(
-        title=title[:14],
+        title=title[:17],  # "To 4821 5590 1736", then the mode: 21 characters
         text=editor.text,
         pending=editor.pending,
         mode=editor.mode.value,

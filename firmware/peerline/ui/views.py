@@ -35,6 +35,8 @@ class View:
     digits: str = ""
     purpose: str = "call"
     "DIAL: what the digits are for: 'call', 'message' (the recipient), 'speed:<key>'."
+    typed_at: float | None = None
+    "DIAL: when the first digit's key went down, if typed on the idle screen (raw time)."
     editor: MultiTap | None = None
     to: str = ""
     "COMPOSE: the recipient."

@@ -216,7 +216,8 @@ class CallManager:
             self._end(call, reason, now, detail=detail)
 
     def set_mute(self, on: bool) -> None:
-        """Cut the microphone (silence is sent, so the far end hears nothing) or restore it."""
+        """Cut the microphone (silence is sent, so the far end hears nothing) or restore it.
+        Mute lasts until the last live call ends: the next call starts with the microphone on."""
         self.muted = on
 
     def set_volume(self, level: int) -> None:
@@ -604,6 +605,8 @@ class CallManager:
             self._end_tone = (tone, call.call_id, now + self.config.end_tone_s)
         self._ended.append(call)
         self._prune()
+        if not any(c.live for c in self._calls.values()):
+            self.muted = False
 
     def _prune(self) -> None:
         kept = {c.call_id for c in self._ended}
