@@ -32,7 +32,10 @@ pytestmark = pytest.mark.skipif(
 
 SIZE = (128, 64)
 CELLS = {" ": (0, 0), "\u2580": (1, 0), "\u2584": (0, 1), "\u2588": (1, 1)}
-EMULATOR_CONFIG = LOOPBACK_CONFIG + '\n[nat]\nport_mapping = false\n\n[phone]\nname = "Desk 1"\n'
+EMULATOR_CONFIG = (
+    LOOPBACK_CONFIG
+    + '\n[nat]\nport_mapping = false\n\n[phone]\nname = "Desk 1"\n\n[audio]\nbackend = "null"\n'
+)
 ANSWERING = LOOPBACK_CONFIG + "\n[calls]\nauto_answer = true\n"
 
 

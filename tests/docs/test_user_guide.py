@@ -32,6 +32,13 @@ def test_every_image_link_points_to_an_existing_file() -> None:
     assert missing == []
 
 
+def test_the_readmes_screens_exist() -> None:
+    readme = ROOT / "README.md"
+    links = IMAGE_LINK.findall(readme.read_text(encoding="utf-8"))
+    assert len(links) >= 4
+    assert [link for link in links if not (ROOT / link).is_file()] == []
+
+
 def test_every_golden_screen_named_exists() -> None:
     named = set(re.findall(r"tests/golden/screens/([\w.-]+\.png)", guide()))
     assert named

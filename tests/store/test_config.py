@@ -63,7 +63,7 @@ def test_defaults_are_the_documented_values() -> None:
     assert c.phone.name == "Peerline"
     assert c.hardware.kind == "auto"
     assert (c.hardware.pinmap, c.hardware.hotline) == ("desk-4x3", "")
-    assert c.audio.backend == "null"
+    assert c.audio.backend == "auto"
     assert c.log.level == "info"
 
 
@@ -166,7 +166,7 @@ def test_audio_file_backend_gives_both_paths() -> None:
     assert audio.kind == "file"
     assert audio.file_paths == (Path("/tmp/in.wav"), Path("/tmp/out.wav"))
     assert audio.alsa_device is None
-    assert AudioConfig().kind == "null"
+    assert AudioConfig().kind == "auto" and AudioConfig(backend="null").kind == "null"
 
 
 # -- bad values: each error names the file, the key and the problem ----------------------------

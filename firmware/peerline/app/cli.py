@@ -33,7 +33,7 @@ from peerline.store.db import Database
 from peerline.store.keyfile import KEY_FILE_NAME, read_identity, write_identity
 
 EXIT_FAILED, EXIT_USAGE, EXIT_NOT_RUNNING = 1, 2, 3
-SUPPORTED_AUDIO = ("null", "alsa", "file")
+SUPPORTED_AUDIO = ("auto", "null", "alsa", "file")
 EMULATOR_LOG = "peerline.log"
 
 
@@ -420,7 +420,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--pinmap", metavar="NAME|PATH", help="with --hw pi: the pin map (hw/pinmaps/NAME.toml)"
     )
     p.add_argument(
-        "--audio", help="audio: null, alsa:DEVICE (e.g. alsa:default) or file:IN.wav,OUT.wav"
+        "--audio",
+        help="audio: alsa:DEVICE (e.g. alsa:default), file:IN.wav,OUT.wav, null, or auto (the"
+        " default: alsa:default with a handset, else null)",
     )
     p.add_argument("--config", type=Path, help=f"config file (default: DATA/{CONFIG_FILE_NAME})")
     p.add_argument(

@@ -251,7 +251,11 @@ class Phone:
 
     # -- audio --------------------------------------------------------------------------------
     def _start_audio(self) -> None:
-        spec = parse_audio_spec(self.config.audio.backend)
+        backend = self.config.audio.backend
+        if backend == "auto":  # the handset's sound: the computer's (or the Pi's) default card
+            with_handset = self.handset is not None and self.handset.hardware.kind != "none"
+            backend = "alsa:default" if with_handset else "null"
+        spec = parse_audio_spec(backend)
         self.audio = AudioDevice(spec, on_capture=self._captured)
         self.audio.set_active(self.core.audio_active)  # opened when a call or a tone needs it
         self.audio.start()

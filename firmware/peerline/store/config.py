@@ -280,8 +280,8 @@ def _hotline(value: object) -> object:
         ) from None
 
 
-_AUDIO_FORMS = '"null", "alsa:<device>" or "file:<in.wav>,<out.wav>"'
-AudioKind = Literal["null", "alsa", "file"]
+_AUDIO_FORMS = '"auto", "null", "alsa:<device>" or "file:<in.wav>,<out.wav>"'
+AudioKind = Literal["auto", "null", "alsa", "file"]
 
 
 def _audio_backend(value: object) -> object:
@@ -291,7 +291,10 @@ def _audio_backend(value: object) -> object:
 
 
 def _parse_audio(value: str) -> tuple[AudioKind, tuple[str, ...]] | None:
-    """("null", ()), ("alsa", (device,)) or ("file", (in, out)); None if malformed."""
+    """("auto", ()), ("null", ()), ("alsa", (device,)) or ("file", (in, out)); None if
+    malformed."""
+    if value == "auto":
+        return ("auto", ())
     if value == "null":
         return ("null", ())
     kind, sep, rest = value.partition(":")
@@ -407,8 +410,9 @@ class AudioConfig:
     """Where call audio comes from and goes to (``peerline run --audio``)."""
 
     SECTION: ClassVar[str] = "audio"
-    backend: str = "null"
-    """"null" (silence), "alsa:<device>" or "file:<in.wav>,<out.wav>"."""
+    backend: str = "auto"
+    """"null" (silence), "alsa:<device>" or "file:<in.wav>,<out.wav>"; "auto": "alsa:default"
+    for a phone with a handset (``hardware.kind`` pi or emulator), else "null"."""
     tones: str = "us"
     """Tone plan for ringback, busy, congestion and the ringer: a region code."""
 
@@ -684,8 +688,9 @@ pinmap = "desk-4x3"
 hotline = ""
 
 [audio]
-# "null" (silence), "alsa:<device>" (e.g. "alsa:default"), or "file:<in.wav>,<out.wav>".
-backend = "null"
+# "null" (silence), "alsa:<device>" (e.g. "alsa:plughw:CARD=Headset"), "file:<in.wav>,<out.wav>",
+# or "auto": "alsa:default" with a handset (hardware.kind pi or emulator), else "null".
+backend = "auto"
 # Tone plan (ringback, busy, congestion, ringer): "us", "gb", "de", "fr", "jp" or "eu".
 tones = "us"
 
