@@ -70,7 +70,11 @@ class Daemon:
 
 
 def start_daemon(
-    data: Path, *extra: str, config: str = LOOPBACK_CONFIG, port: int | None = None
+    data: Path,
+    *extra: str,
+    config: str = LOOPBACK_CONFIG,
+    port: int | None = None,
+    env: dict[str, str] | None = None,
 ) -> Daemon:
     """``peerline init`` + ``peerline run`` on a loopback-only config with a free port.
 
@@ -80,11 +84,12 @@ def start_daemon(
     data.mkdir(parents=True, exist_ok=True)
     ident = cli_json(data, "id" if (data / "identity.key").exists() else "init")
     (data / "peerline.toml").write_text(config)
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    env = dict(os.environ, PYTHONUNBUFFERED="1", **(env or {}))
     port_args = ["--port", str(port)] if port is not None else []
     log = (data / "daemon.log").open("a")
     proc = subprocess.Popen(
         [sys.executable, "-m", "peerline", "run", "--data", str(data), *port_args, *extra],
+        stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=log,
         text=True,

@@ -18,10 +18,12 @@ from peerline import __version__
 from peerline.adapters.rng import OsRng
 from peerline.app.control import RESOLVE_WAIT_S
 from peerline.app.control_client import ControlError, NotRunning, call, stream
-from peerline.app.daemon import Paths, Phone, serve
+from peerline.app.daemon import Paths, Phone
 from peerline.app.hardware import open_hardware, resolve_kind
+from peerline.app.service import serve
 from peerline.errors import ConfigError, InvalidNumber, StoreError
 from peerline.proto.identity import Identity, derive_number, format_number, parse_number
+from peerline.runtime.notify import JournalFormatter, ServiceNotifier, journal_stream
 from peerline.store.config import (
     CONFIG_FILE_NAME,
     DEFAULT_CONFIG_TEXT,
@@ -128,12 +130,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     _ensure_data_dir(data)
     kind = resolve_kind(config.hardware.kind, stdin=sys.stdin, stdout=sys.stdout)
     config = config.override({"hardware.kind": kind}, source="hardware.kind = auto")
-    # The emulator draws on the terminal: the log goes to a file beside the phone's data.
-    logging.basicConfig(
-        level=config.log.level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        **({"filename": data / EMULATOR_LOG} if kind == "emulator" else {"stream": sys.stderr}),
-    )
+    _setup_logging(config, data, emulator=kind == "emulator")
+
+    def reload() -> Config:
+        """SIGHUP: the same file and command line again (the handset stays as opened)."""
+        return _load_run_config(args).override({"hardware.kind": kind}, source="reload")
+
     lock = _lock_data_dir(data)  # held until the process exits
     key_path = data / KEY_FILE_NAME
     if not key_path.exists():
@@ -165,11 +167,29 @@ def cmd_run(args: argparse.Namespace) -> int:
             )
 
         try:
-            asyncio.run(serve(phone, on_ready=ready))
+            notifier = ServiceNotifier.from_environ()
+            asyncio.run(serve(phone, on_ready=ready, reload=reload, notifier=notifier))
         except OSError as exc:
             raise _Fail(EXIT_FAILED, f"cannot start the phone: {exc}") from None
     lock.close()
     return 0
+
+
+def _setup_logging(config: Config, data: Path, *, emulator: bool) -> None:
+    """The log: to the journal with priorities and no time of its own under systemd; to a
+    file beside the phone's data in the emulator (the terminal is its screen); else stderr."""
+    handler: logging.Handler
+    if emulator:
+        handler = logging.FileHandler(data / EMULATOR_LOG)
+    else:
+        handler = logging.StreamHandler(sys.stderr)
+    if not emulator and journal_stream(sys.stderr):
+        handler.setFormatter(JournalFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel(config.log.level.upper())
 
 
 def _lock_data_dir(data: Path) -> "IO[bytes]":

@@ -311,6 +311,7 @@ def status_json(phone: "Phone") -> dict[str, Any]:
         else asdict(audio.status()) | {"frames_dropped": phone.audio_frames_dropped},
         "events": {"subscribers": phone.hub.subscribers},
         "handset": phone.handset.status() if phone.handset is not None else None,
+        "restart_pending": list(phone.restart_pending),
     }
 
 

@@ -12,10 +12,9 @@ import asyncio
 import contextlib
 import ipaddress
 import logging
-import signal
 import time
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +50,18 @@ PLAYBACK_DEPTH = 3
 """Frames queued for the speaker at most: more is latency, so a frame beyond is dropped."""
 CLOSE_WAIT_S = 2.0
 """At exit, how long the router gets to confirm the port mapping's release."""
+LIVE_KEYS = frozenset(
+    {
+        "phone.name",
+        "calls.auto_answer",
+        "calls.ring_timeout_s",
+        "audio.tones",
+        "log.level",
+        "hardware.hotline",
+    }
+)
+"""Settings a reload (SIGHUP) applies at once, a live call going on; the others wait for a
+restart (``Phone.reconfigure``)."""
 _LOGGED = (
     events.CallStateChanged,
     events.IncomingCall,
@@ -108,8 +119,10 @@ class Phone:
             rng=rng,
             codecs=codecs,
             config=core_config or phone_config(config),
-            state=load_state(db),
+            state=(state := load_state(db)),
         )
+        self.had_peer_cache = bool(state.peer_cache)
+        "The overlay contacts of the last run: something to join through besides seeds."
         self.persistence = Persistence(db)
         self.hub = EventHub()
         self.control = Control(self)
@@ -119,6 +132,10 @@ class Phone:
         "Speaker frames dropped because the playback queue was already deep (latency cap)."
         self.handset = Handset(self, hardware) if hardware is not None else None
         self._audio_present = True
+        self.listeners: list[Callable[[PhoneEvent], None]] = []
+        "Called with every event after the shell's own work (the systemd link)."
+        self.restart_pending: list[str] = []
+        "Settings changed by a reload that apply at the next start."
         self._driver: UdpDriver | None = None
         self._server: ControlServer | None = None
         self._lan: LanDiscovery | None = None
@@ -195,6 +212,39 @@ class Phone:
     def status(self) -> dict[str, Any]:
         return status_json(self)
 
+    def reconfigure(self, config: Config) -> list[str]:
+        """A reloaded ``peerline.toml`` (SIGHUP): apply at once what can change in a running
+        phone (``LIVE_KEYS``), a live call going on; return the keys that wait for a restart.
+
+        :raises ConfigError: never; the caller has checked ``config`` by loading it.
+        """
+        changed = self.config.changed(config)
+        later = [key for key in changed if key not in LIVE_KEYS]
+        if {"phone.name", "calls.auto_answer", "calls.ring_timeout_s", "audio.tones"} & set(
+            changed
+        ):
+            calls = replace(
+                self.core.config.calls,
+                name=config.phone.name,
+                auto_answer=config.calls.auto_answer,
+                ring_timeout_s=config.calls.ring_timeout_s,
+                region=config.audio.tones,
+            )
+            self.core.reconfigure_calls(calls)
+        if "log.level" in changed:
+            logging.getLogger().setLevel(config.log.level.upper())
+        if self.handset is not None:
+            self.handset.reconfigure(config)
+        self.config = config
+        self.restart_pending = sorted(set(self.restart_pending) | set(later))
+        applied = [key for key in changed if key in LIVE_KEYS]
+        log.info(
+            "configuration reloaded: %s%s",
+            ", ".join(applied) or "nothing changed that applies now",
+            f"; at the next start: {', '.join(later)}" if later else "",
+        )
+        return later
+
     def store_state(self, name: str, value: str) -> None:
         """Keep a small named value (the handset's settings); a failed write is logged."""
         try:
@@ -218,6 +268,8 @@ class Phone:
             log.info("%s", event_line(event))
         if self.handset is not None:
             self.handset.phone_event(event)
+        for listener in self.listeners:
+            listener(event)
 
     # -- LAN discovery ------------------------------------------------------------------------
     async def _start_lan(self, bind4: str) -> None:
@@ -301,21 +353,3 @@ class Phone:
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
-
-
-async def serve(phone: Phone, *, on_ready: Callable[[Phone], None] | None = None) -> None:
-    """Run ``phone`` until SIGINT or SIGTERM, then shut down cleanly."""
-    loop = asyncio.get_running_loop()
-    stop = asyncio.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    try:
-        await phone.start()
-        if on_ready is not None:
-            on_ready(phone)
-        await stop.wait()
-        log.info("stopping")
-    finally:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(sig)
-        await phone.close()

@@ -9,6 +9,7 @@ on: the handset must never take the calls, the network or the audio down with it
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import time
 from collections.abc import Callable
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from peerline.errors import HardwareError
 from peerline.proto.phone import Command, CommandRejected, PhoneEvent
 from peerline.runtime.screen import ScreenWorker
+from peerline.store.config import Config
 from peerline.store.db import Database
 from peerline.ui.coreview import CoreView
 from peerline.ui.handset import HandsetConfig, HandsetUI
@@ -95,6 +97,16 @@ class Handset:
         if self._screen is not None:
             self._screen.close()
         self.hardware.close()
+
+    def reconfigure(self, config: Config) -> None:
+        """A reloaded configuration: the hotline number and the phone's name."""
+        ui = self.ui
+        if ui is None:
+            return
+        ui.config = dataclasses.replace(ui.config, hotline=config.hardware.hotline)
+        if isinstance(ui.phone, CoreView):
+            ui.phone.name = config.phone.name
+        self._drive()
 
     def status(self) -> dict[str, Any]:
         hw = self.hardware

@@ -575,6 +575,18 @@ class Config:
             raise ConfigError("\n".join(problems))
         return _build(tree, source)
 
+    def changed(self, other: "Config") -> list[str]:
+        """The dotted keys whose values differ in ``other`` (a reloaded file), in file order."""
+        out = []
+        for name in _SECTION_TYPES:
+            mine, theirs = getattr(self, name), getattr(other, name)
+            out += [
+                f"{name}.{f.name}"
+                for f in dataclasses.fields(mine)
+                if getattr(mine, f.name) != getattr(theirs, f.name)
+            ]
+        return out
+
 
 # -- loading -----------------------------------------------------------------------------------
 def load_config(path: Path | None) -> Config:

@@ -23,17 +23,14 @@ class CoreView:
         messages: Callable[[int], list[MessageInfo]],
     ) -> None:
         self._core = core
-        self._name = name
+        self.name = name
+        "The phone's name (a reload may change it)."
         self._clock = clock
         self._messages = messages
 
     @property
     def number(self) -> str:
         return self._core.number
-
-    @property
-    def name(self) -> str:
-        return self._name
 
     def live_call(self) -> CallInfo | None:
         return self._core.live_call()

@@ -215,6 +215,19 @@ class CallManager:
         if call is not None and call.state is CallState.RESOLVING:
             self._end(call, reason, now, detail=detail)
 
+    def reconfigure(self, config: CallConfig) -> None:
+        """New settings from here on (a reloaded configuration): the name, auto-answer, the
+        timeouts and the tone plan. A call keeps its media as it was set up.
+
+        :raises CallError: ``config`` changes what calls already rely on (the sample rate, the
+            ended calls kept, the media settings): that waits for a restart.
+        """
+        fixed = ("sample_rate", "ended_kept", "media")
+        if any(getattr(config, f) != getattr(self.config, f) for f in fixed):
+            raise CallError("bad_request", "the sample rate and media settings need a restart")
+        self.config = config
+        self.plan = tone_plan(config.region)
+
     def set_mute(self, on: bool) -> None:
         """Cut the microphone (silence is sent, so the far end hears nothing) or restore it.
         Mute lasts until the last live call ends: the next call starts with the microphone on."""

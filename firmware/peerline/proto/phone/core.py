@@ -22,6 +22,7 @@ shell that only drains keeps the phone fully working.
 import logging
 from collections import OrderedDict, deque
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from peerline.errors import InvalidKey, LocalProtocolError
@@ -29,7 +30,7 @@ from peerline.ports import Rng
 from peerline.proto.call.events import CallEvent, MediaQuiet
 from peerline.proto.call.events import CallStateChanged as CallMoved
 from peerline.proto.call.events import DtmfReceived as CallDtmf
-from peerline.proto.call.manager import CallManager, CodecFactory
+from peerline.proto.call.manager import CallConfig, CallManager, CodecFactory
 from peerline.proto.call.state import Call, CallState
 from peerline.proto.engine import Engine
 from peerline.proto.events import (
@@ -150,6 +151,7 @@ class PhoneCore:
         self._started = False
         self._closing = False
         self._closed_reported = False
+        self._joined_reported = False
         self._now = 0.0
         self._dispatch: dict[type[Any], Callable[[Any, float], None]] = {
             MediaReceived: self._on_media,
@@ -308,6 +310,15 @@ class PhoneCore:
     def audio_active(self) -> bool:
         return self._audio_active
 
+    def reconfigure_calls(self, calls: CallConfig) -> None:
+        """Call settings changed (a reloaded configuration): the display name, auto-answer,
+        the timeouts, the tone plan. A live call goes on.
+
+        :raises CallError: a setting that needs a restart changed (``CallManager.reconfigure``).
+        """
+        self.calls.reconfigure(calls)
+        self.config = replace(self.config, calls=calls)
+
     # -- the driver's calls -------------------------------------------------------------------
     def receive_datagram(self, data: bytes, addr: Addr, *, now: float) -> None:
         """Take one datagram. Never raises: bad input is dropped and counted."""
@@ -444,6 +455,15 @@ class PhoneCore:
                     busy = True
                     self._on_lan(lan_event, now)
             busy = self._pump_calls(now) or busy
+        joined = self.overlay.joined
+        if joined != self._joined_reported:
+            self._joined_reported = joined
+            summary = (
+                f"joined the directory ({len(self.overlay.table)} nodes known)"
+                if joined
+                else "out of the directory: no overlay node answers"
+            )
+            self.emit(ev.NetworkChanged(aspect="directory", summary=summary))
         if self._closing and not self._closed_reported and self.closed:
             self._closed_reported = True
             self.emit(ev.PhoneClosed())

@@ -221,7 +221,8 @@ class LanAnnouncementChanged(PhoneEvent):
 @dataclass(frozen=True, slots=True, kw_only=True)
 class NetworkChanged(PhoneEvent):
     aspect: str
-    "'role', 'reflexive', 'relays', 'port_mapping', 'nat', 'addresses' or 'lan'."
+    """'directory' (joined or left), 'role', 'reflexive', 'relays', 'port_mapping', 'nat',
+    'addresses' or 'lan'."""
     summary: str
     "One line for people (and the log)."
 
