@@ -10,6 +10,7 @@ bounded; every daemon is stopped by its own pid.
 import os
 import signal
 import socket
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -21,7 +22,8 @@ WATCHDOG_S = 0.6
 
 
 class NotifySocket:
-    """The systemd end of sd_notify: a datagram socket that keeps what it hears."""
+    """The systemd end of sd_notify: a datagram socket, drained by a thread (as systemd reads
+    at once: a socket left unread fills, and the phone's sends then wait and drop)."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -30,17 +32,24 @@ class NotifySocket:
         self.sock.settimeout(0.1)
         self.messages: list[tuple[float, dict[str, str]]] = []
         self.cursor = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._drain, daemon=True)
+        self._thread.start()
 
-    def pump(self, seconds: float) -> None:
-        """Keep what arrives for ``seconds``."""
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
+    def _drain(self) -> None:
+        while not self._stop.is_set():
             try:
                 data = self.sock.recv(4096)
             except TimeoutError:
                 continue
+            except OSError:
+                return
             fields = dict(line.split("=", 1) for line in data.decode().splitlines() if "=" in line)
             self.messages.append((time.monotonic(), fields))
+
+    def pump(self, seconds: float) -> None:
+        """Let ``seconds`` pass while the thread keeps what arrives."""
+        time.sleep(seconds)
 
     def wait_for(
         self, pred: Callable[[dict[str, str]], bool], timeout: float = 15.0
@@ -60,6 +69,8 @@ class NotifySocket:
         return sum(1 for at, f in self.messages if start <= at <= end and "WATCHDOG" in f)
 
     def close(self) -> None:
+        self._stop.set()
+        self._thread.join(1.0)
         self.sock.close()
 
 

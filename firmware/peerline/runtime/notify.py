@@ -7,8 +7,8 @@ than taken from a library: it is a dozen lines, the maintained bindings (python-
 libsystemd's headers to build, and the pure-Python ones are unmaintained.
 
 Without ``$NOTIFY_SOCKET`` (not started by systemd) ``from_environ`` gives None and the phone
-tells nobody. A send never blocks and never raises: a notification that cannot be sent is
-logged once, and the phone goes on.
+tells nobody. A send never raises and waits at most ``SEND_TIMEOUT_S`` for room at systemd's
+end: a notification that cannot be sent is logged once, and the phone goes on.
 """
 
 import contextlib
@@ -22,6 +22,7 @@ log = logging.getLogger(__name__)
 
 MAX_STATUS = 200
 """A status line longer than this is cut (systemctl shows one line)."""
+SEND_TIMEOUT_S = 0.25
 
 
 class ServiceNotifier:
@@ -32,7 +33,9 @@ class ServiceNotifier:
         self.address = "\0" + address[1:] if address.startswith("@") else address
         self.watchdog_s = watchdog_s
         self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
-        self._sock.setblocking(False)
+        # A full queue at systemd's end waits this long, then the message is dropped: READY
+        # must not be lost to a burst, and the loop must not hang on a stuck manager.
+        self._sock.settimeout(SEND_TIMEOUT_S)
         self._failed = False
         self.sent = 0
 
