@@ -16,6 +16,7 @@ from typing import IO, Any, get_args
 
 from peerline import __version__
 from peerline.adapters.rng import OsRng
+from peerline.app.bootconfig import import_boot_config
 from peerline.app.control import RESOLVE_WAIT_S
 from peerline.app.control_client import ControlError, NotRunning, call, stream
 from peerline.app.daemon import Paths, Phone
@@ -408,6 +409,22 @@ def cmd_lan(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_boot_config(args: argparse.Namespace) -> int:
+    owner = None
+    if args.owner:
+        import pwd  # noqa: PLC0415  (only this root-run command needs it)
+
+        try:
+            entry = pwd.getpwnam(args.owner)
+        except KeyError:
+            raise _Fail(EXIT_USAGE, f"no such user: {args.owner}") from None
+        owner = (entry.pw_uid, entry.pw_gid)
+    ok = import_boot_config(
+        args.boot, args.config, args.data, args.wifi_conf, say=print, owner=owner
+    )
+    return 0 if ok else EXIT_FAILED
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
@@ -458,6 +475,22 @@ def build_parser() -> argparse.ArgumentParser:
         help="listen on this one IP address only (e.g. 127.0.0.1 for phones on one machine)",
     )
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser(
+        "boot-config",
+        parents=[common],
+        help="import a peerline.toml left on the boot partition (run at boot, as root)",
+    )
+    p.add_argument("--boot", type=Path, default=Path("/boot/firmware"), help="boot partition")
+    p.add_argument(
+        "--config",
+        type=Path,
+        default=Path("/etc/peerline/peerline.toml"),
+        help="the phone's configuration, merged into",
+    )
+    p.add_argument("--wifi-conf", type=Path, help="wpa_supplicant file for a [wifi] table")
+    p.add_argument("--owner", metavar="USER", help="the phone's user (reads the outcome)")
+    p.set_defaults(func=cmd_boot_config)
 
     p = sub.add_parser("lookup", parents=[common], help="find a number in the overlay")
     p.add_argument("number", type=_number_arg)

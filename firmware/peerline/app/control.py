@@ -303,6 +303,7 @@ def status_json(phone: "Phone") -> dict[str, Any]:
         "number_display": out.pop("number_display"),
         "public_key": out.pop("public_key"),
         "name": phone.config.phone.name,
+        "hotline": phone.config.hardware.hotline or None,
         "listen": [list(a) for a in phone.local_addrs],
         "uptime_s": round(uptime, 1),
         **out,
@@ -312,6 +313,7 @@ def status_json(phone: "Phone") -> dict[str, Any]:
         "events": {"subscribers": phone.hub.subscribers},
         "handset": phone.handset.status() if phone.handset is not None else None,
         "restart_pending": list(phone.restart_pending),
+        "boot_config": phone.boot_import,
     }
 
 

@@ -30,6 +30,7 @@ from peerline.store.config import Config
 from peerline.store.db import Database
 from peerline.types import Addr
 
+from .bootconfig import read_import_state
 from .control import Control, status_json
 from .eventhub import EventHub
 from .eventjson import event_line
@@ -130,14 +131,18 @@ class Phone:
         self.audio: AudioDevice | None = None
         self.audio_frames_dropped = 0
         "Speaker frames dropped because the playback queue was already deep (latency cap)."
-        self.handset = Handset(self, hardware) if hardware is not None else None
+        self.handset: Handset | None = None
         self._audio_present = True
         self.listeners: list[Callable[[PhoneEvent], None]] = []
         "Called with every event after the shell's own work (the systemd link)."
         self.restart_pending: list[str] = []
         "Settings changed by a reload that apply at the next start."
+        self.boot_import = read_import_state(paths.data)
+        "How importing a boot-partition peerline.toml went at this boot (None: there was none)."
         self._driver: UdpDriver | None = None
         self._server: ControlServer | None = None
+        if hardware is not None:
+            self.handset = Handset(self, hardware)
         self._lan: LanDiscovery | None = None
         self._publisher: LanPublisher | None = None
         self._tasks: set[asyncio.Task[None]] = set()

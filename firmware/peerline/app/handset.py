@@ -75,6 +75,7 @@ class Handset:
         )
         config = HandsetConfig(
             hotline=phone.config.hardware.hotline,
+            notice=boot_notice(phone.boot_import),
             soft_keys=hw.soft_keys,
             has_display=hw.display is not None,
         )
@@ -273,3 +274,10 @@ def _messages(db: Database, limit: int) -> list[MessageInfo]:
         )
         for row in db.messages(limit)
     ]
+
+
+def boot_notice(outcome: dict[str, Any] | None) -> str:
+    """The idle screen's lasting line after a refused boot-partition peerline.toml."""
+    if outcome is None or outcome["ok"]:
+        return ""
+    return "peerline.toml refused: see peerline-import.txt on the card"

@@ -42,6 +42,8 @@ __all__ = [
     "parse_seed",
     "PhoneConfig",
     "load_config",
+    "config_from_tree",
+    "parse_toml",
 ]
 
 CONFIG_FILE_NAME = "peerline.toml"
@@ -610,6 +612,11 @@ def load_config(path: Path | None) -> Config:
 
 
 def _parse(data: bytes, source: str) -> Config:
+    return _build(parse_toml(data, source), source)
+
+
+def parse_toml(data: bytes, source: str) -> dict[str, Any]:
+    """TOML bytes as a tree, or ``ConfigError`` naming ``source`` (not UTF-8, not TOML)."""
     try:
         text = data.decode("utf-8-sig")  # tolerate the BOM some editors write
     except UnicodeDecodeError as exc:
@@ -622,6 +629,11 @@ def _parse(data: bytes, source: str) -> Config:
         raise ConfigError(f"{source}: not valid TOML: {exc}") from None
     except RecursionError:
         raise ConfigError(f"{source}: not valid TOML: arrays or tables nested too deeply") from None
+    return tree
+
+
+def config_from_tree(tree: Mapping[str, object], source: str) -> Config:
+    """A parsed TOML document checked against the schema, as ``load_config`` does."""
     return _build(tree, source)
 
 

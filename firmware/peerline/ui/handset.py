@@ -63,6 +63,8 @@ MARQUEE_PAUSE_S = 1.5
 class HandsetConfig:
     hotline: str = ""
     "Lifting the handset calls this (a kiosk or hotline handset); empty: a normal phone."
+    notice: str = ""
+    "A lasting line for the idle screen: something the owner must fix (a refused boot file)."
     soft_keys: bool = False
     "The keypad has A-D (a 4x4 pad): A opens and selects, B goes back, C and D move."
     has_display: bool = True

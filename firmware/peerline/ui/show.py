@@ -55,7 +55,7 @@ REASONS = {
 
 def _idle_screen(ui: "HandsetUI") -> Screen:
     net = ui.phone.network()
-    note = ""
+    note = ui.config.notice
     if ui.missed:
         note = f"{ui.missed} missed call" + ("s" if ui.missed > 1 else "")
     elif ui.unread:
