@@ -49,8 +49,9 @@ def analyze(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_there_are_the_phone_and_its_first_boot() -> None:
+def test_there_are_the_phone_its_first_boot_and_its_boot_file() -> None:
     assert sorted(p.name for p in UNITS.glob("*.service")) == [
+        "peerline-bootconfig.service",
         "peerline-firstboot.service",
         "peerline.service",
     ]
@@ -70,7 +71,9 @@ def test_a_unit_with_a_mistake_is_not_clean(root: Path) -> None:
     assert "UMaks" in proc.stdout + proc.stderr
 
 
-@pytest.mark.parametrize("unit", ["peerline.service", "peerline-firstboot.service"])
+@pytest.mark.parametrize(
+    "unit", ["peerline.service", "peerline-firstboot.service", "peerline-bootconfig.service"]
+)
 def test_security_exposure_is_at_most_two(root: Path, unit: str) -> None:
     proc = analyze(
         "security",

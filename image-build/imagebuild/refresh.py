@@ -1,0 +1,115 @@
+"""``image-build/lock``: resolve ``packages.toml`` and the Python pins to exact artifacts.
+
+Bootstraps both root filesystems from the selections alone (newest versions in the archive),
+records what got installed in ``debian.lock``; then, in the builder, downloads the phone's
+Python requirements for arm64 and records each file's sha256 in ``python-wheels.lock``
+(binary wheels) and ``python-sdists.lock`` (the two packages without arm64 wheels for this
+Python, compiled at build time). The build then uses exactly these.
+"""
+
+import argparse
+import hashlib
+import shutil
+import sys
+from pathlib import Path
+
+from .build import HERE, REPO, bootstrap, chroot
+from .host import enable_arm64_emulation, ensure_tools, find_mirrors, main_guard
+from .locks import dump_debian_lock, load_selections, parse_dpkg_query
+
+SDISTS = {"pyalsaaudio", "lgpio"}
+"""No arm64 wheel for CPython 3.13: compiled by the builder."""
+BUILD_ONLY = {"setuptools", "wheel"}
+"""Pinned in requirements/ for developers' editable installs; the phone needs neither."""
+
+
+def requirements() -> list[str]:
+    pins = []
+    for name in ("runtime.txt", "pi.txt"):
+        for line in (REPO / "requirements" / name).read_text().splitlines():
+            pin = line.split("#", 1)[0].strip()
+            if pin and pin.split("==")[0].lower() not in BUILD_ONLY:
+                pins.append(pin)
+    return pins
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="image-build/lock", description=__doc__.split("\n")[0])
+    parser.add_argument("--work", type=Path, default=HERE / "work-lock")
+    args = parser.parse_args(argv)
+    main_guard()
+    ensure_tools()
+    enable_arm64_emulation()
+    selections = load_selections(HERE / "packages.toml")
+    mirrors = find_mirrors()
+    work = args.work.resolve()
+    if work.exists():
+        shutil.rmtree(work)
+    work.mkdir(parents=True)
+    sources = mirrors.sources(selections.suite, selections.components)
+    jobs = {
+        name: bootstrap(
+            work / name, list(names), selections.architecture, selections.suite, sources, {},
+            work / f"{name}.log",
+        )
+        for name, names in selections.sets.items()
+    }  # fmt: skip
+    for name, proc in jobs.items():
+        if proc.wait() != 0:
+            sys.exit(f"image-build/lock: mmdebstrap ({name}) failed: {work / name}.log")
+    sets = {
+        name: parse_dpkg_query(
+            chroot(work / name, ["dpkg-query", "-W", "-f=${Package} ${Version}\n"], capture=True)
+        )
+        for name in jobs
+    }
+    (HERE / "debian.lock").write_text(
+        dump_debian_lock(selections.suite, selections.architecture, sets)
+    )
+    builder = work / "builder"
+    shutil.copy2("/etc/resolv.conf", builder / "etc" / "resolv.conf")
+    pins = requirements()
+    (builder / "req").mkdir()
+    (builder / "req" / "wheels.txt").write_text(
+        "\n".join(p for p in pins if p.split("==")[0].lower() not in SDISTS) + "\n"
+    )
+    (builder / "req" / "sdists.txt").write_text(
+        "\n".join(p for p in pins if p.split("==")[0].lower() in SDISTS) + "\n"
+    )
+    chroot(
+        builder,
+        ["python3", "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
+         "-r", "/req/wheels.txt", "-d", "/req/wheels"],
+    )  # fmt: skip
+    chroot(
+        builder,
+        ["python3", "-m", "pip", "download", "--no-deps", "--no-binary=:all:",
+         "--no-build-isolation", "-r", "/req/sdists.txt", "-d", "/req/sdists"],
+    )  # fmt: skip
+    for kind in ("wheels", "sdists"):
+        lines = [
+            f"# {kind} for linux arm64 and Debian 13's CPython 3.13, by hash; written by "
+            "image-build/lock from requirements/runtime.txt and pi.txt. Do not edit by hand."
+        ]
+        for path in sorted((builder / "req" / kind).iterdir()):
+            name, pinned = _pin_of(path.name, pins)
+            digest = hashlib.sha256(path.read_bytes()).hexdigest()
+            lines.append(f"{name}=={pinned} --hash=sha256:{digest}")
+        (HERE / f"python-{kind}.lock").write_text("\n".join(lines) + "\n")
+    print("image-build/lock: wrote debian.lock, python-wheels.lock, python-sdists.lock")
+    return 0
+
+
+def _pin_of(filename: str, pins: list[str]) -> tuple[str, str]:
+    """Which pin a downloaded file satisfies (wheel and sdist names normalise differently)."""
+    stem = filename.lower().replace("-", "_").replace(".", "_")
+    for pin in pins:
+        name, _, version = pin.partition("==")
+        norm = name.lower().replace("-", "_").replace(".", "_")
+        if stem.startswith(f"{norm}_{version.replace('.', '_').replace('-', '_')}"):
+            return name, version
+    raise SystemExit(f"image-build/lock: downloaded {filename}, which no pin asked for")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
