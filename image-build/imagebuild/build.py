@@ -15,12 +15,14 @@ the version, and every directory is written in sorted order, so two builds agree
 """
 
 import argparse
+import contextlib
 import hashlib
 import os
 import shutil
 import subprocess
 import sys
 import tomllib
+from collections.abc import Iterator
 from pathlib import Path
 
 from .host import Step, enable_arm64_emulation, ensure_tools, find_mirrors, main_guard, run
@@ -133,11 +135,13 @@ def build_image(work: Path, out: Path, step: Step, *, xz: bool) -> Path:
         check_lock(work / name, locked[name], name)
 
     step("python wheels (builder: download by hash, compile sdists)")
-    wheels = build_wheels(work / "builder", work / "src", env)
+    with mounted(work / "builder"):
+        wheels = build_wheels(work / "builder", work / "src", env)
 
     step("image root (venv, user, units, boot files)")
     root = work / "image"
-    finish_root(root, wheels, env, ver)
+    with mounted(root):
+        finish_root(root, wheels, env, ver)
     bootfs = work / "bootfs"
     shutil.move(root / "boot" / "firmware", bootfs)
     (root / "boot" / "firmware").mkdir()
@@ -237,6 +241,25 @@ def check_lock(root: Path, locked: dict[str, str], name: str) -> None:
             f"image-build: the {name} root does not match debian.lock (the archive moved?); "
             "run image-build/lock to refresh it"
         )
+
+
+@contextlib.contextmanager
+def mounted(root: Path) -> Iterator[None]:
+    """/proc and /dev/shm inside a root while commands run in it (pip, compileall -j)."""
+    shm = root / "dev" / "shm"
+    made_shm = not shm.exists()
+    shm.mkdir(exist_ok=True)
+    run(["mount", "-t", "proc", "proc", root / "proc"])
+    try:
+        run(["mount", "-t", "tmpfs", "-o", "size=64M", "tmpfs", shm])
+        try:
+            yield
+        finally:
+            run(["umount", shm])
+    finally:
+        run(["umount", root / "proc"])
+        if made_shm:
+            shm.rmdir()
 
 
 def chroot(

@@ -7,6 +7,7 @@ import tomllib
 from pathlib import Path
 
 import pytest
+from daemons import cli_json, start_daemon
 
 from peerline.app.bootconfig import REPORT_FILE_NAME, STATE_FILE_NAME, read_import_state
 from peerline.app.cli import main
@@ -116,3 +117,22 @@ def test_owner_gets_the_state_file(card: dict[str, Path]) -> None:
     st = (card["data"] / STATE_FILE_NAME).stat()
     assert st.st_uid != 0
     assert json.loads((card["data"] / STATE_FILE_NAME).read_text())["ok"] is True
+
+
+def test_the_running_phone_shows_a_refused_file(tmp_path: Path) -> None:
+    """A real daemon: the import's outcome in ``status`` (the idle screen reads the same)."""
+    data = tmp_path / "phone"
+    data.mkdir()
+    boot = tmp_path / "boot"
+    boot.mkdir()
+    (boot / "peerline.toml").write_text('[hardware]\nhotline = "12"\n')
+    args = ["boot-config", "--boot", str(boot), "--config", str(data / "peerline.toml")]
+    assert main([*args, "--data", str(data)]) == 1
+    phone = start_daemon(data)
+    try:
+        st = cli_json(data, "status")
+        assert st["boot_config"]["ok"] is False
+        assert "hardware.hotline" in st["boot_config"]["errors"][0]
+        assert st["hotline"] is None
+    finally:
+        phone.stop()

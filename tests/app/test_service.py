@@ -132,13 +132,17 @@ def test_sighup_applies_a_changed_setting_and_a_live_call_goes_on(
         received = reports(a)
 
         config = tmp_path / "a" / "peerline.toml"
-        config.write_text(LOOPBACK_CONFIG + '\n[phone]\nname = "Front desk"\n')
+        config.write_text(
+            LOOPBACK_CONFIG
+            + '\n[phone]\nname = "Front desk"\n[hardware]\nhotline = "482155901736"\n'
+        )
         os.kill(a.proc.pid, signal.SIGHUP)
         notify.wait_for(lambda f: f.get("RELOADING") == "1")
         after = notify.wait_for(lambda f: f.get("READY") == "1")
         assert "Front desk" in after["STATUS"] and "in a call with" in after["STATUS"]
         st = cli_json(a.data, "status")
         assert st["name"] == "Front desk" and st["restart_pending"] == []
+        assert st["hotline"] == "482155901736"
         assert call_state(a) == "active" and call_state(b) == "active"
         assert wait(lambda: reports(a) >= received + 3)  # the media path still carries
 
