@@ -167,7 +167,13 @@ def build_image(work: Path, out: Path, step: Step, *, xz: bool) -> Path:
     fat = work / "boot.vfat"
     make_fat(fat, bootfs, layout, ver, epoch)
     data = work / "data.ext4"
-    make_data(data, root, ver, epoch)
+    default_config = chroot(
+        root,
+        ["/opt/peerline/bin/python", "-c",
+         "from peerline.store.config import DEFAULT_CONFIG_TEXT as t; print(t, end='')"],
+        capture=True,
+    )  # fmt: skip
+    make_data(data, _ids(root, "peerline"), default_config, ver, epoch)
 
     step("image")
     image = out / f"peerline-{ver}-arm64.img"
@@ -430,9 +436,10 @@ def make_fat(fat: Path, bootfs: Path, layout: Layout, ver: str, epoch: str) -> N
             run(["mcopy", "-i", fat, "-m", "-p", "-Q", *files, target], env=env)
 
 
-def make_data(data: Path, root: Path, ver: str, epoch: str) -> None:
-    """ext4 for the phone's state: /peerline (its data) and /etc (its configuration)."""
-    uid, gid = _ids(root, "peerline")
+def make_data(data: Path, owner: tuple[int, int], config_text: str, ver: str, epoch: str) -> None:
+    """ext4 for the phone's state: /peerline (its data, owned by ``owner``), /etc (its
+    configuration, ``config_text`` as peerline.toml) and /systemd (systemd's state)."""
+    uid, gid = owner
     uuid = fs_uuid(ver, "data")
     with data.open("wb") as f:
         f.truncate(DATA_SIZE)
@@ -440,18 +447,11 @@ def make_data(data: Path, root: Path, ver: str, epoch: str) -> None:
     run(
         ["mke2fs", "-q", "-t", "ext4", "-F", "-L", "peerline-data", "-U", uuid,
          "-E", f"hash_seed={uuid},root_owner=0:0,lazy_itable_init=0,lazy_journal_init=0",
-         "-O", "^metadata_csum_seed", data],
+         data],
         env=env,
     )  # fmt: skip
     config = data.with_name("peerline.toml")
-    config.write_text(
-        chroot(
-            root,
-            ["/opt/peerline/bin/python", "-c",
-             "from peerline.store.config import DEFAULT_CONFIG_TEXT as t; print(t, end='')"],
-            capture=True,
-        )
-    )  # fmt: skip
+    config.write_text(config_text)
     commands = [
         "mkdir peerline",
         f"set_inode_field peerline uid {uid}",

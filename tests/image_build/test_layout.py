@@ -7,6 +7,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+
 from imagebuild.layout import (
     ALIGN,
     BOOT_SIZE,

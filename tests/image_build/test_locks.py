@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import pytest
+
 from imagebuild.host import find_mirrors
 from imagebuild.locks import (
     LockError,

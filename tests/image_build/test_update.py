@@ -5,6 +5,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+
 from imagebuild.layout import MIB, Layout, disk_id
 from imagebuild.update import main, update
 
