@@ -44,11 +44,13 @@ def run(
     capture: bool = False,
     cwd: Path | None = None,
     input_text: str | None = None,
+    clean: bool = False,
 ) -> str:
-    """Run a command, echoing it; a failure ends the build with its exit status."""
+    """Run a command, echoing it; a failure ends the build with its exit status. ``clean``:
+    with ``env`` only, not the build's own environment."""
     args = [str(a) for a in argv]
     print("+ " + shlex.join(args), flush=True)
-    merged = dict(os.environ) | dict(env or {})
+    merged = ({} if clean else dict(os.environ)) | dict(env or {})
     done = subprocess.run(
         args,
         env=merged,

@@ -13,12 +13,13 @@ import shutil
 import sys
 from pathlib import Path
 
-from .build import HERE, REPO, bootstrap, chroot
+from .build import HERE, REPO, bootstrap, chroot, host_certificates, mounted
 from .host import enable_arm64_emulation, ensure_tools, find_mirrors, main_guard
 from .locks import dump_debian_lock, load_selections, parse_dpkg_query
 
-SDISTS = {"pyalsaaudio", "lgpio"}
-"""No arm64 wheel for CPython 3.13: compiled by the builder."""
+SDISTS = {"pyalsaaudio", "lgpio", "opuslib"}
+"""Published without a wheel for arm64 and CPython 3.13 (opuslib without any): built into
+wheels by the builder, from the sdists' pinned hashes."""
 BUILD_ONLY = {"setuptools", "wheel"}
 """Pinned in requirements/ for developers' editable installs; the phone needs neither."""
 
@@ -36,13 +37,31 @@ def requirements() -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="image-build/lock", description=__doc__.split("\n")[0])
     parser.add_argument("--work", type=Path, default=HERE / "work-lock")
+    parser.add_argument(
+        "--python-only",
+        action="store_true",
+        help="keep debian.lock; refresh the Python locks in the builder left by the last run",
+    )
     args = parser.parse_args(argv)
     main_guard()
     ensure_tools()
     enable_arm64_emulation()
+    work = args.work.resolve()
+    if not args.python_only:
+        debian_lock(work)
+    builder = work / "builder"
+    if not (builder / "usr" / "bin" / "python3").exists():
+        sys.exit(f"image-build/lock: no builder root in {work}; run without --python-only")
+    with mounted(builder):
+        python_locks(builder)
+    print("image-build/lock: wrote debian.lock, python-wheels.lock, python-sdists.lock")
+    return 0
+
+
+def debian_lock(work: Path) -> None:
+    """Bootstrap both roots from the selections and record what got installed."""
     selections = load_selections(HERE / "packages.toml")
     mirrors = find_mirrors()
-    work = args.work.resolve()
     if work.exists():
         shutil.rmtree(work)
     work.mkdir(parents=True)
@@ -66,38 +85,45 @@ def main(argv: list[str] | None = None) -> int:
     (HERE / "debian.lock").write_text(
         dump_debian_lock(selections.suite, selections.architecture, sets)
     )
-    builder = work / "builder"
+
+
+def python_locks(builder: Path) -> None:
+    """Download the pins for arm64 in the builder and record each file's sha256."""
     shutil.copy2("/etc/resolv.conf", builder / "etc" / "resolv.conf")
+    net = host_certificates(builder)
     pins = requirements()
-    (builder / "req").mkdir()
-    (builder / "req" / "wheels.txt").write_text(
+    req = builder / "req"
+    if req.exists():
+        shutil.rmtree(req)
+    req.mkdir()
+    (req / "wheels.txt").write_text(
         "\n".join(p for p in pins if p.split("==")[0].lower() not in SDISTS) + "\n"
     )
-    (builder / "req" / "sdists.txt").write_text(
+    (req / "sdists.txt").write_text(
         "\n".join(p for p in pins if p.split("==")[0].lower() in SDISTS) + "\n"
     )
     chroot(
         builder,
         ["python3", "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
          "-r", "/req/wheels.txt", "-d", "/req/wheels"],
+        env=net,
     )  # fmt: skip
     chroot(
         builder,
         ["python3", "-m", "pip", "download", "--no-deps", "--no-binary=:all:",
          "--no-build-isolation", "-r", "/req/sdists.txt", "-d", "/req/sdists"],
+        env=net,
     )  # fmt: skip
     for kind in ("wheels", "sdists"):
         lines = [
             f"# {kind} for linux arm64 and Debian 13's CPython 3.13, by hash; written by "
             "image-build/lock from requirements/runtime.txt and pi.txt. Do not edit by hand."
         ]
-        for path in sorted((builder / "req" / kind).iterdir()):
+        for path in sorted((req / kind).iterdir()):
             name, pinned = _pin_of(path.name, pins)
             digest = hashlib.sha256(path.read_bytes()).hexdigest()
             lines.append(f"{name}=={pinned} --hash=sha256:{digest}")
         (HERE / f"python-{kind}.lock").write_text("\n".join(lines) + "\n")
-    print("image-build/lock: wrote debian.lock, python-wheels.lock, python-sdists.lock")
-    return 0
 
 
 def _pin_of(filename: str, pins: list[str]) -> tuple[str, str]:
