@@ -126,17 +126,21 @@ def build_image(work: Path, out: Path, step: Step, *, xz: bool) -> Path:
         )
         for name in ("image", "builder")
     }
-    for name, proc in jobs.items():
-        if proc.wait() != 0:
-            log = (work / f"{name}.log").read_text(errors="replace").splitlines()
-            print("\n".join(log[-40:]), file=sys.stderr)
-            raise SystemExit(f"image-build: mmdebstrap ({name}) failed; log: {work / name}.log")
-    for name in jobs:
-        check_lock(work / name, locked[name], name)
-
-    step("python wheels (builder: download by hash, compile sdists)")
-    with mounted(work / "builder"):
-        wheels = build_wheels(work / "builder", work / "src", env)
+    try:
+        # The builder is the smaller root: its wheels are made while the image's root installs.
+        wait_for(jobs["builder"], work, "builder")
+        check_lock(work / "builder", locked["builder"], "builder")
+        step("python wheels (builder: download by hash, compile sdists; image root installing)")
+        with mounted(work / "builder"):
+            wheels = build_wheels(work / "builder", work / "src", env)
+        step("image root (mmdebstrap, the rest)")
+        wait_for(jobs["image"], work, "image")
+        check_lock(work / "image", locked["image"], "image")
+    finally:
+        for proc in jobs.values():  # a failed stage leaves no bootstrap running
+            if proc.poll() is None:
+                proc.terminate()
+                proc.wait()
 
     step("image root (venv, user, units, boot files)")
     root = work / "image"
@@ -161,7 +165,6 @@ def build_image(work: Path, out: Path, step: Step, *, xz: bool) -> Path:
     run(
         ["mksquashfs", root, squash, "-noappend", "-comp", "zstd", "-b", "256K",
          "-all-time", epoch, "-mkfs-time", epoch, "-quiet"],
-        env=env,
     )  # fmt: skip
     layout = plan_layout(ver)
     fat = work / "boot.vfat"
@@ -238,6 +241,13 @@ def bootstrap(  # noqa: PLR0917  (one call per root filesystem, each argument di
     print(f"+ mmdebstrap ... {target} ({len(packages)} packages; log {log})", flush=True)
     with log.open("wb") as f:
         return subprocess.Popen(argv, stdout=f, stderr=subprocess.STDOUT, env=os.environ | env)
+
+
+def wait_for(proc: "subprocess.Popen[bytes]", work: Path, name: str) -> None:
+    if proc.wait() != 0:
+        log = (work / f"{name}.log").read_text(errors="replace").splitlines()
+        print("\n".join(log[-40:]), file=sys.stderr)
+        raise SystemExit(f"image-build: mmdebstrap ({name}) failed; log: {work / name}.log")
 
 
 def check_lock(root: Path, locked: dict[str, str], name: str) -> None:
@@ -365,11 +375,13 @@ def finish_root(root: Path, wheels: Path, env: dict[str, str], ver: str) -> None
         env=env,
     )  # fmt: skip
     share = root / "opt" / "peerline" / "share"
-    (share / "doc").mkdir(parents=True)
+    (share / "doc").mkdir(parents=True, exist_ok=True)
     for doc in ("operator.md", "user-guide.md", "control-api.md"):
         if (REPO / "docs" / doc).exists():
             shutil.copy2(REPO / "docs" / doc, share / "doc" / doc)
-    shutil.copytree(REPO / "hw" / "pinmaps", root / "usr" / "share" / "peerline" / "pinmaps")
+    shutil.copytree(
+        REPO / "hw" / "pinmaps", root / "usr" / "share" / "peerline" / "pinmaps", dirs_exist_ok=True
+    )
     # Files of the appliance, then the units of this repository.
     overlay = HERE / "rootfs"
     for src in sorted(overlay.rglob("*")):
@@ -401,7 +413,7 @@ def finish_root(root: Path, wheels: Path, env: dict[str, str], ver: str) -> None
         (REPO / "hw" / "config.txt").read_text()
     )
     for group in ("gpio", "i2c"):
-        chroot(root, ["groupadd", "--system", group], env=env)
+        chroot(root, ["groupadd", "--system", "--force", group], env=env)  # i2c-tools has i2c
     chroot(
         root,
         ["useradd", "--system", "--user-group", "--home-dir", "/var/lib/peerline",

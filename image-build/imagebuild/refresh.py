@@ -20,8 +20,9 @@ from .locks import dump_debian_lock, load_selections, parse_dpkg_query
 SDISTS = {"pyalsaaudio", "lgpio", "opuslib"}
 """Published without a wheel for arm64 and CPython 3.13 (opuslib without any): built into
 wheels by the builder, from the sdists' pinned hashes."""
-BUILD_ONLY = {"setuptools", "wheel"}
-"""Pinned in requirements/ for developers' editable installs; the phone needs neither."""
+BUILD_ONLY = {"wheel"}
+"""Pinned in requirements/ for developers' editable installs only. (setuptools stays: colorzero
+declares it as a dependency, and ``pip check`` holds the image to its declarations.)"""
 
 
 def requirements() -> list[str]:

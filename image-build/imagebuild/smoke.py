@@ -87,7 +87,8 @@ def boot(args: argparse.Namespace, tmp: Path) -> int:
         }
     cmdline = (
         f"root=PARTUUID={_partuuid(disk, 2)} rootfstype=squashfs ro rootwait console=ttyAMA0 "
-        "systemd.debug_shell=ttyAMA0 systemd.show_status=1 net.ifnames=0"
+        "systemd.debug_shell=ttyAMA0 systemd.mask=serial-getty@ttyAMA0.service "
+        "systemd.show_status=1 net.ifnames=0"
     )
     qemu = [
         "qemu-system-aarch64", "-M", "virt", "-cpu", "cortex-a72", "-smp", "2", "-m", "1024",
