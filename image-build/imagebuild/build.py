@@ -425,7 +425,7 @@ def finish_root(root: Path, wheels: Path, env: dict[str, str], ver: str) -> None
         root,
         ["systemctl", "enable", "peerline.service", "peerline-firstboot.service",
          "peerline-bootconfig.service", "systemd-networkd.service", "systemd-resolved.service",
-         "systemd-timesyncd.service", "wpa_supplicant@wlan0.service"],
+         "systemd-timesyncd.service"],
     )  # fmt: skip
     chroot(root, ["systemctl", "mask", "apt-daily.timer", "apt-daily-upgrade.timer"])
     # The firmware's boot files again, now with our root, consoles and config.txt lines.

@@ -2,10 +2,10 @@
 
 The image's own kernel and initramfs (from its boot partition) and its own disk, in
 ``qemu-system-aarch64 -M virt`` with software emulation and no network card: the same root
-filesystem, units and first boot as on a Pi, minus the Pi's devices. Ready means systemd
-reports ``peerline.service`` started, which for a Type=notify service is the phone's READY=1.
-A root shell on the serial console (systemd's debug shell, switched on by this kernel command
-line only) then asks the phone for its status.
+filesystem, units and first boot as on a Pi, minus the Pi's devices. A root shell on the serial
+console (systemd's debug shell, switched on by this kernel command line only) asks systemd
+until ``peerline.service`` is active, which for a Type=notify service means the phone sent
+READY=1, then asks the phone for its status.
 
 Options: a ``peerline.toml`` to put on the boot partition first (its name and hotline are
 then checked in the status), and a watchdog check (the phone is stopped with SIGSTOP and must
@@ -28,7 +28,7 @@ from pathlib import Path
 
 from .layout import SECTOR
 
-READY = re.compile(r"Started peerline\.service|Started Peerline desk phone")
+SHELL = re.compile(r"Started debug-shell\.service|root@peerline")
 MARK = "PEERLINE-SMOKE"
 
 
@@ -103,7 +103,9 @@ def boot(args: argparse.Namespace, tmp: Path) -> int:
     console = Console(qemu, args.log)
     started = time.monotonic()
     try:
-        if not console.wait_for(READY, args.timeout):
+        if not console.wait_for(SHELL, min(args.timeout, 300.0)):
+            return console.fail("no root shell on the serial console (systemd's debug shell)")
+        if not console.wait_active(started + args.timeout):
             return console.fail(f"peerline.service did not report ready in {args.timeout:.0f} s")
         ready_s = time.monotonic() - started
         print(f"smoke-boot: peerline.service ready after {ready_s:.0f} s", flush=True)
@@ -189,6 +191,17 @@ class Console:
                 return "\n".join(out)
             out.append(line)
         return None
+
+    def wait_active(self, deadline: float) -> bool:
+        """``systemctl is-active``: "activating" until a Type=notify service sends READY=1."""
+        while time.monotonic() < deadline:
+            out = self.run("systemctl is-active peerline.service", timeout=60.0) or ""
+            if out.split()[-1:] == ["active"]:
+                return True
+            if out.split()[-1:] == ["failed"]:
+                return False
+            time.sleep(5)
+        return False
 
     def status(self) -> dict[str, object] | None:
         for _ in range(3):
