@@ -146,7 +146,7 @@ class Console:
     def _read(self) -> None:
         assert self.proc.stdout is not None
         for raw in self.proc.stdout:
-            line = raw.decode(errors="replace").rstrip("\r\n")
+            line = raw.decode(errors="replace").rstrip("\r\n").replace("\r", "")
             line = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", line)
             if self.log is not None:
                 self.log.write(line + "\n")
@@ -168,9 +168,14 @@ class Console:
         return None
 
     def type(self, command: str) -> None:
+        """A few characters at a time: the emulated UART's 32-byte FIFO overflows (characters
+        lost) when a whole line arrives at once and the slow guest is busy."""
         assert self.proc.stdin is not None
-        self.proc.stdin.write(command.encode() + b"\n")
-        self.proc.stdin.flush()
+        data = command.encode() + b"\n"
+        for i in range(0, len(data), 8):
+            self.proc.stdin.write(data[i : i + 8])
+            self.proc.stdin.flush()
+            time.sleep(0.05)
 
     def run(self, command: str, timeout: float = 120.0) -> str | None:
         """A shell command's output, between markers (the console also carries kernel lines)."""
@@ -195,10 +200,10 @@ class Console:
     def wait_active(self, deadline: float) -> bool:
         """``systemctl is-active``: "activating" until a Type=notify service sends READY=1."""
         while time.monotonic() < deadline:
-            out = self.run("systemctl is-active peerline.service", timeout=60.0) or ""
-            if out.split()[-1:] == ["active"]:
+            out = (self.run("systemctl is-active peerline.service", timeout=60.0) or "").split()
+            if out[-1:] == ["active"]:
                 return True
-            if out.split()[-1:] == ["failed"]:
+            if out[-1:] == ["failed"]:
                 return False
             time.sleep(5)
         return False
@@ -236,7 +241,10 @@ class Console:
             words = (out or "").split()
             restarted = len(words) >= 2 and words[-2].isdigit() and int(words[-2]) > count
             if restarted and words[-1] == "active":
-                return time.monotonic() - started
+                took = time.monotonic() - started
+                why = self.run("journalctl -b -u peerline.service -o cat | grep -i watchdog") or ""
+                print(f"smoke-boot: the journal says: {why.strip()}", flush=True)
+                return took if "Watchdog timeout" in why else None
         return None
 
     def fail(self, why: str) -> int:
