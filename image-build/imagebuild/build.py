@@ -360,7 +360,9 @@ def finish_root(root: Path, wheels: Path, env: dict[str, str], ver: str) -> None
     shutil.copy2(HERE / "python-wheels.lock", stage)
     venv = "/opt/peerline"
     chroot(root, ["python3", "-m", "venv", venv], env=env)
-    pip = [f"{venv}/bin/python", "-m", "pip", "install", "--no-index", "--find-links", STAGE]
+    # --no-compile: pip's byte code is keyed by the time of installation, different per build
+    pip = [f"{venv}/bin/python", "-m", "pip", "install", "--no-compile", "--no-index",
+           "--find-links", STAGE]  # fmt: skip
     chroot(root, [*pip, "--no-deps", "--require-hashes", "-r", f"{STAGE}/python-wheels.lock"])
     built = sorted(p.name for p in (wheels / "built").iterdir())
     chroot(root, [*pip, "--no-deps", *[f"{STAGE}/{name}" for name in built]])
@@ -370,7 +372,7 @@ def finish_root(root: Path, wheels: Path, env: dict[str, str], ver: str) -> None
     # not cache it, and a Pi Zero would compile every module at every start.
     chroot(
         root,
-        [f"{venv}/bin/python", "-m", "compileall", "-q", "-j", "0", "--invalidation-mode",
+        [f"{venv}/bin/python", "-m", "compileall", "-q", "-f", "-j", "0", "--invalidation-mode",
          "unchecked-hash", f"{venv}/lib"],
         env=env,
     )  # fmt: skip

@@ -12,9 +12,9 @@ SECTOR = 512
 ALIGN = 4 * MIB
 """Partitions start on 4 MiB boundaries: SD cards erase in blocks of that order."""
 BOOT_SIZE = 256 * MIB
-"""FAT: firmware, kernel, initramfs and device trees (about 90 MB), room for one more kernel."""
+"""FAT: firmware, kernel, initramfs and device trees (about 95 MB), room for one more kernel."""
 ROOT_SIZE = 768 * MIB
-"""The read-only root, squashfs (about 400 MB now): fixed, with room to grow, so that every
+"""The read-only root, squashfs (about 190 MB now): fixed, with room to grow, so that every
 version puts the data partition at the same place and an update can leave it alone."""
 DATA_SIZE = 256 * MIB
 """The phone's state (identity, peer cache, history, configuration): a few MB in use."""

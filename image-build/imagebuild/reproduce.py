@@ -48,14 +48,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def explain(a: Path, b: Path, top: Path) -> None:
     """Which partitions and which files differ."""
-    parts = {}
-    for image in (a, b):
-        table = subprocess.run(
-            ["sfdisk", "-d", str(image)], capture_output=True, text=True, check=False
-        )
-        parts[image] = table.stdout
-    if parts[a] != parts[b]:
-        print("partition tables differ")
+    mbr = [_hash_range(p, 0, 512) for p in (a, b)]
+    print(f"partition table (MBR): {'same' if mbr[0] == mbr[1] else 'DIFFERS'}")
     for number, (start, size) in enumerate(_partitions(a), start=1):
         da, db = (_hash_range(p, start, size) for p in (a, b))
         print(f"partition {number}: {'same' if da == db else 'DIFFERS'}")
@@ -80,7 +74,7 @@ def explain(a: Path, b: Path, top: Path) -> None:
         trees.append(dest)
     differing: list[tuple[Path, Path]] = []
     for part in ("root", "boot"):
-        _walk(filecmp.dircmp(trees[0] / part, trees[1] / part), differing)
+        _walk(filecmp.dircmp(trees[0] / part, trees[1] / part, ignore=[]), differing)
     for left, _ in differing[:50]:
         print(f"  differs: {left.relative_to(trees[0])}")
     if len(differing) > 50:
@@ -96,7 +90,7 @@ def _walk(cmp: filecmp.dircmp[str], out: list[tuple[Path, Path]]) -> None:
         out.append((Path(cmp.left) / name, Path(cmp.right) / name))
     _, mismatch, errors = filecmp.cmpfiles(cmp.left, cmp.right, cmp.common_files, shallow=False)
     out += [(Path(cmp.left) / n, Path(cmp.right) / n) for n in mismatch + errors]
-    for sub in cmp.subdirs.values():
+    for sub in cmp.subdirs.values():  # (dircmp would skip __pycache__ without ignore=[])
         _walk(sub, out)
 
 
