@@ -229,7 +229,7 @@ def test_version_1_database_upgrades_keeps_its_rows_and_accepts_a_message_withou
         assert db.set_message_numbers(key(2), OTHER_NUMBER) == 1
         message = db.message(mid(4))
         assert message is not None and message.peer_number == OTHER_NUMBER
-    assert user_version(db_path) == SCHEMA_VERSION == 3
+    assert user_version(db_path) == SCHEMA_VERSION == 4
     conn = sqlite3.connect(db_path)
     try:
         indexes = {
@@ -240,7 +240,7 @@ def test_version_1_database_upgrades_keeps_its_rows_and_accepts_a_message_withou
     finally:
         conn.close()
     assert {"messages_created_at", "messages_peer_key", "peers_number"} <= indexes
-    assert tables == {"peers", "messages", "overlay_contacts", "state"}
+    assert tables == {"peers", "messages", "overlay_contacts", "state", "contacts", "calls"}
     assert check == "ok"
 
 

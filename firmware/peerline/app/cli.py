@@ -11,6 +11,7 @@ import logging
 import os
 import socket
 import sys
+import time
 from pathlib import Path
 from typing import IO, Any, get_args
 
@@ -362,9 +363,120 @@ def cmd_call_action(args: argparse.Namespace) -> int:
         cargs["call_id"] = args.call_id
     if args.command == "dtmf":
         cargs["digits"] = args.digits
-    res = _call(args, args.command, cargs)
+    command = "hangup" if args.command == "reject" else args.command
+    if args.command == "reject" and not args.call_id:
+        ringing = [c for c in _call(args, "status")["calls"] if c["state"] == "incoming"]
+        if not ringing:
+            raise _Fail(EXIT_FAILED, "no call is ringing")
+        cargs["call_id"] = ringing[0]["call_id"]
+    res = _call(args, command, cargs)
     who = format_number(res["number"]) if res.get("number") else res["peer_key"][:16] + "…"
     _out(args, res, f"call with {who}: {_call_state(res)}")
+    return 0
+
+
+def cmd_swap(args: argparse.Namespace) -> int:
+    res = _call(args, "swap")
+    who = format_number(res["number"]) if res.get("number") else res["peer_key"][:16] + "…"
+    _out(args, res, f"talking with {who}; the other call is on hold")
+    return 0
+
+
+def cmd_switch(args: argparse.Namespace) -> int:
+    """``mute on|off`` and ``dnd on|off``."""
+    res = _call(args, args.command, {"on": args.state == "on"})
+    _out(args, res, f"{args.command} {args.state}")
+    return 0
+
+
+def cmd_transfer(args: argparse.Namespace) -> int:
+    cargs: dict[str, Any] = {"target": args.number, "attended": args.attended}
+    if args.call_id:
+        cargs["call_id"] = args.call_id
+    res = _call(args, "transfer", cargs, timeout=RESOLVE_WAIT_S + 130)
+    done = "transferred" if res["transferred"] else f"not transferred: {_call_state(res)}"
+    _out(args, res, f"call with {format_number(res['number'] or '') or '?'}: {done}")
+    return 0 if res["transferred"] else EXIT_FAILED
+
+
+def cmd_conference(args: argparse.Namespace) -> int:
+    res = _call(args, "conference", {"numbers": args.numbers}, timeout=130.0 * 9)
+    lines = [f"conference of {len(res['legs'])} calls (mixed here):"]
+    lines += [
+        f"  {format_number(c['number']) if c['number'] else '?'}  {_call_state(c)}"
+        for c in res["legs"]
+    ]
+    _out(args, res, "\n".join(lines))
+    return 0
+
+
+def cmd_forward(args: argparse.Namespace) -> int:
+    if args.forward_command == "set":
+        cargs: dict[str, Any] = {"mode": args.mode.replace("-", "_"), "number": args.number}
+        if args.after is not None:
+            cargs["after_s"] = args.after
+        res = _call(args, "forward.set", cargs)
+    else:
+        mode = args.mode.replace("-", "_") if args.mode else None
+        res = _call(args, "forward.clear", {"mode": mode} if mode else {})
+    shown = [
+        f"{mode.replace('_', ' ')}: {format_number(res[mode])}"
+        for mode in ("always", "busy", "no_answer", "offline")
+        if res.get(mode)
+    ]
+    _out(args, res, "forwarding " + ("; ".join(shown) if shown else "off"))
+    return 0
+
+
+def _contact_line(c: dict[str, Any]) -> str:
+    slot = f"  *{c['speed_dial']}" if c.get("speed_dial") else ""
+    mark = "verified" if c["verified"] else ("key pinned" if c["public_key"] else "no key yet")
+    intercom = ", intercom" if c.get("auto_answer") else ""
+    return f"{format_number(c['number'])}  {c['name']}  ({mark}{intercom}){slot}"
+
+
+def cmd_contacts(args: argparse.Namespace) -> int:
+    action = args.contacts_command
+    if action == "list":
+        rows = _call(args, "contacts.list")
+        _out(args, rows, "\n".join(_contact_line(c) for c in rows) or "no contacts")
+        return 0
+    if action == "add":
+        cargs: dict[str, Any] = {
+            "number": args.number,
+            "name": args.name,
+            "auto_answer": args.auto_answer,
+            "replace": args.replace,
+        }
+        if args.key:
+            cargs["public_key"] = args.key
+        if args.speed_dial is not None:
+            cargs["speed_dial"] = args.speed_dial
+        res = _call(args, "contacts.add", cargs)
+        _out(args, res, _contact_line(res))
+        return 0
+    if action == "rm":
+        res = _call(args, "contacts.rm", {"number": args.number})
+        _out(args, res, f"removed {format_number(res['removed'])}")
+        return 0
+    res = _call(args, "contacts.verify", {"number": args.number})
+    _out(args, res, _contact_line(res))
+    return 0
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    res = _call(args, "history", {"limit": args.limit, "missed": args.missed})
+    lines = []
+    for c in res["calls"]:
+        arrow = "<-" if c["direction"] == "in" else "->"
+        who = format_number(c["number"]) if c["number"] else (c["target"] or "?")
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(c["started_at"]))
+        took = f" {c['duration_s']:.0f} s" if c["duration_s"] is not None else ""
+        mark = " verified" if c["verified"] else ""
+        fwd = f" to {format_number(c['forwarded_to'])}" if c.get("forwarded_to") else ""
+        lines.append(f"{when} {arrow} {who}  {c['outcome']}{fwd}{took}{mark}")
+    head = f"{res['missed_unseen']} missed call(s) not seen before" if res["missed_unseen"] else ""
+    _out(args, res, "\n".join(([head] if head else []) + lines) or "no calls")
     return 0
 
 
@@ -389,8 +501,10 @@ def _number_arg(text: str) -> str:
 
 
 def _target_arg(text: str) -> str:
-    """A 12-digit number, or a 3-4 digit LAN extension."""
+    """A 12-digit number, a 3-4 digit LAN extension, or a speed-dial slot as ``*N``."""
     if text.isascii() and text.isdigit() and 3 <= len(text) <= 4:
+        return text
+    if text.startswith("*") and text[1:].isdigit() and 1 <= int(text[1:]) <= 99:
         return text
     return _number_arg(text)
 
@@ -497,19 +611,89 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_lookup)
 
     p = sub.add_parser("dial", parents=[common], help="call a number (over a secure session)")
-    p.add_argument("number", type=_target_arg, help="12-digit number or LAN extension")
+    p.add_argument(
+        "number",
+        type=_target_arg,
+        nargs="?",
+        default="",
+        help="12-digit number, LAN extension or *N (speed dial); none: the hotline",
+    )
     p.add_argument("--key", help="choose the key when several phones share NUMBER")
     p.set_defaults(func=cmd_dial)
     for name, text in (
-        ("answer", "answer the ringing call"),
+        ("answer", "answer the ringing call (a call that talks goes on hold)"),
         ("hangup", "hang up, cancel a call being placed, or decline a ringing one"),
+        ("reject", "decline the ringing call"),
         ("dtmf", "send DTMF digits in the call (as events, not audio)"),
+        ("hold", "put the talking call on hold"),
+        ("resume", "take a held call off hold (the talking one goes on hold)"),
     ):
         p = sub.add_parser(name, parents=[common], help=text)
         if name == "dtmf":
             p.add_argument("digits", help="0-9, *, #, A-D")
         p.add_argument("--call-id", dest="call_id", help="which call (default: the live one)")
         p.set_defaults(func=cmd_call_action)
+
+    p = sub.add_parser("swap", parents=[common], help="talk to the held call, hold the other")
+    p.set_defaults(func=cmd_swap)
+    for name, text in (("mute", "cut the microphone in calls"), ("dnd", "do not disturb")):
+        p = sub.add_parser(name, parents=[common], help=f"{text}: on or off")
+        p.add_argument("state", choices=("on", "off"))
+        p.set_defaults(func=cmd_switch)
+    p = sub.add_parser(
+        "transfer", parents=[common], help="hand the call to NUMBER (blind, or --attended)"
+    )
+    p.add_argument("number", type=_target_arg)
+    p.add_argument(
+        "--attended",
+        action="store_true",
+        help="talk to NUMBER first (dialled if needed), then hand the held call over",
+    )
+    p.add_argument("--call-id", dest="call_id", help="which call (default: the talking one)")
+    p.set_defaults(func=cmd_transfer)
+    p = sub.add_parser(
+        "conference", parents=[common], help="dial NUMBERs, then mix every call into one"
+    )
+    p.add_argument("numbers", nargs="*", type=_target_arg)
+    p.set_defaults(func=cmd_conference)
+    fwd = sub.add_parser("forward", help="call forwarding").add_subparsers(
+        dest="forward_command", required=True, metavar="ACTION"
+    )
+    p = fwd.add_parser("set", parents=[common], help="forward calls: MODE NUMBER")
+    p.add_argument("mode", choices=("always", "busy", "no-answer", "offline"))
+    p.add_argument("number", type=_number_arg)
+    p.add_argument("--after", type=float, help="no-answer: seconds of ringing first (5-300)")
+    p.set_defaults(func=cmd_forward)
+    p = fwd.add_parser("clear", parents=[common], help="stop forwarding (one MODE, or all)")
+    p.add_argument("mode", nargs="?", choices=("always", "busy", "no-answer", "offline"))
+    p.set_defaults(func=cmd_forward)
+    con = sub.add_parser("contacts", help="names, speed dial, verified keys").add_subparsers(
+        dest="contacts_command", required=True, metavar="ACTION"
+    )
+    p = con.add_parser("add", parents=[common], help="add a contact: NUMBER NAME")
+    p.add_argument("number", type=_number_arg)
+    p.add_argument("name")
+    p.add_argument("--key", help="pin this public key for the number now")
+    p.add_argument("--speed-dial", dest="speed_dial", type=int, help="slot 1-99 (dial *N)")
+    p.add_argument(
+        "--auto-answer", dest="auto_answer", action="store_true", help="answer its intercom calls"
+    )
+    p.add_argument("--replace", action="store_true", help="change an existing contact")
+    p.set_defaults(func=cmd_contacts)
+    p = con.add_parser("list", parents=[common], help="list contacts")
+    p.set_defaults(func=cmd_contacts)
+    p = con.add_parser("rm", parents=[common], help="remove a contact")
+    p.add_argument("number", type=_number_arg)
+    p.set_defaults(func=cmd_contacts)
+    p = con.add_parser(
+        "verify", parents=[common], help="the SAS of the last call with NUMBER matched: trust it"
+    )
+    p.add_argument("number", type=_number_arg)
+    p.set_defaults(func=cmd_contacts)
+    p = sub.add_parser("history", parents=[common], help="calls made and received")
+    p.add_argument("--missed", action="store_true", help="missed calls only")
+    p.add_argument("--limit", type=int, default=50)
+    p.set_defaults(func=cmd_history)
 
     p = sub.add_parser("status", parents=[common], help="show a running phone's status")
     p.set_defaults(func=cmd_status)

@@ -14,7 +14,17 @@ from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
 from peerline import __version__
-from peerline.proto.phone import CallState, CommandRejected, EndReason, PhoneEvent, commands, events
+from peerline.errors import InvalidNumber, StoreError
+from peerline.proto.identity import parse_number
+from peerline.proto.phone import (
+    CallInfo,
+    CallState,
+    CommandRejected,
+    EndReason,
+    PhoneEvent,
+    commands,
+    events,
+)
 from peerline.runtime.control import CommandError, EventStream
 from peerline.types import Addr
 
@@ -60,6 +70,20 @@ class Control:
             "answer": self.answer,
             "hangup": self.hangup,
             "dtmf": self.dtmf,
+            "hold": self.hold,
+            "resume": self.resume,
+            "swap": self.swap,
+            "mute": self.mute,
+            "conference": self.conference,
+            "transfer": self.transfer,
+            "forward.set": self.forward_set,
+            "forward.clear": self.forward_clear,
+            "dnd": self.dnd,
+            "contacts.add": self.contacts_add,
+            "contacts.list": self.contacts_list,
+            "contacts.rm": self.contacts_rm,
+            "contacts.verify": self.contacts_verify,
+            "history": self.history,
             "lan": self.lan,
             "events": self.events,
         }
@@ -269,6 +293,219 @@ class Control:
         call_id = _call_id(args)
         return self._call_result(self._submit(commands.SendDtmf(digits=digits, call_id=call_id)))
 
+    async def hold(self, args: dict[str, Any]) -> dict[str, Any]:
+        return self._call_result(self._submit(commands.Hold(call_id=_call_id(args))))
+
+    async def resume(self, args: dict[str, Any]) -> dict[str, Any]:
+        return self._call_result(self._submit(commands.Resume(call_id=_call_id(args))))
+
+    async def swap(self, args: dict[str, Any]) -> dict[str, Any]:
+        return self._call_result(self._submit(commands.Swap()))
+
+    async def mute(self, args: dict[str, Any]) -> dict[str, Any]:
+        on = args.get("on", True)
+        if not isinstance(on, bool):
+            raise CommandError("bad_request", '"on" must be true or false')
+        self._submit(commands.SetMute(on=on))
+        return {"muted": self.phone.core.preferences().muted}
+
+    async def dnd(self, args: dict[str, Any]) -> dict[str, Any]:
+        on = args.get("on")
+        if not isinstance(on, bool):
+            raise CommandError("bad_request", '"on" must be true or false')
+        self._submit(commands.SetDoNotDisturb(on=on))
+        return {"do_not_disturb": self.phone.core.preferences().do_not_disturb}
+
+    async def _until_answered(self, call_id: bytes) -> CallInfo:
+        """Wait until a call placed here is answered or ends (at most the ring timeout)."""
+        core, hub = self.phone.core, self.phone.hub
+
+        def settled(e: PhoneEvent) -> bool:
+            return (
+                isinstance(e, events.CallStateChanged)
+                and e.call_id == call_id
+                and e.state in (CallState.ACTIVE, CallState.ENDED)
+            )
+
+        fut = hub.waiter(settled)
+        self.phone.poke()
+        call = core.call(call_id)
+        if call is not None and call.state not in (CallState.ACTIVE, CallState.ENDED):
+            await hub.wait(fut, MAX_WAIT_S)
+        fut.cancel()
+        call = core.call(call_id)
+        if call is None:
+            raise CommandError("internal", "the call vanished")
+        return call
+
+    async def _dial_and_wait(self, target: str) -> CallInfo:
+        accepted = self._submit(commands.Dial(target=target))
+        assert accepted.call_id is not None
+        call = await self._until_answered(accepted.call_id)
+        if call.state is not CallState.ACTIVE:
+            reason = call.reason or "ended"
+            raise CommandError("not_answered", f"{target}: {reason} {call.detail}".strip())
+        return call
+
+    async def conference(self, args: dict[str, Any]) -> dict[str, Any]:
+        """Dial each of ``numbers`` in turn (each waits for its answer, the others on hold),
+        then join every call that is up into one conference this phone mixes."""
+        numbers = args.get("numbers", [])
+        if not isinstance(numbers, list) or not all(isinstance(n, str) for n in numbers):
+            raise CommandError("bad_request", '"numbers" must be a list of numbers')
+        if len(numbers) > 8:
+            raise CommandError("bad_request", "at most 8 numbers at once")
+        for number in numbers:
+            await self._dial_and_wait(number)
+        self._submit(commands.Conference())
+        self.phone.poke()
+        now = self._now()
+        core = self.phone.core
+        legs = [c for c in core.recent_calls() if c.state is CallState.ACTIVE]
+        return {"legs": [core.call_json(c.call_id, now) for c in legs]}
+
+    async def transfer(self, args: dict[str, Any]) -> dict[str, Any]:
+        """Blind: the talking call's far phone calls ``target``, and our call ends. Attended:
+        dial ``target`` (unless a call with it is already up), wait for its answer, then hand
+        the held call to it."""
+        target = str(args.get("target", ""))
+        attended = args.get("attended", False)
+        if not isinstance(attended, bool):
+            raise CommandError("bad_request", '"attended" must be true or false')
+        call_id = _call_id(args)
+        core = self.phone.core
+        if not attended:
+            accepted = self._submit(commands.Transfer(target=target, call_id=call_id))
+        else:
+            consult = next(
+                (
+                    c
+                    for c in core.recent_calls()
+                    if c.live and target and c.number == _number_or_none(target)
+                ),
+                None,
+            )
+            if consult is None:
+                consult = await self._dial_and_wait(target)
+            accepted = self._submit(
+                commands.Transfer(
+                    target=target, call_id=call_id, consultation=consult.call_id, attended=True
+                )
+            )
+        handed = accepted.call_id or b""
+
+        def finished(e: PhoneEvent) -> bool:
+            return (
+                isinstance(e, events.CallStateChanged)
+                and e.call_id == handed
+                and e.state is CallState.ENDED
+            ) or (
+                isinstance(e, events.CallUpdated)
+                and e.call_id == handed
+                and e.aspect == "transfer_failed"
+            )
+
+        fut = self.phone.hub.waiter(finished)
+        self.phone.poke()
+        info = core.call(handed)
+        if info is not None and info.live:
+            await self.phone.hub.wait(fut, RESOLVE_WAIT_S)
+        fut.cancel()
+        result = self._call_result(accepted)
+        result["transferred"] = result["reason"] == "transferred"
+        return result
+
+    async def forward_set(self, args: dict[str, Any]) -> dict[str, Any]:
+        mode = args.get("mode")
+        if mode not in ("always", "busy", "no_answer", "offline"):
+            raise CommandError("bad_request", '"mode" is always, busy, no_answer or offline')
+        current = self.phone.core.forwarding()
+        changes: dict[str, Any] = {mode: str(args.get("number", ""))}
+        if mode == "no_answer" and args.get("after_s") is not None:
+            after = args["after_s"]
+            if isinstance(after, bool) or not isinstance(after, int | float):
+                raise CommandError("bad_request", '"after_s" must be a number of seconds')
+            changes["no_answer_s"] = float(after)
+        return self._set_forwarding(current | changes)
+
+    async def forward_clear(self, args: dict[str, Any]) -> dict[str, Any]:
+        mode = args.get("mode")
+        modes = ("always", "busy", "no_answer", "offline")
+        if mode is not None and mode not in modes:
+            raise CommandError("bad_request", '"mode" is always, busy, no_answer or offline')
+        current = self.phone.core.forwarding()
+        return self._set_forwarding(current | {m: None for m in modes if mode in (None, m)})
+
+    def _set_forwarding(self, settings: dict[str, Any]) -> dict[str, Any]:
+        self._submit(commands.SetForwarding(**settings))
+        return self.phone.core.forwarding()
+
+    async def contacts_add(self, args: dict[str, Any]) -> dict[str, Any]:
+        slot = args.get("speed_dial")
+        if slot is not None and (isinstance(slot, bool) or not isinstance(slot, int)):
+            raise CommandError("bad_request", '"speed_dial" must be a slot number 1..99')
+        auto = args.get("auto_answer", False)
+        if not isinstance(auto, bool):
+            raise CommandError("bad_request", '"auto_answer" must be true or false')
+        self._submit(
+            commands.SaveContact(
+                number=str(args.get("number", "")),
+                name=str(args.get("name", "")),
+                public_key=_optional_key(args.get("public_key")),
+                speed_dial=slot,
+                auto_answer=auto,
+                replace=bool(args.get("replace", False)),
+            )
+        )
+        number = _number_or_none(str(args.get("number", "")))
+        return next(c for c in self.phone.core.contact_cards() if c["number"] == number)
+
+    async def contacts_list(self, args: dict[str, Any]) -> list[dict[str, Any]]:
+        return self.phone.core.contact_cards()
+
+    async def contacts_rm(self, args: dict[str, Any]) -> dict[str, Any]:
+        self._submit(commands.RemoveContact(number=str(args.get("number", ""))))
+        return {"removed": _number_or_none(str(args.get("number", "")))}
+
+    async def contacts_verify(self, args: dict[str, Any]) -> dict[str, Any]:
+        number = str(args.get("number", ""))
+        self._submit(commands.VerifyContact(number=number, wall_time=time.time()))
+        wanted = _number_or_none(number)
+        return next(c for c in self.phone.core.contact_cards() if c["number"] == wanted)
+
+    async def history(self, args: dict[str, Any]) -> dict[str, Any]:
+        limit = args.get("limit", 50)
+        if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= 1000:
+            raise CommandError("bad_request", '"limit" must be an integer 1..1000')
+        missed_only = bool(args.get("missed", False))
+        db = self.phone.db
+        rows = db.calls(limit, missed_only=missed_only)
+        unseen = db.missed_unseen()
+        if args.get("mark_seen", True):
+            db.mark_missed_seen()
+        return {
+            "missed_unseen": unseen,
+            "calls": [
+                {
+                    "call_id": r.call_id.hex(),
+                    "direction": r.direction,
+                    "number": r.number,
+                    "peer_key": r.peer_key.hex() if r.peer_key else None,
+                    "name": r.name or None,
+                    "target": r.target or None,
+                    "started_at": r.started_at,
+                    "answered_at": r.answered_at,
+                    "ended_at": r.ended_at,
+                    "duration_s": None if r.duration_s is None else round(r.duration_s, 1),
+                    "end_reason": r.end_reason,
+                    "outcome": r.outcome,
+                    "forwarded_to": r.forwarded_to,
+                    "verified": r.verified,
+                }
+                for r in rows
+            ],
+        }
+
     def _call_result(self, accepted: commands.Accepted) -> dict[str, Any]:
         self.phone.poke()
         call = self.phone.core.call_json(accepted.call_id or b"", self._now())
@@ -314,7 +551,15 @@ def status_json(phone: "Phone") -> dict[str, Any]:
         "handset": phone.handset.status() if phone.handset is not None else None,
         "restart_pending": list(phone.restart_pending),
         "boot_config": phone.boot_import,
+        "missed_calls": _missed(phone),
     }
+
+
+def _missed(phone: "Phone") -> int | None:
+    try:
+        return phone.db.missed_unseen()
+    except StoreError:
+        return None
 
 
 def _for_request(event: PhoneEvent, accepted: commands.Accepted) -> bool:
@@ -328,6 +573,13 @@ def _call_id(args: dict[str, Any]) -> bytes | None:
         return bytes.fromhex(str(args["call_id"]))
     except ValueError:
         raise CommandError("bad_request", '"call_id" must be hex') from None
+
+
+def _number_or_none(text: str) -> str | None:
+    try:
+        return parse_number(text)
+    except InvalidNumber:
+        return None
 
 
 def _parse_key(value: object) -> bytes:

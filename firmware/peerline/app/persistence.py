@@ -7,14 +7,17 @@ the phone goes on (a full disk must not take the phone down); a message acknowle
 sender is stored before anything else happens to it.
 """
 
+import json
 import logging
 import time
 from collections.abc import Callable
 from typing import Any
 
 from peerline.errors import StoreError
-from peerline.proto.phone import PhoneState, StoredPeer, events
-from peerline.store.db import Database
+from peerline.proto.call.manager import Forwarding
+from peerline.proto.phone import CallState, EndReason, PhoneState, StoredPeer, events
+from peerline.proto.phone.addressbook import ContactCard
+from peerline.store.db import CallOutcome, Database
 
 log = logging.getLogger("peerline")
 
@@ -24,7 +27,22 @@ def load_state(db: Database) -> PhoneState:
     and the wall clock, so they move forward even if the store was lost."""
     stored_seq = int(db.get_state("record_seq") or 0)
     saved_claim = int(db.get_state("lan_claim_seq") or 0)
+    interrupted = db.close_interrupted_calls(now=time.time())
+    if interrupted:
+        log.info("%d call(s) were cut off by the last stop; recorded as interrupted", interrupted)
     return PhoneState(
+        contacts=tuple(
+            ContactCard(
+                number=c.number,
+                name=c.name,
+                public_key=c.public_key,
+                verified_at=c.verified_at,
+                speed_dial=c.speed_dial,
+                auto_answer=c.auto_answer,
+            )
+            for c in db.contacts()
+        ),
+        forwarding=_forwarding(db.get_state("forwarding")),
         peers=tuple(
             StoredPeer(public_key=r.public_key, number=r.number, addr=(r.host, r.port))
             for r in db.peers()
@@ -34,6 +52,42 @@ def load_state(db: Database) -> PhoneState:
         lan_extension=db.get_state("lan_extension"),
         lan_claim_seq=max(saved_claim, int(time.time())),
     )
+
+
+def _forwarding(text: str | None) -> Forwarding:
+    """The stored forwarding settings; anything unreadable means none (and is said)."""
+    if not text:
+        return Forwarding()
+    try:
+        value = json.loads(text)
+        return Forwarding(**{k: value[k] for k in Forwarding.__dataclass_fields__ if k in value})
+    except (ValueError, TypeError, AttributeError) as exc:
+        log.warning("stored call forwarding unreadable, ignored: %s", exc)
+        return Forwarding()
+
+
+_OUTCOMES: dict[EndReason, CallOutcome] = {
+    EndReason.MISSED: "missed",
+    EndReason.DECLINED_HERE: "rejected",
+    EndReason.BUSY_HERE: "busy",
+    EndReason.DO_NOT_DISTURB: "busy",
+    EndReason.FORWARDED: "forwarded",
+    EndReason.ANSWERED_ELSEWHERE: "cancelled",
+}
+"""How a call that was never answered went, for the history (the rest: see ``_outcome``)."""
+
+
+def _outcome(event: events.CallStateChanged) -> CallOutcome:
+    if event.answered:
+        return "answered"
+    reason = event.reason
+    if reason is not None and reason in _OUTCOMES:
+        return _OUTCOMES[reason]
+    if not event.outgoing:
+        return "missed"  # cancelled by the caller while it rang, or cut off: missed here
+    if reason is EndReason.CANCELLED:
+        return "cancelled"
+    return "forwarded" if event.forwarded_to else "failed"
 
 
 class Persistence:
@@ -51,6 +105,11 @@ class Persistence:
             events.RecordPublished: self._record,
             events.PeerCacheSaved: self._cache,
             events.LanAnnouncementChanged: self._lan,
+            events.CallStateChanged: self._call,
+            events.CallerIdentified: self._caller,
+            events.ContactSaved: self._contact,
+            events.ContactRemoved: self._contact_removed,
+            events.ForwardingChanged: self._forward,
         }
 
     def handle(self, event: events.PhoneEvent) -> None:
@@ -59,7 +118,7 @@ class Persistence:
             return
         try:
             writer(event)
-        except StoreError as exc:
+        except (StoreError, ValueError) as exc:
             log.warning("cannot store %s: %s", type(event).__name__, exc)
 
     def _received(self, event: events.MessageReceived) -> None:
@@ -112,3 +171,73 @@ class Persistence:
         self.db.set_state("lan_claim_seq", str(event.claim_seq))
         if event.extension and not event.configured:
             self.db.set_state("lan_extension", event.extension)
+
+    def _call(self, event: events.CallStateChanged) -> None:
+        """The call history: a row when a call starts, its key and number when known, when it
+        was answered, and how it ended. Each write is durable at once (``kill -9`` keeps it;
+        a call cut off so is closed as interrupted at the next start)."""
+        db, now = self.db, time.time()
+        db.call_started(
+            call_id=event.call_id,
+            direction="out" if event.outgoing else "in",
+            peer_key=event.peer_key or None,
+            number=event.number,
+            target=event.target[:32],
+            name=event.name,
+            started_at=now,
+        )
+        if event.state is CallState.ENDED:
+            db.call_ended(
+                event.call_id,
+                ended_at=now,
+                end_reason=str(event.reason or "ended"),
+                outcome=_outcome(event),
+                forwarded_to=event.forwarded_to,
+            )
+            return
+        row = db.call(event.call_id)
+        if row is None:
+            return
+        changes: dict[str, object] = {}
+        if event.peer_key and row.peer_key is None:
+            changes["peer_key"] = event.peer_key
+        if event.number and row.number is None:
+            changes["number"] = event.number
+        if event.state is CallState.ACTIVE and row.answered_at is None:
+            changes["answered_at"] = now
+        if (event.trust == "verified") != row.verified:
+            changes["verified"] = event.trust == "verified"
+        if changes:
+            db.call_updated(event.call_id, **changes)  # type: ignore[arg-type]
+
+    def _caller(self, event: events.CallerIdentified) -> None:
+        self.db.set_call_numbers(event.peer_key, event.number)
+
+    def _contact(self, event: events.ContactSaved) -> None:
+        db = self.db
+        if db.contact(event.number) is None:
+            db.add_contact(
+                event.number,
+                event.name,
+                public_key=event.public_key,
+                speed_dial=event.speed_dial,
+                auto_answer=event.auto_answer,
+                now=time.time(),
+            )
+        else:
+            db.update_contact(
+                event.number,
+                name=event.name,
+                public_key=event.public_key,
+                speed_dial=event.speed_dial,
+                auto_answer=event.auto_answer,
+            )
+        if event.verified_at is not None and event.public_key is not None:
+            db.verify_contact(event.number, event.public_key, now=event.verified_at)
+
+    def _contact_removed(self, event: events.ContactRemoved) -> None:
+        self.db.remove_contact(event.number)
+
+    def _forward(self, event: events.ForwardingChanged) -> None:
+        fields = ("always", "busy", "no_answer", "no_answer_s", "offline")
+        self.db.set_state("forwarding", json.dumps({f: getattr(event, f) for f in fields}))

@@ -384,6 +384,13 @@ class Node:
                 nudged += 1
         return nudged
 
+    def connection_hash(self, peer_key: bytes) -> bytes | None:
+        """The handshake hash ``h`` that began the connection of ``peer_key``'s current session
+        (protocol.md §2.4): the call SAS's input (§2.6). None when there is no current session.
+        Both phones hold the same value while they share the current session. Never log it."""
+        peer = self._peers.get(peer_key)
+        return SessionTable.connection_hash(peer) if peer is not None else None
+
     def sessions(self, *, now: float) -> list[dict[str, Any]]:
         """A snapshot of live sessions for status displays (no key material)."""
         out = []

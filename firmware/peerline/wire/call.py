@@ -7,19 +7,42 @@ message names its call, and the state machine tolerates reordering). Its body is
 
     message_id (16) | kind (u8) | call_id (8) | fields of that kind
 
-Kinds and their fields (integers big-endian):
+Kinds and their fields (integers big-endian; a *target* is a u8 length, 1..16, then that many
+ASCII digits: a 12-digit number or a LAN extension):
 
     0x01 INVITE    codec (u8, 1 = Opus) | rate_khz (u8: 16 or 48) | max_kbps (u16, 8..510)
                    | name (u8 length, 0..64 bytes of UTF-8: the caller's display name)
+                   | options: TLVs ``type (u8) | len (u8) | value`` to the end, sent in type
+                   order, each known type at most once, unknown types skipped (``InviteTlv``):
+                     1 REPLACES     8 bytes: the call this one replaces (attended transfer)
+                     2 DIVERSION    12*k bytes, k 1..8: 12-digit numbers that forwarded the
+                                    call, oldest first
+                     3 FLAGS        1 byte: bit0 intercom (auto-answer if allowed), bit1 page
+                                    (one-way announcement); other bits ignored
+                     4 REFERRED_BY  12 digits: the number that transferred this call
+                     5 GROUP        1..16 digits: the group extension the call was dialled to
     0x02 RINGING   (none)  the callee's phone is ringing
     0x03 ANSWER    codec (u8) | rate_khz (u8): what the callee will send and expects
     0x04 HANGUP    reason (u8, ``HangupReason``): ends, declines or cancels the call
     0x05 DTMF      seq (u16, per call, from 0) | digit (u8: ASCII of 0-9 * # A-D)
                    | duration_ms (u16, 40..2000)
+    0x06 HOLD      (none)  the sender put the call on hold: MEDIA stops both ways (reports go on)
+    0x07 RESUME    (none)  the sender ends its hold
+    0x08 SAS_COMMIT       commitment (32): the callee's ``sas_commitment(n_r)``, after RINGING
+    0x09 SAS_NONCE        nonce (16): the caller's n_i, sent once it has the commitment
+    0x0A SAS_REVEAL       nonce (16): the callee's n_r, sent once it has n_i
+    0x0B TRANSFER  flags (u8: bit0 ``replaces`` present; other bits 0) | replaces (8, if bit0)
+                   | target: "call the target and drop me"
+    0x0C TRANSFER_STATUS  status (u8, ``TransferProgress``): how the transferred call goes
+    0x0D REDIRECT  reason (u8, ``RedirectReason``) | target: the callee forwards the call (it
+                   ends the call at both ends; the caller then calls the target)
 
-Unknown kinds are skipped (counted), so later versions can add hold, transfer and conference
-messages. A MEDIA_REPORT frame (sent about once a second by each end of a call, never
-retransmitted) is a receiver report, as RFC 3550's, for the stream the reporter receives::
+Apart from INVITE's options, a message with bytes left over is malformed. An unknown
+``HangupReason`` or ``TransferProgress`` decodes as FAILED, an unknown ``RedirectReason`` as
+ALWAYS. Unknown kinds are skipped (counted), so later versions can add kinds (conference).
+
+A MEDIA_REPORT frame (sent about once a second by each end of a call, never retransmitted) is a
+receiver report, as RFC 3550's, for the stream the reporter receives::
 
     highest_seq (u16) | lost_total (u32) | fraction_lost (u8, /256 since the last report)
     | jitter (u32, 48 kHz units, RFC 3550 §6.4.1) | playout_ms (u16: the jitter buffer's delay)
@@ -44,6 +67,21 @@ MIN_DTMF_MS = 40
 MAX_DTMF_MS = 2000
 REPORT_SIZE = 2 + 4 + 1 + 4 + 2 + 4 + 4 + 4
 SAMPLE_RATES_KHZ = (16, 48)
+SAS_NONCE_SIZE = 16
+"""SAS_NONCE and SAS_REVEAL: one phone's call-SAS nonce (``proto.identity.sas``)."""
+SAS_COMMITMENT_SIZE = 32
+"""SAS_COMMIT: the callee's ``sas_commitment`` of its nonce."""
+NUMBER_DIGITS = 12
+"""A dialable number on the wire: 12 ASCII digits (INVITE's DIVERSION and REFERRED_BY)."""
+MAX_TARGET_DIGITS = 16
+"""A target (TRANSFER, REDIRECT, INVITE's GROUP): 1..16 ASCII digits, a number or extension."""
+MAX_DIVERSIONS = 8
+"""Numbers an INVITE's DIVERSION option may list."""
+TRANSFER_REPLACES = 0x01
+"""TRANSFER flags bit 0: a ``replaces`` call id follows. Other bits must be 0."""
+INVITE_INTERCOM = 0x01
+INVITE_PAGE = 0x02
+"""INVITE FLAGS option bits; other bits are ignored."""
 
 
 class SignalKind(enum.IntEnum):
@@ -52,6 +90,27 @@ class SignalKind(enum.IntEnum):
     ANSWER = 0x03
     HANGUP = 0x04
     DTMF = 0x05
+    HOLD = 0x06
+    RESUME = 0x07
+    SAS_COMMIT = 0x08
+    SAS_NONCE = 0x09
+    SAS_REVEAL = 0x0A
+    TRANSFER = 0x0B
+    TRANSFER_STATUS = 0x0C
+    REDIRECT = 0x0D
+
+
+class InviteTlv(enum.IntEnum):
+    """Types of the options after an INVITE's name: ``type (u8) | len (u8) | value``."""
+
+    REPLACES = 1
+    DIVERSION = 2
+    FLAGS = 3
+    REFERRED_BY = 4
+    GROUP = 5
+
+
+_INVITE_TLVS = frozenset(InviteTlv)
 
 
 class HangupReason(enum.IntEnum):
@@ -69,6 +128,30 @@ class HangupReason(enum.IntEnum):
     "No codec in common."
     FAILED = 5
     "Something else went wrong (the phone's audio, a protocol error)."
+    ANSWERED_ELSEWHERE = 6
+    "A ring-all group: another phone took the call."
+    TRANSFERRED = 7
+    "The call was handed on to another phone (TRANSFER)."
+    SECURITY = 8
+    "The SAS commitment did not match the revealed nonce: the call is refused."
+
+
+class TransferProgress(enum.IntEnum):
+    """How the call a TRANSFER asked for goes, as reported to the transferor."""
+
+    TRYING = 0
+    RINGING = 1
+    ANSWERED = 2
+    FAILED = 3
+
+
+class RedirectReason(enum.IntEnum):
+    """Why a callee forwards a call (REDIRECT)."""
+
+    ALWAYS = 0
+    BUSY = 1
+    NO_ANSWER = 2
+    OFFLINE = 3
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -78,6 +161,18 @@ class Invite:
     rate_khz: int = 16
     max_kbps: int = 64
     name: str = ""
+    replaces: bytes | None = None
+    "REPLACES: attended transfer, this call replaces that one (a ``call_id``) at the receiver."
+    diverted: tuple[str, ...] = ()
+    "DIVERSION: the 12-digit numbers that forwarded this call, oldest first (loop detection)."
+    intercom: bool = False
+    "FLAGS bit 0: please answer automatically, if the caller is allowed to."
+    page: bool = False
+    "FLAGS bit 1: a one-way announcement."
+    referred_by: str | None = None
+    "REFERRED_BY: the 12-digit number that transferred this call."
+    group: str | None = None
+    "GROUP: the hunt or page group extension this call was dialled to (1..16 digits)."
 
     def __post_init__(self) -> None:
         _check_call_id(self.call_id)
@@ -87,6 +182,16 @@ class Invite:
             raise ValueError("max_kbps must be 8..510")
         if len(self.name.encode("utf-8")) > MAX_NAME_BYTES:
             raise ValueError(f"name exceeds {MAX_NAME_BYTES} UTF-8 bytes")
+        if self.replaces is not None:
+            _check_call_id(self.replaces, "replaces")
+        if not isinstance(self.diverted, tuple) or len(self.diverted) > MAX_DIVERSIONS:
+            raise ValueError(f"diverted must be a tuple of at most {MAX_DIVERSIONS} numbers")
+        for number in self.diverted:
+            _check_digits(number, "diverted", NUMBER_DIGITS, NUMBER_DIGITS)
+        if self.referred_by is not None:
+            _check_digits(self.referred_by, "referred_by", NUMBER_DIGITS, NUMBER_DIGITS)
+        if self.group is not None:
+            _check_digits(self.group, "group", 1, MAX_TARGET_DIGITS)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -135,7 +240,119 @@ class Dtmf:
             raise ValueError(f"DTMF duration must be {MIN_DTMF_MS}..{MAX_DTMF_MS} ms")
 
 
-Signal = Invite | Ringing | Answer | Hangup | Dtmf
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Hold:
+    """The sender put the call on hold: both ends stop sending MEDIA (reports go on)."""
+
+    call_id: bytes
+
+    def __post_init__(self) -> None:
+        _check_call_id(self.call_id)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Resume:
+    """The sender ends its hold."""
+
+    call_id: bytes
+
+    def __post_init__(self) -> None:
+        _check_call_id(self.call_id)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SasCommit:
+    """The callee's commitment to its call-SAS nonce, sent right after RINGING (§2.6)."""
+
+    call_id: bytes
+    commitment: bytes
+
+    def __post_init__(self) -> None:
+        _check_call_id(self.call_id)
+        if len(self.commitment) != SAS_COMMITMENT_SIZE:
+            raise ValueError(f"SAS commitment must be {SAS_COMMITMENT_SIZE} bytes")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SasNonce:
+    """The caller's call-SAS nonce, sent only once it has the callee's commitment (§2.6)."""
+
+    call_id: bytes
+    nonce: bytes
+
+    def __post_init__(self) -> None:
+        _check_call_id(self.call_id)
+        _check_nonce(self.nonce)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SasReveal:
+    """The callee's call-SAS nonce, sent only once it has the caller's (§2.6)."""
+
+    call_id: bytes
+    nonce: bytes
+
+    def __post_init__(self) -> None:
+        _check_call_id(self.call_id)
+        _check_nonce(self.nonce)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Transfer:
+    """The sender asks: call ``target`` and drop me. With ``replaces``, the new call replaces
+    that call (the sender's with the target) at the target: an attended transfer."""
+
+    call_id: bytes
+    target: str
+    replaces: bytes | None = None
+
+    def __post_init__(self) -> None:
+        _check_call_id(self.call_id)
+        _check_digits(self.target, "target", 1, MAX_TARGET_DIGITS)
+        if self.replaces is not None:
+            _check_call_id(self.replaces, "replaces")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TransferStatus:
+    """How the call a TRANSFER asked for goes, sent back to the transferor."""
+
+    call_id: bytes
+    status: TransferProgress
+
+    def __post_init__(self) -> None:
+        _check_call_id(self.call_id)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Redirect:
+    """The callee forwards the call to ``target``: the call ends at both ends and the caller
+    calls the target."""
+
+    call_id: bytes
+    target: str
+    reason: RedirectReason
+
+    def __post_init__(self) -> None:
+        _check_call_id(self.call_id)
+        _check_digits(self.target, "target", 1, MAX_TARGET_DIGITS)
+
+
+Signal = (
+    Invite
+    | Ringing
+    | Answer
+    | Hangup
+    | Dtmf
+    | Hold
+    | Resume
+    | SasCommit
+    | SasNonce
+    | SasReveal
+    | Transfer
+    | TransferStatus
+    | Redirect
+)
 
 
 class UnknownSignal(DecodeError):
@@ -153,6 +370,7 @@ def push_signal(signal: Signal) -> bytes:
         name = signal.name.encode("utf-8")
         buf.push_u8(len(name))
         buf.push_bytes(name)
+        _push_invite_options(buf, signal)
     elif isinstance(signal, Ringing):
         buf.push_u8(SignalKind.RINGING)
         buf.push_bytes(signal.call_id)
@@ -165,12 +383,48 @@ def push_signal(signal: Signal) -> bytes:
         buf.push_u8(SignalKind.HANGUP)
         buf.push_bytes(signal.call_id)
         buf.push_u8(signal.reason)
-    else:
+    elif isinstance(signal, Dtmf):
         buf.push_u8(SignalKind.DTMF)
         buf.push_bytes(signal.call_id)
         buf.push_u16(signal.seq)
         buf.push_u8(ord(signal.digit))
         buf.push_u16(signal.duration_ms)
+    elif isinstance(signal, Hold):
+        buf.push_u8(SignalKind.HOLD)
+        buf.push_bytes(signal.call_id)
+    elif isinstance(signal, Resume):
+        buf.push_u8(SignalKind.RESUME)
+        buf.push_bytes(signal.call_id)
+    elif isinstance(signal, SasCommit):
+        buf.push_u8(SignalKind.SAS_COMMIT)
+        buf.push_bytes(signal.call_id)
+        buf.push_bytes(signal.commitment)
+    elif isinstance(signal, SasNonce):
+        buf.push_u8(SignalKind.SAS_NONCE)
+        buf.push_bytes(signal.call_id)
+        buf.push_bytes(signal.nonce)
+    elif isinstance(signal, SasReveal):
+        buf.push_u8(SignalKind.SAS_REVEAL)
+        buf.push_bytes(signal.call_id)
+        buf.push_bytes(signal.nonce)
+    elif isinstance(signal, Transfer):
+        buf.push_u8(SignalKind.TRANSFER)
+        buf.push_bytes(signal.call_id)
+        if signal.replaces is None:
+            buf.push_u8(0)
+        else:
+            buf.push_u8(TRANSFER_REPLACES)
+            buf.push_bytes(signal.replaces)
+        _push_target(buf, signal.target)
+    elif isinstance(signal, TransferStatus):
+        buf.push_u8(SignalKind.TRANSFER_STATUS)
+        buf.push_bytes(signal.call_id)
+        buf.push_u8(signal.status)
+    else:
+        buf.push_u8(SignalKind.REDIRECT)
+        buf.push_bytes(signal.call_id)
+        buf.push_u8(signal.reason)
+        _push_target(buf, signal.target)
     return buf.getvalue()
 
 
@@ -183,13 +437,7 @@ def pull_signal(data: bytes) -> Signal:
     try:
         signal: Signal
         if kind == SignalKind.INVITE:
-            codec, rate, kbps = buf.pull_u8(), buf.pull_u8(), buf.pull_u16()
-            raw = buf.pull_bytes(buf.pull_u8())
-            try:
-                name = raw.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                raise DecodeError("INVITE name is not UTF-8") from exc
-            signal = Invite(call_id=call_id, codec=codec, rate_khz=rate, max_kbps=kbps, name=name)
+            signal = _pull_invite(buf, call_id)
         elif kind == SignalKind.RINGING:
             signal = Ringing(call_id=call_id)
         elif kind == SignalKind.ANSWER:
@@ -204,6 +452,36 @@ def pull_signal(data: bytes) -> Signal:
         elif kind == SignalKind.DTMF:
             seq, digit, ms = buf.pull_u16(), chr(buf.pull_u8()), buf.pull_u16()
             signal = Dtmf(call_id=call_id, seq=seq, digit=digit, duration_ms=ms)
+        elif kind == SignalKind.HOLD:
+            signal = Hold(call_id=call_id)
+        elif kind == SignalKind.RESUME:
+            signal = Resume(call_id=call_id)
+        elif kind == SignalKind.SAS_COMMIT:
+            signal = SasCommit(call_id=call_id, commitment=buf.pull_bytes(SAS_COMMITMENT_SIZE))
+        elif kind == SignalKind.SAS_NONCE:
+            signal = SasNonce(call_id=call_id, nonce=buf.pull_bytes(SAS_NONCE_SIZE))
+        elif kind == SignalKind.SAS_REVEAL:
+            signal = SasReveal(call_id=call_id, nonce=buf.pull_bytes(SAS_NONCE_SIZE))
+        elif kind == SignalKind.TRANSFER:
+            flags = buf.pull_u8()
+            if flags & ~TRANSFER_REPLACES:
+                raise DecodeError(f"TRANSFER flags 0x{flags:02x} has unknown bits set")
+            replaces = buf.pull_bytes(CALL_ID_SIZE) if flags & TRANSFER_REPLACES else None
+            signal = Transfer(call_id=call_id, target=_pull_digits(buf), replaces=replaces)
+        elif kind == SignalKind.TRANSFER_STATUS:
+            value = buf.pull_u8()
+            try:
+                status = TransferProgress(value)
+            except ValueError:
+                status = TransferProgress.FAILED  # as an unknown hangup reason
+            signal = TransferStatus(call_id=call_id, status=status)
+        elif kind == SignalKind.REDIRECT:
+            value = buf.pull_u8()
+            try:
+                why = RedirectReason(value)
+            except ValueError:
+                why = RedirectReason.ALWAYS  # the caller still follows it
+            signal = Redirect(call_id=call_id, target=_pull_digits(buf), reason=why)
         else:
             raise UnknownSignal(f"unknown signal kind 0x{kind:02x}")
     except ValueError as exc:
@@ -211,8 +489,97 @@ def pull_signal(data: bytes) -> Signal:
             raise
         raise DecodeError(f"bad {SignalKind(kind).name} signal: {exc}") from None
     if kind != SignalKind.INVITE:
-        buf.expect_end()  # an INVITE may grow fields at its end; the others may not
+        buf.expect_end()  # an INVITE's options run to its end; the others may not grow
     return signal
+
+
+def _push_invite_options(buf: Buffer, invite: Invite) -> None:
+    """The INVITE's options, in type order; none at all for an INVITE without any (its bytes
+    are then those of an INVITE from before options existed)."""
+
+    def tlv(kind: InviteTlv, value: bytes) -> None:
+        buf.push_u8(kind)
+        buf.push_u8(len(value))
+        buf.push_bytes(value)
+
+    if invite.replaces is not None:
+        tlv(InviteTlv.REPLACES, invite.replaces)
+    if invite.diverted:
+        tlv(InviteTlv.DIVERSION, "".join(invite.diverted).encode("ascii"))
+    flags = (INVITE_INTERCOM if invite.intercom else 0) | (INVITE_PAGE if invite.page else 0)
+    if flags:
+        tlv(InviteTlv.FLAGS, bytes([flags]))
+    if invite.referred_by is not None:
+        tlv(InviteTlv.REFERRED_BY, invite.referred_by.encode("ascii"))
+    if invite.group is not None:
+        tlv(InviteTlv.GROUP, invite.group.encode("ascii"))
+
+
+def _pull_invite(buf: Buffer, call_id: bytes) -> Invite:
+    """An INVITE's fields and then its options, to the end of ``buf``: an option of a type
+    this version does not know is skipped; one running past the end, or a known type twice,
+    is malformed. Options are accepted in any order."""
+    codec, rate, kbps = buf.pull_u8(), buf.pull_u8(), buf.pull_u16()
+    raw = buf.pull_bytes(buf.pull_u8())
+    try:
+        name = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise DecodeError("INVITE name is not UTF-8") from exc
+    seen: set[int] = set()
+    replaces: bytes | None = None
+    diverted: tuple[str, ...] = ()
+    flags = 0
+    referred_by: str | None = None
+    group: str | None = None
+    while buf.remaining:
+        kind = buf.pull_u8()
+        value = buf.pull_bytes(buf.pull_u8())
+        if kind not in _INVITE_TLVS:
+            continue  # a later version's option
+        if kind in seen:
+            raise DecodeError(f"INVITE option {InviteTlv(kind).name} appears twice")
+        seen.add(kind)
+        if kind == InviteTlv.REPLACES:
+            replaces = value  # its length is checked by Invite
+        elif kind == InviteTlv.DIVERSION:
+            if not value or len(value) % NUMBER_DIGITS:
+                raise DecodeError(f"INVITE DIVERSION is not {NUMBER_DIGITS}-digit numbers")
+            diverted = tuple(
+                value[i : i + NUMBER_DIGITS].decode("latin-1")
+                for i in range(0, len(value), NUMBER_DIGITS)
+            )
+        elif kind == InviteTlv.FLAGS:
+            if len(value) != 1:
+                raise DecodeError("INVITE FLAGS is one byte")
+            flags = value[0]
+        elif kind == InviteTlv.REFERRED_BY:
+            referred_by = value.decode("latin-1")
+        else:
+            group = value.decode("latin-1")
+    return Invite(
+        call_id=call_id,
+        codec=codec,
+        rate_khz=rate,
+        max_kbps=kbps,
+        name=name,
+        replaces=replaces,
+        diverted=diverted,
+        intercom=bool(flags & INVITE_INTERCOM),
+        page=bool(flags & INVITE_PAGE),
+        referred_by=referred_by,
+        group=group,
+    )
+
+
+def _push_target(buf: Buffer, target: str) -> None:
+    buf.push_u8(len(target))
+    buf.push_bytes(target.encode("ascii"))
+
+
+def _pull_digits(buf: Buffer) -> str:
+    """A u8 length and that many bytes, as text; the signal's constructor checks they are
+    ASCII digits (Latin-1 maps every byte to one character, so nothing is lost)."""
+    return buf.pull_bytes(buf.pull_u8()).decode("latin-1")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -277,6 +644,21 @@ def pull_report(data: bytes) -> MediaReport:
     )
 
 
-def _check_call_id(call_id: bytes) -> None:
+def _check_call_id(call_id: bytes, what: str = "call_id") -> None:
     if len(call_id) != CALL_ID_SIZE:
-        raise ValueError(f"call_id must be {CALL_ID_SIZE} bytes")
+        raise ValueError(f"{what} must be {CALL_ID_SIZE} bytes")
+
+
+def _check_nonce(nonce: bytes) -> None:
+    if len(nonce) != SAS_NONCE_SIZE:
+        raise ValueError(f"SAS nonce must be {SAS_NONCE_SIZE} bytes")
+
+
+def _check_digits(value: str, what: str, low: int, high: int) -> None:
+    """``value`` is ``low..high`` ASCII digits (not other Unicode digits: they are sent as
+    ASCII)."""
+    if not (
+        isinstance(value, str) and low <= len(value) <= high and value.isascii() and value.isdigit()
+    ):
+        size = f"{low}" if low == high else f"{low}..{high}"
+        raise ValueError(f"{what} must be {size} ASCII digits")

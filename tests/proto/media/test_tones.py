@@ -80,6 +80,8 @@ PINNED: dict[tuple[str, Tone], tuple[tuple[float, ...], tuple[float, ...]]] = {
     ("jp", Tone.RINGER): (RINGER_WARBLE_HZ, (1.0, 2.0)),
     ("eu", Tone.RINGER): (RINGER_WARBLE_HZ, (1.0, 4.0)),
 }
+# The hold tone is the same everywhere (no region's plan defines one): two notes every 6 s.
+PINNED |= {(region, Tone.HOLD): ((440.0, 620.0), (0.3, 5.7)) for region, _ in list(PINNED)}
 
 
 # --- helpers -----------------------------------------------------------------------------------

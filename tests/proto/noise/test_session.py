@@ -4,6 +4,7 @@ The vector uses the session of the worked example (protocol.md Appendix A).
 """
 
 from peerline.proto.identity import Identity
+from peerline.proto.identity.sas import call_sas
 from peerline.proto.noise.handshake import IKHandshake, Role, x25519_public
 from peerline.proto.noise.session import Session
 from peerline.wire.packet import initiation_header
@@ -68,3 +69,22 @@ def test_link_tags_depend_on_label_and_ephemeral_and_vanish_with_the_keys() -> N
     assert LINK_I != LINK_R
     at_a.wipe()
     assert at_a.link_tag(b"i", NEXT_EPHEMERAL) is None
+
+
+def test_a_new_session_begins_its_own_connection_with_its_handshake_hash() -> None:
+    """§2.4: until the node links it to an earlier one, a session's connection hash is its own
+    ``h``; both ends of one handshake hold the same 64 bytes."""
+    at_a, at_b = appendix_a_sessions()
+    assert len(at_a.connection_hash) == 64
+    assert at_a.connection_hash == at_a.handshake_hash
+    assert at_a.connection_hash == at_b.connection_hash == at_b.handshake_hash
+    at_a.wipe()
+    assert at_a.connection_hash == at_b.connection_hash  # not key material: kept for the call
+
+
+def test_the_call_sas_of_the_worked_example() -> None:
+    """protocol.md §2.6's vector from Appendix A's ``h``."""
+    at_a, at_b = appendix_a_sessions()
+    call_id, n_i, n_r = bytes(range(1, 9)), bytes(range(0x10, 0x20)), bytes(range(0x20, 0x30))
+    assert call_sas(at_a.connection_hash, call_id, n_i, n_r) == "259 688"
+    assert call_sas(at_b.connection_hash, call_id, n_i, n_r) == "259 688"

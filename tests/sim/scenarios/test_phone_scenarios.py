@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
+from peerline.proto.call.manager import CallConfig
 from peerline.proto.nat.relay import relay_of
 from peerline.proto.overlay.ids import record_key
 from peerline.proto.phone import (
@@ -20,6 +21,7 @@ from peerline.proto.phone import (
     Dial,
     EndReason,
     Hangup,
+    PhoneConfig,
     SendDtmf,
     SendMessage,
     events,
@@ -102,13 +104,18 @@ def test_crossed_dials_settle_on_one_call_with_dtmf_and_hangup(seed: int) -> Non
 
 # -- a third caller while two phones talk -----------------------------------------------------
 def busy_third_caller(seed: int) -> Outcome:
-    """A and B talk; C dials B: C's call ends busy (at B: busy here) and C hears the busy
-    tone, while A and B's call goes on, audio flowing both ways (the phone core's side of
-    ``test_a_second_caller_gets_busy_while_a_call_is_live`` in tests/proto/call)."""
+    """A and B talk, and B has call waiting off; C dials B: C's call ends busy (at B: busy
+    here) and C hears the busy tone, while A and B's call goes on, audio flowing both ways (the
+    phone core's side of ``test_with_call_waiting_off_a_second_caller_hears_busy`` in
+    tests/proto/call)."""
     world = PhoneWorld(seed)
     (s,) = supernodes(world, 1)
+    no_waiting = PhoneConfig(calls=CallConfig(call_waiting=False))
     a, b, c = (
-        world.add_phone(n, (f"198.51.100.{2 + i}", 4720), seeds=[s]) for i, n in enumerate("abc")
+        world.add_phone(
+            n, (f"198.51.100.{2 + i}", 4720), seeds=[s], config=no_waiting if n == "b" else None
+        )
+        for i, n in enumerate("abc")
     )
     world.run_for(5.0)
     a.handle(Dial(target=b.number))

@@ -1,21 +1,25 @@
 """Call control and the phone's audio, sans-I/O (docs/protocol.md §6.7; design §8, §9).
 
-``CallManager`` places, rings, answers and ends calls by exchanging SIGNAL messages
-(``peerline.wire.call``) over the secure sessions the node keeps, runs a ``MediaSession`` for
-the call that is talking, and makes what the speaker plays every 20 ms: the call's audio, or
-the local tones of the region's plan (ringback, the ringer, busy, congestion) and DTMF.
+``CallManager`` places, rings, answers, holds, transfers, forwards and ends calls by exchanging
+SIGNAL messages (``peerline.wire.call``) over the secure sessions the node keeps, runs a
+``MediaSession`` for every answered call, mixes the calls that talk at once (a conference this
+phone hosts), and makes what the speaker plays every 20 ms: the calls' audio, or the local
+tones of the region's plan (ringback, the ringer, call waiting, hold, busy, congestion) and
+DTMF.
 
-It reads no clock and owns no socket or sound card. Inputs: commands (``dial``, ``answer``,
-``hangup``, ``send_dtmf``), what the peer sent (``receive_signal``, ``receive_media``,
-``receive_report``, ``peer_unreachable``), the microphone's 20 ms frames (``audio_tick``) and
-``handle_timer``. Outputs: ``signals_to_send``, ``media_to_send``, ``next_event``,
-``get_timer``, and ``audio_tick``'s return value for the speaker.
+It reads no clock and owns no socket or sound card. Inputs: commands (``place``, ``answer``,
+``hangup``, ``hold``, ``resume``, ``swap``, ``conference``, ``transfer``, ``send_dtmf``), what
+the peer sent (``receive_signal``, ``receive_media``, ``receive_report``,
+``peer_unreachable``), the microphone's 20 ms frames (``audio_tick``) and ``handle_timer``.
+Outputs: ``signals_to_send``, ``media_to_send``, ``next_event``, ``get_timer``, and
+``audio_tick``'s return value for the speaker.
 
-Rules a second implementation must share (protocol.md §6.7): one live call per phone (another
-caller gets HANGUP busy; call waiting and conferences build on this later); a message names its
-call and is honoured only from the peer the call is with; messages for a call that has ended are
-ignored; when two phones dial each other at once (glare) the call with the smaller call id
-survives and the phone that receives it answers it at once: both wanted to talk.
+Rules a second implementation must share are protocol.md §6.7: several calls per phone, at
+most one of them ringing while others are up (call waiting), the others refused busy; every
+answered call either talks (ACTIVE: all of them are mixed together) or is on hold; a message
+names its call and is honoured only from the peer the call is with; messages for a call that
+has ended are ignored; when two phones dial each other at once (glare) the call with the
+smaller call id survives and the phone that receives it answers it at once.
 """
 
 import logging
@@ -26,6 +30,8 @@ from typing import Any
 
 from peerline.errors import DecodeError, LocalProtocolError, PeerlineError
 from peerline.ports import AudioDecoder, AudioEncoder, Rng
+from peerline.proto.identity.sas import SAS_NONCE_SIZE, sas_commitment
+from peerline.proto.media.mixer import conference_mix
 from peerline.proto.media.session import MediaConfig, MediaSession
 from peerline.proto.media.tones import (
     Tone,
@@ -44,22 +50,44 @@ from peerline.wire.call import (
     Dtmf,
     Hangup,
     HangupReason,
+    Hold,
     Invite,
+    Redirect,
+    RedirectReason,
+    Resume,
     Ringing,
+    SasCommit,
+    SasNonce,
+    SasReveal,
     Signal,
+    Transfer,
+    TransferProgress,
+    TransferStatus,
     UnknownSignal,
     pull_signal,
     push_signal,
 )
 from peerline.wire.media import MediaCodec
 
-from .events import CallEvent, CallStateChanged, DtmfReceived, MediaQuiet
+from .events import (
+    CallEvent,
+    CallStateChanged,
+    CallUpdated,
+    DtmfReceived,
+    MediaQuiet,
+    Redirected,
+    TransferRequested,
+)
 from .state import TONE_AFTER, Call, CallState, CallTrigger, EndReason, next_state
 
 log = logging.getLogger(__name__)
 
 CodecFactory = Callable[[int], tuple[AudioEncoder, AudioDecoder]]
 """Sample rate -> a fresh (encoder, decoder) pair for one call (the Opus adapter in the phone)."""
+SasFunction = Callable[[bytes, bytes, bytes, bytes], str | None]
+"""(peer key, call id, caller's nonce, callee's nonce) -> the call's SAS (protocol.md §2.6), or
+None when no session with the peer is current. The phone core binds it to the node's
+connection hash."""
 
 EARLY_HANGUPS_KEPT = 64
 VOLUME_LEVELS = 10
@@ -68,6 +96,9 @@ DEFAULT_VOLUME = 7
 _VOLUME_DB_PER_STEP = 3.0
 SUPPORTED_RATES_KHZ = (16,)
 """Wideband: what the phone's audio runs at (48 kHz is defined on the wire for later)."""
+MAX_DIVERSIONS = 5
+"""A call forwarded this many times is not forwarded again (with the loop check, it bounds
+every forwarding chain)."""
 
 _REMOTE_REASONS = {
     HangupReason.NORMAL: EndReason.REMOTE_HANGUP,
@@ -76,10 +107,15 @@ _REMOTE_REASONS = {
     HangupReason.NO_ANSWER: EndReason.NO_ANSWER,
     HangupReason.INCOMPATIBLE: EndReason.INCOMPATIBLE,
     HangupReason.FAILED: EndReason.FAILED,
+    HangupReason.ANSWERED_ELSEWHERE: EndReason.ANSWERED_ELSEWHERE,
+    HangupReason.TRANSFERRED: EndReason.TRANSFERRED,
+    HangupReason.SECURITY: EndReason.SECURITY,
 }
 _BUSY_TONE = frozenset({EndReason.BUSY, EndReason.DECLINED})
 """An outgoing call that ended for one of ``TONE_AFTER`` plays busy for these, congestion for
 the rest, for ``end_tone_s`` (none after a talk)."""
+_UP = (CallState.ACTIVE, CallState.HELD)
+_PLACING = (CallState.RESOLVING, CallState.DIALING, CallState.RINGBACK)
 
 
 class CallError(LocalProtocolError):
@@ -91,6 +127,24 @@ class CallError(LocalProtocolError):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Forwarding:
+    """Where calls go instead of ringing here (numbers; None: not forwarded that way)."""
+
+    always: str | None = None
+    "Every call, at once (the phone does not ring)."
+    busy: str | None = None
+    "Calls that would be refused busy (a call waiting already, or do not disturb)."
+    no_answer: str | None = None
+    "Calls not answered within ``no_answer_s``."
+    no_answer_s: float = 20.0
+    offline: str | None = None
+    "Published in the directory record: callers that cannot reach this phone call it instead."
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class CallConfig:
     region: str = "us"
     "Tone plan (``peerline.proto.media.tones``)."
@@ -98,7 +152,13 @@ class CallConfig:
     name: str = ""
     "Display name sent in INVITEs."
     auto_answer: bool = False
-    "Answer every call at once (a hotline handset or a kiosk)."
+    "Answer every call at once while no other call is up (a hotline handset or a kiosk)."
+    call_waiting: bool = True
+    "A caller rings (with the call-waiting beep) while a call is up; off: it hears busy."
+    max_calls: int = 10
+    "Calls up at once (talking, held, ringing, being placed): a conference of up to nine legs."
+    accept_pages: bool = True
+    "Pages (one-way announcements from a LAN group) are played at once, microphone not sent."
     resolve_timeout_s: float = 35.0
     "A placed call whose number is not found by then fails ('lookup_timeout'): two lookups of"
     " at most 15 s each, and slack."
@@ -110,7 +170,7 @@ class CallConfig:
     "A talking call that hears nothing this long reports ``MediaQuiet`` (its path may be dead:"
     " a relay gone). Receiver reports come every second even in silence: two missed, and slack."
     media_timeout_s: float = 20.0
-    "A talking call that hears nothing (no media, no report) this long ends ('connection_lost')."
+    "A call that hears nothing (no media, no report) this long ends ('connection_lost')."
     end_tone_s: float = 3.0
     "How long busy or congestion plays after a failed outgoing call."
     tone_level_dbfs: float = -16.0
@@ -125,7 +185,13 @@ class CallCounters:
     calls_received: int = 0
     calls_answered: int = 0
     calls_busy: int = 0
-    "INVITEs refused because a call was live."
+    "INVITEs refused because the lines were in use (or do not disturb)."
+    calls_forwarded: int = 0
+    "INVITEs this phone forwarded elsewhere."
+    forward_loops: int = 0
+    "Forwards not followed because they led back into the chain."
+    sas_failures: int = 0
+    "Calls refused because the callee's nonce did not match its commitment."
     glare: int = 0
     "Crossed INVITEs resolved by call id."
     signals_malformed: int = 0
@@ -133,6 +199,8 @@ class CallCounters:
     signals_ignored: int = 0
     "Well-formed signals for no call of ours, from the wrong peer, or out of place."
     media_without_call: int = 0
+    media_on_hold: int = 0
+    "Media that arrived for a call on hold (in flight when it was held): dropped."
     dtmf_sent: int = 0
     dtmf_received: int = 0
 
@@ -141,12 +209,26 @@ class CallCounters:
 
 
 class CallManager:
-    def __init__(self, *, codecs: CodecFactory, rng: Rng, config: CallConfig | None = None):
+    def __init__(
+        self,
+        *,
+        codecs: CodecFactory,
+        rng: Rng,
+        config: CallConfig | None = None,
+        number: str = "",
+        sas: SasFunction | None = None,
+    ):
         self.config = config or CallConfig()
         self.plan: TonePlan = tone_plan(self.config.region)
         self.counters = CallCounters()
+        self.number = number
+        "This phone's own number (a forward back to it is a loop)."
+        self.forwarding = Forwarding()
+        self.intercom_keys: frozenset[bytes] = frozenset()
+        "Callers whose intercom calls are answered at once (contacts marked auto-answer)."
         self._codecs = codecs
         self._rng = rng
+        self._sas = sas
         self._calls: dict[bytes, Call] = {}
         self._ended: deque[Call] = deque(maxlen=self.config.ended_kept)
         self._signals: list[tuple[bytes, bytes]] = []
@@ -163,7 +245,7 @@ class CallManager:
         "DTMF feedback mixed over whatever plays."
         self._local_tone: Tone | None = None
         self.muted = False
-        "The microphone is cut: silence is sent instead (DTX), the call goes on."
+        "The microphone is cut: silence is sent instead (DTX), the calls go on."
         self.volume = DEFAULT_VOLUME
         self._gain = 1.0
         self.do_not_disturb = False
@@ -174,14 +256,37 @@ class CallManager:
         "call id -> peer key of HANGUPs for calls not seen yet: a cancel that overtook its"
         " INVITE (signals are not ordered); that INVITE must not ring."
 
-    # -- commands ----------------------------------------------------------------------------
-    def place(self, *, target: str = "", now: float) -> Call:
-        """A call the user dialled, before its number is found: ``RESOLVING``. Then
-        ``resolved`` when the finder knows the key, ``invite`` once the session is up, or
-        ``fail`` with the reason the number could not be reached."""
-        if self.live_call() is not None:
-            raise CallError("busy", "a call is already in progress")
+    # -- commands: placing -------------------------------------------------------------------
+    def place(
+        self,
+        *,
+        target: str = "",
+        now: float,
+        fork: bytes = b"",
+        group: str | None = None,
+        diverted: tuple[str, ...] = (),
+        referred_by: str | None = None,
+        replaces: bytes | None = None,
+        transfer_of: bytes | None = None,
+        intercom: bool = False,
+        page: bool = False,
+    ) -> Call:
+        """A call the user dialled, before its number is found: ``RESOLVING``. Calls that talk
+        now go on hold (a new call is a consultation until ``conference`` or ``transfer``).
+        Then ``resolved`` when the finder knows the key, ``invite`` once the session is up, or
+        ``fail`` with the reason the number could not be reached.
+
+        The keywords are for calls the phone places itself: a ring-all group's ``fork`` (the
+        first to answer ends the others), a page, a forward followed (``diverted``: the chain
+        so far), a transfer asked of us (``transfer_of``: report its progress there)."""
+        if len(self.live_calls()) >= self.config.max_calls:
+            raise CallError("busy", f"all {self.config.max_calls} lines are in use")
+        if not fork or not any(c.fork == fork for c in self._calls.values()):
+            self._hold_talking(now)
         call = self._new_call(self._rng.random_bytes(CALL_ID_SIZE), b"", True, now, target=target)
+        call.fork, call.group, call.diverted = fork, group, diverted
+        call.referred_by, call.replaces, call.transfer_of = referred_by, replaces, transfer_of
+        call.intercom, call.page = intercom, page
         self.counters.calls_placed += 1
         self._set(call, CallTrigger.PLACE, now)
         return call
@@ -205,7 +310,20 @@ class CallManager:
         if call is None or call.state is not CallState.RESOLVING or not call.peer_key:
             return
         rate = self.config.sample_rate // 1000
-        self._send(call, Invite(call_id=call.call_id, rate_khz=rate, name=self.config.name))
+        self._send(
+            call,
+            Invite(
+                call_id=call.call_id,
+                rate_khz=rate,
+                name=self.config.name,
+                replaces=call.replaces,
+                diverted=call.diverted,
+                intercom=call.intercom,
+                page=call.page,
+                referred_by=call.referred_by,
+                group=call.group,
+            ),
+        )
         call.connect_by = None
         self._set(call, CallTrigger.INVITE, now)
 
@@ -215,6 +333,19 @@ class CallManager:
         if call is not None and call.state is CallState.RESOLVING:
             self._end(call, reason, now, detail=detail)
 
+    def resolving(self) -> list[Call]:
+        """Placed calls still waiting for their number or session."""
+        return [c for c in self._calls.values() if c.state is CallState.RESOLVING]
+
+    def dial(self, peer_key: bytes, *, now: float) -> Call:
+        """Call ``peer_key`` at once (its session is there or being made): ``place``,
+        ``resolved`` and ``invite`` in one, for a peer already known by key."""
+        call = self.place(now=now)
+        self.resolved(call.call_id, peer_key, number=None, connect_by=now)
+        self.invite(call.call_id, now=now)
+        return call
+
+    # -- commands: settings ------------------------------------------------------------------
     def reconfigure(self, config: CallConfig) -> None:
         """New settings from here on (a reloaded configuration): the name, auto-answer, the
         timeouts and the tone plan. A call keeps its media as it was set up.
@@ -227,6 +358,13 @@ class CallManager:
             raise CallError("bad_request", "the sample rate and media settings need a restart")
         self.config = config
         self.plan = tone_plan(config.region)
+
+    def set_forwarding(self, forwarding: Forwarding) -> None:
+        """Where calls go instead (numbers are checked by the caller of this method)."""
+        for target in (forwarding.always, forwarding.busy, forwarding.no_answer):
+            if target is not None and target == self.number:
+                raise CallError("bad_request", "a phone cannot forward to itself")
+        self.forwarding = forwarding
 
     def set_mute(self, on: bool) -> None:
         """Cut the microphone (silence is sent, so the far end hears nothing) or restore it.
@@ -244,30 +382,20 @@ class CallManager:
         )
 
     def set_do_not_disturb(self, on: bool) -> None:
-        """Refuse every new caller (busy) while on; a live call goes on."""
+        """Refuse every new caller (busy, or forwarded on busy) while on; live calls go on."""
         self.do_not_disturb = on
 
-    def resolving(self) -> list[Call]:
-        """Placed calls still waiting for their number or session."""
-        return [c for c in self._calls.values() if c.state is CallState.RESOLVING]
-
-    def dial(self, peer_key: bytes, *, now: float) -> Call:
-        """Call ``peer_key`` at once (its session is there or being made): ``place``,
-        ``resolved`` and ``invite`` in one, for a peer already known by key."""
-        call = self.place(now=now)
-        self.resolved(call.call_id, peer_key, number=None, connect_by=now)
-        self.invite(call.call_id, now=now)
-        return call
-
+    # -- commands: the calls -----------------------------------------------------------------
     def answer(self, call_id: bytes | None = None, *, now: float) -> Call:
-        call = self._pick(call_id, CallState.INCOMING, "no call is ringing")
-        if self._activate(call, now):
-            rate = self.config.sample_rate // 1000
-            self._send(call, Answer(call_id=call.call_id, rate_khz=rate))
+        """Answer the ringing call; calls that talk go on hold (call waiting)."""
+        call = self._pick(call_id, (CallState.INCOMING,), "no call is ringing")
+        self._hold_talking(now)
+        self._answer(call, now)
         return call
 
     def hangup(self, call_id: bytes | None = None, *, now: float) -> Call:
-        """End the live call: hang up a talk, cancel a call we placed, decline a ringing one."""
+        """End a call: hang up a talk, cancel a call we placed, decline a ringing one. Without
+        ``call_id``: the call in front (talking, else being placed, else ringing, else held)."""
         call = self._pick(call_id, None, "no call to hang up")
         if call.state is CallState.INCOMING:
             self._send(call, Hangup(call_id=call.call_id, reason=HangupReason.DECLINED))
@@ -276,9 +404,97 @@ class CallManager:
             self._end(call, EndReason.CANCELLED, now)  # nothing was sent yet
         else:
             self._send(call, Hangup(call_id=call.call_id, reason=HangupReason.NORMAL))
-            active = call.state is CallState.ACTIVE
-            self._end(call, EndReason.HANGUP if active else EndReason.CANCELLED, now)
+            up = call.state in _UP
+            self._end(call, EndReason.HANGUP if up else EndReason.CANCELLED, now)
         return call
+
+    def hold(self, call_id: bytes | None = None, *, now: float) -> Call:
+        """Put a talking call on hold (every talking call of a conference, without an id)."""
+        call = self._pick(call_id, (CallState.ACTIVE,), "no call is talking")
+        if call_id is None:
+            self._hold_talking(now)
+        else:
+            self._hold(call, now)
+        return call
+
+    def resume(self, call_id: bytes | None = None, *, now: float) -> Call:
+        """Take a held call off hold (the most recently held, without an id); calls that talk
+        go on hold."""
+        if call_id is None:
+            held = self._held()
+            if not held:
+                raise CallError("no_call", "no call is on hold")
+            call = held[-1]
+        else:
+            call = self._pick(call_id, (CallState.HELD,), "no such call on hold")
+        self._hold_talking(now)
+        self._resume(call, now)
+        return call
+
+    def swap(self, *, now: float) -> Call:
+        """Hold what talks and resume the call held most recently: back and forth between two
+        calls. Returns the call now talking."""
+        held = self._held()
+        if not held:
+            raise CallError("no_call", "no call on hold to swap to")
+        target = held[-1]
+        self._hold_talking(now)
+        self._resume(target, now)
+        return target
+
+    def conference(self, *, now: float) -> list[Call]:
+        """Join every call that is up (talking or held here) into one conference this phone
+        mixes. Returns its legs."""
+        up = [c for c in self.live_calls() if c.state in _UP]
+        if len(up) < 2:
+            raise CallError("no_call", "a conference needs two calls that are up")
+        for call in up:
+            if call.state is CallState.HELD:
+                self._resume(call, now)
+        return up
+
+    def transfer(
+        self,
+        call_id: bytes | None,
+        target: str,
+        *,
+        replaces: bytes | None = None,
+        now: float,
+    ) -> Call:
+        """Ask the far phone of ``call_id`` (default: the talking call, else the latest held)
+        to call ``target`` instead of us. Blind: the call ends once the far phone starts.
+        Attended (``replaces``: our call with ``target`` that its new call replaces there):
+        the call ends once the target has answered it."""
+        if call_id is None:
+            talking, held = self.talking(), self._held()
+            if replaces is not None:
+                held = [c for c in held if c.call_id != replaces]
+                talking = [c for c in talking if c.call_id != replaces]
+            candidates = held[-1:] if replaces is not None else (talking or held[-1:])
+            if not candidates:
+                raise CallError("no_call", "no call to transfer")
+            call = candidates[0]
+        else:
+            call = self._pick(call_id, _UP, "no such call to transfer")
+        if call.transfer_target is not None:
+            raise CallError("wrong_state", "a transfer of this call is already under way")
+        self._send(call, Transfer(call_id=call.call_id, target=target, replaces=replaces))
+        call.transfer_target = target
+        call.transfer_replaced = replaces
+        self._updated(call, "transfer")
+        return call
+
+    def refuse_transfer(self, call_id: bytes) -> None:
+        """A transfer the far phone asked for cannot even be placed (a bad target, no line)."""
+        call = self._calls.get(call_id)
+        if call is not None and call.live:
+            self._send(call, TransferStatus(call_id=call.call_id, status=TransferProgress.FAILED))
+
+    def may_follow(self, call: Call, target: str) -> bool:
+        """Whether a forward of ``call`` to ``target`` may be followed: not back to this phone
+        or into the chain it came through, and not beyond ``MAX_DIVERSIONS``."""
+        chain = call.diverted + ((call.number,) if call.number else ())
+        return target != self.number and target not in chain and len(chain) < MAX_DIVERSIONS
 
     def send_dtmf(self, digits: str, call_id: bytes | None = None, *, now: float) -> Call:
         """Send DTMF digits as events (never as audio) and play them locally."""
@@ -286,7 +502,7 @@ class CallManager:
         bad = [d for d in digits if d not in DTMF_DIGITS]
         if not digits or bad:
             raise CallError("bad_request", f"DTMF digits are {DTMF_DIGITS}")
-        call = self._pick(call_id, CallState.ACTIVE, "no call is talking")
+        call = self._pick(call_id, (CallState.ACTIVE,), "no call is talking")
         for digit in digits:
             self._send(
                 call,
@@ -318,62 +534,134 @@ class CallManager:
         if call is None or call.peer_key != peer_key or not call.live:
             self.counters.signals_ignored += 1
             return
+        handled = self._on_signal(call, signal, now)
+        if not handled:
+            self.counters.signals_ignored += 1
+
+    def _on_signal(self, call: Call, signal: Signal, now: float) -> bool:
+        """Act on a signal for ``call`` (live, from its peer); False if it was out of place."""
+        placing = call.outgoing and call.state in (CallState.DIALING, CallState.RINGBACK)
         if isinstance(signal, Ringing):
             if call.outgoing and call.state is CallState.DIALING:
                 self._set(call, CallTrigger.RINGING, now)
-            else:
-                self.counters.signals_ignored += 1
-        elif isinstance(signal, Answer):
-            if call.outgoing and call.state in (CallState.DIALING, CallState.RINGBACK):
-                self._activate(call, now)
-            else:
-                self.counters.signals_ignored += 1
-        elif isinstance(signal, Hangup):
+                return True
+            return False
+        if isinstance(signal, Answer):
+            if not placing:
+                return False
+            self._activate(call, now)
+            self._answered_elsewhere(call, now)
+            return True
+        if isinstance(signal, Hangup):
             reason = _REMOTE_REASONS[signal.reason]
-            if not call.outgoing and call.state is CallState.INCOMING:
+            ringing = not call.outgoing and call.state is CallState.INCOMING
+            if ringing and signal.reason is not HangupReason.ANSWERED_ELSEWHERE:
                 reason = EndReason.CANCELLED  # the caller gave up before we answered
             self._end(call, reason, now)
-        else:
-            self._on_dtmf(call, signal)
+            return True
+        if isinstance(signal, Dtmf):
+            return self._on_dtmf(call, signal)
+        if isinstance(signal, Hold | Resume):
+            if call.state not in _UP:
+                return False
+            held = isinstance(signal, Hold)
+            if call.held_by_peer != held:
+                call.held_by_peer = held
+                self._updated(call, "held_by_peer")
+            return True
+        if isinstance(signal, SasCommit):
+            return self._on_sas_commit(call, signal)
+        if isinstance(signal, SasNonce):
+            return self._on_sas_nonce(call, signal)
+        if isinstance(signal, SasReveal):
+            return self._on_sas_reveal(call, signal, now)
+        if isinstance(signal, Transfer):
+            if call.state not in _UP:
+                return False
+            self._events.append(
+                TransferRequested(
+                    call_id=call.call_id,
+                    peer_key=call.peer_key,
+                    target=signal.target,
+                    replaces=signal.replaces,
+                )
+            )
+            return True
+        if isinstance(signal, TransferStatus):
+            return self._on_transfer_status(call, signal, now)
+        if isinstance(signal, Redirect):
+            if not placing:
+                return False
+            self._follow(call, signal, now)
+            return True
+        return False
 
     def receive_media(self, peer_key: bytes, body: bytes, *, at: float) -> None:
-        if (media := self._talking_with(peer_key)) is not None:
-            media.receive(body, at)
+        call = self._up_with(peer_key)
+        if call is None or call.media is None:
+            self.counters.media_without_call += 1
+        elif call.state is CallState.HELD or call.held_by_peer:
+            self.counters.media_on_hold += 1
+        else:
+            call.media.receive(body, at)
 
     def receive_report(self, peer_key: bytes, body: bytes, *, at: float) -> None:
-        if (media := self._talking_with(peer_key)) is not None:
-            media.receive_report(body, at)
-
-    def _talking_with(self, peer_key: bytes) -> MediaSession | None:
-        """The media of the active call with ``peer_key``; None (counted) if there is none."""
-        call = self.live_call()
-        if call is None or call.peer_key != peer_key or call.media is None:
+        call = self._up_with(peer_key)
+        if call is None or call.media is None:
             self.counters.media_without_call += 1
-            return None
-        return call.media
+        else:
+            call.media.receive_report(body, at)
+
+    def _up_with(self, peer_key: bytes) -> Call | None:
+        """The answered call with ``peer_key`` (talking ahead of held), if any."""
+        found = None
+        for call in self._calls.values():
+            if call.peer_key == peer_key and call.state in _UP:
+                if call.state is CallState.ACTIVE:
+                    return call
+                found = call
+        return found
 
     def peer_unreachable(self, peer_key: bytes, *, now: float) -> None:
-        """A signal to ``peer_key`` was never acknowledged: its call cannot go on."""
-        call = self.live_call()
-        if call is not None and call.peer_key == peer_key and call.state is not CallState.RESOLVING:
-            self._end(call, EndReason.UNREACHABLE, now)
+        """A signal to ``peer_key`` was never acknowledged: its calls cannot go on."""
+        for call in self.live_calls():
+            if call.peer_key == peer_key and call.state is not CallState.RESOLVING:
+                self._end(call, EndReason.UNREACHABLE, now)
 
     # -- audio -------------------------------------------------------------------------------
     def audio_tick(self, captured: bytes | None, *, now: float) -> bytes:
         """One 20 ms period: the microphone's frame in (None if the device gave none), the
-        speaker's frame out. Media to send collects in ``media_to_send``."""
-        call = self.live_call()
-        out = self._silence
-        if call is not None and call.media is not None:
+        speaker's frame out. Media to send collects in ``media_to_send``.
+
+        Every talking call plays out and is sent the microphone plus every other talking call
+        (``conference_mix``); a held one sends only its receiver reports."""
+        talking: list[Call] = []
+        for call in self._calls.values():
             media = call.media
-            if captured is not None and self.muted:
-                captured = self._silence
-            body = media.capture(captured, now) if captured is not None else None
+            if media is None or call.state not in _UP:
+                continue
+            if call.state is CallState.ACTIVE and not call.held_by_peer:
+                talking.append(call)
+                continue
+            media.sender.skip()  # on hold: time runs on, nothing is sent
+            report = media.report_due(now)
+            if report is not None:
+                self._media.append((call.peer_key, None, report))
+        heard = [c.media.playout(now) for c in talking if c.media is not None]
+        mic = captured
+        if mic is not None and self.muted:
+            mic = self._silence
+        sends, out = conference_mix(mic if mic is not None else self._silence, heard)
+        for call, send in zip(talking, sends, strict=True):
+            media = call.media
+            assert media is not None
+            # A page is one-way: the listener's microphone stays here.
+            frame = self._silence if call.page and not call.outgoing else send
+            body = media.capture(frame, now) if mic is not None else None
             report = media.report_due(now)
             if body is not None or report is not None:
                 self._media.append((call.peer_key, body, report))
-            out = media.playout(now)
-        tone = self._tone_frame(call, now)
+        tone = self._tone_frame(talking, now)
         if tone is not None:
             out = mix(out, tone)
         if self._overlays:
@@ -387,7 +675,7 @@ class CallManager:
         deadlines = [
             d
             for c in self._calls.values()
-            for d in (self._deadline(c), self._quiet_deadline(c))
+            for d in (self._deadline(c), self._quiet_deadline(c), self._forward_deadline(c))
             if d is not None
         ]
         return min(deadlines, default=None)
@@ -398,6 +686,10 @@ class CallManager:
             if quiet is not None and now >= quiet and call.media is not None:
                 call.quiet_since = call.media.last_heard() or call.state_since
                 self._events.append(MediaQuiet(call_id=call.call_id, peer_key=call.peer_key))
+            forward = self._forward_deadline(call)
+            if forward is not None and now >= forward and self.forwarding.no_answer:
+                self._redirect(call, self.forwarding.no_answer, RedirectReason.NO_ANSWER, now)
+                continue
             deadline = self._deadline(call)
             if deadline is None or now < deadline:
                 continue
@@ -414,7 +706,7 @@ class CallManager:
             elif call.state is CallState.INCOMING:
                 self._send(call, Hangup(call_id=call.call_id, reason=HangupReason.NO_ANSWER))
                 self._end(call, EndReason.MISSED, now)
-            elif call.state is CallState.ACTIVE:
+            elif call.state in _UP:
                 self._send(call, Hangup(call_id=call.call_id, reason=HangupReason.FAILED))
                 self._end(call, EndReason.CONNECTION_LOST, now)
 
@@ -433,11 +725,17 @@ class CallManager:
         return self._events.popleft() if self._events else None
 
     # -- state -------------------------------------------------------------------------------
+    def live_calls(self) -> list[Call]:
+        """Every call not ended, oldest first."""
+        return [c for c in self._calls.values() if c.live]
+
+    def talking(self) -> list[Call]:
+        """Answered calls not on hold here (more than one: a conference)."""
+        return [c for c in self._calls.values() if c.state is CallState.ACTIVE]
+
     def live_call(self) -> Call | None:
-        for call in self._calls.values():
-            if call.live:
-                return call
-        return None
+        """The call in front: talking, else being placed, else ringing, else the latest held."""
+        return self._front(None)
 
     def set_local_tone(self, tone: Tone | None) -> None:
         """A tone to play while no call needs the speaker: the dial tone while the handset is
@@ -450,10 +748,9 @@ class CallManager:
         self._overlay(dtmf_tone(digit, 0.1))
 
     def audio_active(self, now: float) -> bool:
-        """Whether the sound card is needed now: a call (placed, ringing or talking: not while
-        its number is still being found), a tone, DTMF still playing."""
-        live = self.live_call()
-        if live is not None and live.state is not CallState.RESOLVING:
+        """Whether the sound card is needed now: a call (placed, ringing, talking or held: not
+        while its number is still being found), a tone, DTMF still playing."""
+        if any(c.state is not CallState.RESOLVING for c in self.live_calls()):
             return True
         if self._overlays or self._local_tone is not None:
             return True
@@ -475,14 +772,25 @@ class CallManager:
             "direction": "outgoing" if call.outgoing else "incoming",
             "state": str(call.state),
             "reason": None if call.reason is None else str(call.reason),
+            "detail": call.detail or None,
             "name": call.name or None,
+            "held_by_peer": call.held_by_peer,
+            "conference": call.state is CallState.ACTIVE and len(self.talking()) > 1,
+            "sas": call.sas,
+            "intercom": call.intercom,
+            "page": call.page,
+            "group": call.group,
+            "diverted": list(call.diverted),
+            "forwarded_to": call.forwarded_to,
+            "referred_by": call.referred_by,
+            "transfer_target": call.transfer_target,
             "age_s": round(now - call.created_at, 1),
             "talk_s": None if call.answered_at is None else round(end - call.answered_at, 1),
             "dtmf_received": call.dtmf_received,
             "media": None if call.media is None else call.media.stats(now),
         }
 
-    # -- internals ---------------------------------------------------------------------------
+    # -- internals: arrivals -----------------------------------------------------------------
     def _on_invite(self, peer_key: bytes, invite: Invite, now: float) -> None:
         if invite.call_id in self._calls:
             self.counters.signals_ignored += 1  # a duplicate, or a reused id: never twice
@@ -491,53 +799,122 @@ class CallManager:
             del self._early_hangups[invite.call_id]
             self.counters.signals_ignored += 1  # cancelled before it arrived
             return
-        live = self.live_call()
-        auto = self.config.auto_answer
-        if (
-            live is not None
-            and live.peer_key == peer_key
-            and live.outgoing
-            and live.state in (CallState.RESOLVING, CallState.DIALING, CallState.RINGBACK)
-        ):
+        live = self.live_calls()
+        crossed = [c for c in live if c.peer_key == peer_key and c.outgoing and c.state in _PLACING]
+        auto = self.config.auto_answer and not any(c.state in _UP for c in live)
+        replaced = self._calls.get(invite.replaces) if invite.replaces is not None else None
+        if replaced is not None and not (replaced.live and replaced.state in _UP):
+            replaced = None
+        if crossed:
+            mine = crossed[0]
             self.counters.glare += 1
-            if live.state is not CallState.RESOLVING and live.call_id < invite.call_id:
+            if mine.state is not CallState.RESOLVING and mine.call_id < invite.call_id:
                 return  # ours survives: the peer answers it when our INVITE arrives
             # Theirs survives (ours went nowhere yet, or has the larger id); the peer forgets
             # ours: no HANGUP.
-            self._end(live, EndReason.GLARE, now)
+            self._end(mine, EndReason.GLARE, now)
             auto = True
-        elif live is not None or self.do_not_disturb:
+        elif replaced is None and self._refuse_busy(live):
             self.counters.calls_busy += 1
-            refused = self._new_call(invite.call_id, peer_key, False, now, name=invite.name)
+            refused = self._incoming(peer_key, invite, now)
+            target = self.forwarding.busy
+            if target is not None and self._may_forward(invite):
+                self._redirect(refused, target, RedirectReason.BUSY, now)
+                return
             self._send(refused, Hangup(call_id=invite.call_id, reason=HangupReason.BUSY))
-            why = EndReason.BUSY_HERE if live is not None else EndReason.DO_NOT_DISTURB
+            why = EndReason.DO_NOT_DISTURB if self.do_not_disturb else EndReason.BUSY_HERE
             self._end(refused, why, now)
             return
-        call = self._new_call(invite.call_id, peer_key, False, now, name=invite.name)
+        call = self._incoming(peer_key, invite, now)
         self.counters.calls_received += 1
         if invite.codec != MediaCodec.OPUS or invite.rate_khz not in SUPPORTED_RATES_KHZ:
             self._send(call, Hangup(call_id=call.call_id, reason=HangupReason.INCOMPATIBLE))
             self._end(call, EndReason.INCOMPATIBLE, now)
             return
+        target = self.forwarding.always
+        if target is not None and replaced is None and self._may_forward(invite):
+            self._redirect(call, target, RedirectReason.ALWAYS, now)
+            return
         self._send(call, Ringing(call_id=call.call_id))
         self._set(call, CallTrigger.INVITED, now)
+        call.sas_nonce = self._rng.random_bytes(SAS_NONCE_SIZE)
+        self._send(call, SasCommit(call_id=call.call_id, commitment=sas_commitment(call.sas_nonce)))
+        others_up = any(c.state in _UP for c in live)
+        if replaced is not None:
+            # Attended transfer: the transferred phone takes over our call with the transferor.
+            self._send(replaced, Hangup(call_id=replaced.call_id, reason=HangupReason.TRANSFERRED))
+            self._end(replaced, EndReason.REPLACED, now)
+            auto = True
+        elif invite.page:
+            auto = self.config.accept_pages and not others_up
+        elif invite.intercom and peer_key in self.intercom_keys and not others_up:
+            auto = True
         if auto:
             self.answer(call.call_id, now=now)
 
-    def _on_dtmf(self, call: Call, dtmf: Dtmf) -> None:
-        if call.state is CallState.INCOMING:
-            self.counters.signals_ignored += 1  # only the answering side can talk yet
+    def _incoming(self, peer_key: bytes, invite: Invite, now: float) -> Call:
+        call = self._new_call(invite.call_id, peer_key, False, now, name=invite.name)
+        call.diverted, call.referred_by = invite.diverted, invite.referred_by
+        call.intercom, call.page, call.group = invite.intercom, invite.page, invite.group
+        return call
+
+    def _refuse_busy(self, live: list[Call]) -> bool:
+        """Whether a new caller hears busy: do not disturb, every line in use, a call already
+        waiting, or a call up with call waiting off."""
+        if self.do_not_disturb or len(live) >= self.config.max_calls:
+            return True
+        if any(c.state is CallState.INCOMING for c in live):
+            return True
+        return bool(live) and not self.config.call_waiting
+
+    def _may_forward(self, invite: Invite) -> bool:
+        """Forward a call unless it has passed this phone already (a loop) or too many."""
+        if self.number and self.number in invite.diverted:
+            self.counters.forward_loops += 1
+            return False
+        return len(invite.diverted) < MAX_DIVERSIONS
+
+    def _redirect(self, call: Call, target: str, reason: RedirectReason, now: float) -> None:
+        """Forward ``call`` (just arrived, or ringing) to ``target``: the caller follows."""
+        self.counters.calls_forwarded += 1
+        self._send(call, Redirect(call_id=call.call_id, target=target, reason=reason))
+        call.forwarded_to = target
+        self._end(call, EndReason.FORWARDED, now, detail=f"forwarded to {target} ({reason.name})")
+
+    def _follow(self, call: Call, redirect: Redirect, now: float) -> None:
+        """The callee forwarded our call: follow it, unless it leads back into the chain."""
+        chain = call.diverted + ((call.number,) if call.number else ())
+        target = redirect.target
+        if not self.may_follow(call, target):
+            self.counters.forward_loops += 1
+            detail = f"forwarding to {target} would loop ({' -> '.join(chain)})"
+            self._end(call, EndReason.FORWARD_LOOP, now, detail=detail)
             return
+        call.forwarded_to = target
+        self._end(call, EndReason.FORWARDED, now, detail=f"forwarded to {target}")
+        self._events.append(
+            Redirected(
+                call_id=call.call_id,
+                peer_key=call.peer_key,
+                target=target,
+                reason=redirect.reason.name.lower(),
+                diverted=chain,
+            )
+        )
+
+    def _on_dtmf(self, call: Call, dtmf: Dtmf) -> bool:
+        if call.state is CallState.INCOMING:
+            return False  # only the answering side can talk yet
         ahead = (dtmf.seq - call.dtmf_in_next) & 0xFFFF
         if ahead >= 0x8000 or ahead > 64:
-            self.counters.signals_ignored += 1  # already delivered, or absurdly far ahead
-            return
+            return False  # already delivered, or absurdly far ahead
         # Held until the call is ACTIVE here too: a digit may overtake the ANSWER.
         call.dtmf_held[dtmf.seq] = (dtmf.digit, dtmf.duration_ms)
         self._deliver_dtmf(call)
+        return True
 
     def _deliver_dtmf(self, call: Call) -> None:
-        if call.state is not CallState.ACTIVE:
+        if call.state not in _UP:
             return
         while (held := call.dtmf_held.pop(call.dtmf_in_next, None)) is not None:
             digit, ms = held
@@ -551,6 +928,94 @@ class CallManager:
                 )
             )
 
+    # -- internals: the SAS exchange (protocol.md §2.6) --------------------------------------
+    def _on_sas_commit(self, call: Call, signal: SasCommit) -> bool:
+        """Caller: the callee committed to its nonce; only now may ours go out."""
+        if not call.outgoing or call.sas_commitment or call.state is CallState.RESOLVING:
+            return False
+        call.sas_commitment = signal.commitment
+        call.sas_nonce = self._rng.random_bytes(SAS_NONCE_SIZE)
+        self._send(call, SasNonce(call_id=call.call_id, nonce=call.sas_nonce))
+        return True
+
+    def _on_sas_nonce(self, call: Call, signal: SasNonce) -> bool:
+        """Callee: the caller's nonce is in (it could not see ours): reveal ours."""
+        if call.outgoing or call.sas_peer_nonce or not call.sas_nonce:
+            return False
+        call.sas_peer_nonce = signal.nonce
+        self._send(call, SasReveal(call_id=call.call_id, nonce=call.sas_nonce))
+        self._settle_sas(call, caller=signal.nonce, callee=call.sas_nonce)
+        return True
+
+    def _on_sas_reveal(self, call: Call, signal: SasReveal, now: float) -> bool:
+        """Caller: the callee's nonce must be the one it committed to, or the call is refused."""
+        if not call.outgoing or not call.sas_commitment or call.sas_peer_nonce:
+            return False
+        call.sas_peer_nonce = signal.nonce
+        if sas_commitment(signal.nonce) != call.sas_commitment:
+            self.counters.sas_failures += 1
+            log.warning("call %s: SAS commitment broken by the far phone", call.call_id.hex()[:8])
+            self._send(call, Hangup(call_id=call.call_id, reason=HangupReason.SECURITY))
+            detail = "the far phone changed its SAS nonce after committing to it"
+            self._end(call, EndReason.SECURITY, now, detail=detail)
+            return True
+        self._settle_sas(call, caller=call.sas_nonce, callee=signal.nonce)
+        return True
+
+    def _settle_sas(self, call: Call, *, caller: bytes, callee: bytes) -> None:
+        if self._sas is None:
+            return
+        call.sas = self._sas(call.peer_key, call.call_id, caller, callee)
+        if call.sas is not None:
+            self._updated(call, "sas")
+
+    # -- internals: transfers ----------------------------------------------------------------
+    def _on_transfer_status(self, call: Call, signal: TransferStatus, now: float) -> bool:
+        """Transferor: how the far phone's call to the target goes."""
+        if call.transfer_target is None:
+            return False
+        status = signal.status
+        attended = call.transfer_replaced is not None
+        if status is TransferProgress.FAILED:
+            call.transfer_target = call.transfer_replaced = None
+            self._updated(call, "transfer_failed")
+            return True
+        if status is TransferProgress.ANSWERED or not attended:
+            self._send(call, Hangup(call_id=call.call_id, reason=HangupReason.TRANSFERRED))
+            self._end(call, EndReason.TRANSFERRED, now, detail=f"to {call.transfer_target}")
+        return True
+
+    def _report_transfer(self, call: Call) -> None:
+        """Transferee: our call placed for a transfer moved; tell the transferor."""
+        origin = self._calls.get(call.transfer_of) if call.transfer_of is not None else None
+        if origin is None or not origin.live:
+            return
+        progress = {
+            CallState.RESOLVING: TransferProgress.TRYING,
+            CallState.RINGBACK: TransferProgress.RINGING,
+            CallState.ACTIVE: TransferProgress.ANSWERED,
+        }.get(call.state)
+        if call.state is CallState.ENDED and call.answered_at is None:
+            progress = TransferProgress.FAILED
+        if progress is None:
+            return
+        self._send(origin, TransferStatus(call_id=origin.call_id, status=progress))
+        failed = progress is TransferProgress.FAILED
+        if failed and origin.state is CallState.HELD and not self.talking():
+            self._resume(origin, call.ended_at or call.state_since)
+
+    def _answered_elsewhere(self, call: Call, now: float) -> None:
+        """A ring-all group call was answered: the other phones of the fork stop ringing."""
+        if not call.fork or call.page:
+            return
+        for other in self.live_calls():
+            if other is not call and other.fork == call.fork and other.state in _PLACING:
+                if other.state is not CallState.RESOLVING:
+                    reason = HangupReason.ANSWERED_ELSEWHERE
+                    self._send(other, Hangup(call_id=other.call_id, reason=reason))
+                self._end(other, EndReason.ANSWERED_ELSEWHERE, now)
+
+    # -- internals: moving calls -------------------------------------------------------------
     def _new_call(
         self,
         call_id: bytes,
@@ -576,6 +1041,11 @@ class CallManager:
         self._calls[call_id] = call
         return call
 
+    def _answer(self, call: Call, now: float) -> None:
+        if self._activate(call, now):
+            rate = self.config.sample_rate // 1000
+            self._send(call, Answer(call_id=call.call_id, rate_khz=rate))
+
     def _activate(self, call: Call, now: float) -> bool:
         """Start the call's media; without a codec (no libopus) the call fails, cleanly."""
         try:
@@ -600,6 +1070,28 @@ class CallManager:
         self._deliver_dtmf(call)
         return True
 
+    def _hold(self, call: Call, now: float) -> None:
+        self._send(call, Hold(call_id=call.call_id))
+        call.held_at = now
+        self._set(call, CallTrigger.HOLD, now)
+
+    def _resume(self, call: Call, now: float) -> None:
+        self._send(call, Resume(call_id=call.call_id))
+        self._set(call, CallTrigger.RESUME, now)
+
+    def _hold_talking(self, now: float) -> None:
+        """Every talking call goes on hold (before another call is answered, placed or
+        resumed)."""
+        for call in self.talking():
+            self._hold(call, now)
+
+    def _held(self) -> list[Call]:
+        """Calls on hold here, least recently held first."""
+        return sorted(
+            (c for c in self._calls.values() if c.state is CallState.HELD),
+            key=lambda c: c.held_at,
+        )
+
     def _set(self, call: Call, trigger: CallTrigger, now: float) -> None:
         """Move ``call`` by ``trigger``, as ``TRANSITIONS`` allows, and report it."""
         new = call.call_id in self._new
@@ -607,13 +1099,15 @@ class CallManager:
         self._new.discard(call.call_id)
         call.state_since = now
         self._changed(call)
+        if call.transfer_of is not None:
+            self._report_transfer(call)
 
     def _end(self, call: Call, reason: EndReason, now: float, *, detail: str = "") -> None:
         call.reason = reason
         call.detail = detail
         call.ended_at = now
         self._set(call, CallTrigger.END, now)
-        if call.outgoing and reason in TONE_AFTER:
+        if call.outgoing and reason in TONE_AFTER and not self.talking():
             tone = Tone.BUSY if reason in _BUSY_TONE else Tone.CONGESTION
             self._end_tone = (tone, call.call_id, now + self.config.end_tone_s)
         self._ended.append(call)
@@ -637,15 +1131,36 @@ class CallManager:
             )
         )
 
+    def _updated(self, call: Call, aspect: str) -> None:
+        self._events.append(
+            CallUpdated(call_id=call.call_id, peer_key=call.peer_key, aspect=aspect)
+        )
+
     def _send(self, call: Call, signal: Signal) -> None:
         self._signals.append((call.peer_key, push_signal(signal)))
 
-    def _pick(self, call_id: bytes | None, state: CallState | None, none: str) -> Call:
-        call = self._calls.get(call_id) if call_id is not None else self.live_call()
+    def _front(self, states: tuple[CallState, ...] | None) -> Call | None:
+        """The call a command without a call id means: talking, else being placed, else
+        ringing, else the latest held (among ``states``, if given)."""
+        live = [c for c in self.live_calls() if states is None or c.state in states]
+        for group in ((CallState.ACTIVE,), _PLACING, (CallState.INCOMING,)):
+            for call in live:
+                if call.state in group:
+                    return call
+        held = [c for c in live if c.state is CallState.HELD]
+        return max(held, key=lambda c: c.held_at) if held else None
+
+    def _pick(self, call_id: bytes | None, states: tuple[CallState, ...] | None, none: str) -> Call:
+        if call_id is None:
+            call = self._front(states)
+            if call is None:
+                raise CallError("no_call", none)
+            return call
+        call = self._calls.get(call_id)
         if call is None or not call.live:
             raise CallError("no_call", none)
-        if state is not None and call.state is not state:
-            raise CallError("wrong_state", f"the call is {call.state}, not {state}")
+        if states is not None and call.state not in states:
+            raise CallError("wrong_state", f"the call is {call.state}, not {states[0]}")
         return call
 
     def _deadline(self, call: Call) -> float | None:
@@ -660,33 +1175,52 @@ class CallManager:
             return call.state_since + cfg.dial_timeout_s
         if call.state in (CallState.RINGBACK, CallState.INCOMING):
             return call.state_since + cfg.ring_timeout_s
-        if call.state is CallState.ACTIVE and call.media is not None:
+        if call.state in _UP and call.media is not None:
             heard = call.media.last_heard()
             return max(call.state_since, heard or call.state_since) + cfg.media_timeout_s
         return None
 
+    def _forward_deadline(self, call: Call) -> float | None:
+        """When a ringing call is forwarded on no answer, if it will be."""
+        fwd = self.forwarding
+        if call.state is not CallState.INCOMING or fwd.no_answer is None:
+            return None
+        if self.number and self.number in call.diverted:
+            return None
+        if len(call.diverted) >= MAX_DIVERSIONS:
+            return None
+        return call.state_since + fwd.no_answer_s
+
     def _quiet_deadline(self, call: Call) -> float | None:
         """When a talking call that hears nothing reports it (once per silence)."""
-        if call.state is not CallState.ACTIVE or call.media is None:
+        if call.state is not CallState.ACTIVE or call.media is None or call.held_by_peer:
             return None
         heard = call.media.last_heard() or call.state_since
         if call.quiet_since == heard:
             return None  # this silence was reported
         return max(call.state_since, heard) + self.config.media_quiet_s
 
-    def _tone_frame(self, call: Call | None, now: float) -> bytes | None:
+    def _tone_frame(self, talking: list[Call], now: float) -> bytes | None:
+        """The local tone for this period, mixed over the calls' audio."""
+        live = self.live_calls()
         want: tuple[Tone, bytes] | None = None
-        if call is not None and call.state is CallState.RINGBACK:
-            want = (Tone.RINGBACK, call.call_id)
-        elif call is not None and call.state is CallState.INCOMING:
-            want = (Tone.RINGER, call.call_id)
-        elif call is None and self._end_tone is not None:
+        ringing = [c for c in live if c.state is CallState.INCOMING]
+        engaged = [c for c in live if c.state in _UP or c.state in _PLACING[1:]]
+        ringback = [c for c in live if c.state is CallState.RINGBACK]
+        if ringing:
+            tone = Tone.CALL_WAITING if engaged else Tone.RINGER
+            want = (tone, ringing[0].call_id)
+        elif ringback and not talking:
+            want = (Tone.RINGBACK, ringback[0].call_id)
+        elif not talking and any(c.state is CallState.ACTIVE and c.held_by_peer for c in live):
+            want = (Tone.HOLD, b"")
+        elif not engaged and self._end_tone is not None:
             tone, call_id, until = self._end_tone
             if now < until:
                 want = (tone, call_id)
             else:
                 self._end_tone = None
-        if want is None and call is None and self._local_tone is not None:
+        if want is None and not live and self._local_tone is not None:
             want = (self._local_tone, b"")
         if want != self._tone:
             self._tone = want

@@ -23,7 +23,10 @@ class CallState(enum.StrEnum):
     INCOMING = "incoming"
     "Our phone rings."
     ACTIVE = "active"
-    "Answered: audio flows both ways."
+    "Answered: audio flows both ways (unless the far phone holds it: ``Call.held_by_peer``)."
+    HELD = "held"
+    "On hold here: no audio either way until resumed (the far phone was told; it plays the hold"
+    " tone). Receiver reports go on, so a dead path still ends the call."
     ENDED = "ended"
 
 
@@ -40,6 +43,10 @@ class CallTrigger(enum.StrEnum):
     "The far phone says it rings."
     ANSWERED = "answered"
     "The far phone answered (or this one did, or a glare settled it)."
+    HOLD = "hold"
+    "Put on hold here (by the user, or because another call was answered, dialled or resumed)."
+    RESUME = "resume"
+    "Taken off hold here."
     END = "end"
     "Hung up, refused, failed or timed out, at either end (the reason says which)."
 
@@ -51,6 +58,7 @@ LIVE_STATES = frozenset(
         CallState.RINGBACK,
         CallState.INCOMING,
         CallState.ACTIVE,
+        CallState.HELD,
     }
 )
 
@@ -70,7 +78,10 @@ TRANSITIONS: dict[tuple[CallState | None, CallTrigger], CallState] = {
     (CallState.RINGBACK, CallTrigger.END): CallState.ENDED,
     (CallState.INCOMING, CallTrigger.ANSWERED): CallState.ACTIVE,
     (CallState.INCOMING, CallTrigger.END): CallState.ENDED,
+    (CallState.ACTIVE, CallTrigger.HOLD): CallState.HELD,
     (CallState.ACTIVE, CallTrigger.END): CallState.ENDED,
+    (CallState.HELD, CallTrigger.RESUME): CallState.ACTIVE,
+    (CallState.HELD, CallTrigger.END): CallState.ENDED,
 }
 """(state, trigger) -> the next state. ``None`` as state: the call is being created (a call
 refused as it arrives, busy here or incompatible, goes straight to ``ENDED``)."""
@@ -122,10 +133,26 @@ class EndReason(enum.StrEnum):
     LOOKUP_BUSY = "lookup_busy"
     "Too many directory lookups running."
     LOOKUP_TIMEOUT = "lookup_timeout"
+    TRANSFERRED = "transferred"
+    "Handed on by a transfer: the far phone now talks to the transfer's target."
+    REPLACED = "replaced"
+    "An attended transfer replaced this call with one from the transferred phone."
+    ANSWERED_ELSEWHERE = "answered_elsewhere"
+    "A group call that another phone of the group answered (or that rang here in vain)."
+    FORWARDED = "forwarded"
+    "The callee forwarded it (a new call follows to the target), or this phone did."
+    FORWARD_LOOP = "forward_loop"
+    "Forwarding led back to a phone the call had already passed: not followed."
+    SECURITY = "security"
+    "The far phone broke its SAS commitment (a man in the middle?): the call was refused."
+    TOO_MANY_CALLS = "too_many_calls"
+    "Every line of this phone is in use."
 
 
 TONE_AFTER = frozenset(
     {
+        EndReason.SECURITY,
+        EndReason.FORWARD_LOOP,
         EndReason.BUSY,
         EndReason.DECLINED,
         EndReason.UNREACHABLE,
@@ -169,6 +196,43 @@ class Call:
     "Digits received, in order (the last 32)."
     quiet_since: float | None = None
     "The last time heard when a silence was reported (``MediaQuiet``): one report per silence."
+    held_by_peer: bool = False
+    "The far phone put this call on hold: nothing is sent either way, the hold tone plays."
+    held_at: float = 0.0
+    "When it was last put on hold here (``swap`` resumes the most recent)."
+    sas: str | None = None
+    "The call's short authentication string, once both nonces are in (protocol.md §2.6)."
+    sas_nonce: bytes = b""
+    "This phone's SAS nonce for the call."
+    sas_peer_nonce: bytes = b""
+    sas_commitment: bytes = b""
+    "The callee's commitment (caller only), checked against the nonce it reveals."
+    intercom: bool = False
+    "The caller asked for auto-answer (an intercom call)."
+    page: bool = False
+    "A one-way announcement: the receiver's microphone is not sent."
+    group: str | None = None
+    "The group extension the call was dialled to (a ring-all or in-turn hunt group, or a page)."
+    fork: bytes = b""
+    "Outgoing calls of one group dial share it: the first answered ends the others."
+    diverted: tuple[str, ...] = ()
+    "Numbers that forwarded this call to here (oldest first)."
+    referred_by: str | None = None
+    "The number that transferred the far phone to us (or us to the far phone)."
+    replaces: bytes | None = None
+    "Attended transfer: the call this one replaces at the callee."
+    transfer_target: str | None = None
+    "A transfer asked of the far phone, until it reports its outcome."
+    transfer_of: bytes | None = None
+    "This call was placed because the far phone of that call asked for a transfer: report to it."
+    transfer_replaced: bytes | None = None
+    "Attended transfer at the transferor: the consultation call the target replaces."
+    forwarded_to: str | None = None
+    "Where the call was forwarded (the callee's choice)."
+    followed_by: bytes | None = None
+    "The call placed to follow a forward (a new call id)."
+    key_warned: bool = False
+    "The far phone's key is not the one pinned for its number, and the user was told."
 
     @property
     def live(self) -> bool:

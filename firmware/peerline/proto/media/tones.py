@@ -131,6 +131,16 @@ class Tone(enum.Enum):
     CONGESTION = "congestion"
     CALL_WAITING = "call_waiting"
     RINGER = "ringer"
+    HOLD = "hold"
+
+
+HOLD_TONE = ToneSpec(
+    (440.0, 620.0),
+    (Cadence(0.15, (440.0,)), Cadence(0.15, (620.0,)), Cadence(5.7, SILENCE)),
+    repeat=True,
+)
+"""Two short notes every 6 s while the far phone holds the call: no region's plan defines one,
+and a held line must not sound dead (nor like any call-progress tone)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -144,6 +154,8 @@ class TonePlan:
     congestion: ToneSpec
     call_waiting: ToneSpec
     ringer: ToneSpec
+    hold: ToneSpec = HOLD_TONE
+    "What a held party hears (the far phone stopped sending); no region's plan has its own."
 
     def spec(self, tone: Tone) -> ToneSpec:
         """The :class:`ToneSpec` this plan uses for ``tone``."""
@@ -160,6 +172,8 @@ class TonePlan:
                 return self.call_waiting
             case Tone.RINGER:
                 return self.ringer
+            case Tone.HOLD:
+                return self.hold
 
 
 # --- Tone plans --------------------------------------------------------------------------------

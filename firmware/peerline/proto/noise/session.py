@@ -30,8 +30,8 @@ class Session:
     ``confirmed`` is False for a responder until the first authenticated packet from the
     initiator arrives: a replayed initiation therefore never displaces a working session.
 
-    Three fields are bookkeeping for the node (protocol.md §2.4, §4.10), set when the session is
-    made: ``connection_sas``, ``begun`` and ``made``.
+    Four fields are bookkeeping for the node (protocol.md §2.4, §4.10), set when the session is
+    made: ``connection_sas``, ``connection_hash``, ``begun`` and ``made``.
     """
 
     __slots__ = (
@@ -39,6 +39,7 @@ class Session:
         "_send_key",
         "begun",
         "confirmed",
+        "connection_hash",
         "connection_sas",
         "created_at",
         "handshake_hash",
@@ -75,6 +76,10 @@ class Session:
         """The SAS phones display while this session is current: this session's own ``sas``,
         unless its handshake proved that both phones still held an earlier session, whose
         ``connection_sas`` it then carries on (protocol.md §2.4). Both ends agree on it."""
+        self.connection_hash: bytes = self.handshake_hash
+        """The 64-byte handshake hash ``h`` of the session that started this connection: this
+        session's own, or the linked session's ``connection_hash`` (set with
+        ``connection_sas``). Call SAS input (§2.6); both ends agree on it. Never logged."""
         self.begun = 0
         """This phone's handshake event number when the session's handshake began here: the
         initiation was sent (initiator) or arrived (responder). Orders sessions (§4.10)."""

@@ -30,7 +30,8 @@ class Command:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Dial(Command):
     target: str
-    "A number (12 digits; spaces and dashes allowed) or a LAN extension."
+    "A number (12 digits; spaces and dashes allowed), a LAN extension or group, or a"
+    " speed-dial slot as ``*N``. Empty: the hotline (``PhoneConfig.hotline``)."
     public_key: bytes | None = None
     "Which key, when several hold the number (never chosen silently)."
 
@@ -112,6 +113,82 @@ class SetDoNotDisturb(Command):
     """Refuse new callers (they hear busy) and show "do not disturb" in the directory record."""
 
     on: bool
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Hold(Command):
+    """Put a talking call on hold (default: every talking call)."""
+
+    call_id: bytes | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Resume(Command):
+    """Take a held call off hold (default: the most recently held); talking calls are held."""
+
+    call_id: bytes | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Swap(Command):
+    """Hold what talks and resume the call held most recently."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Conference(Command):
+    """Join every call that is up into one conference this phone hosts and mixes."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Transfer(Command):
+    """Hand a call to another phone. Blind: ``target`` is a number or extension, and the far
+    phone of ``call_id`` (default: the talking one) calls it. Attended: ``consultation`` is
+    our call with the target (talking), and the held call is handed to it."""
+
+    target: str = ""
+    call_id: bytes | None = None
+    consultation: bytes | None = None
+    attended: bool = False
+    "Without ``consultation``: the talking call is the consultation, the held one is handed."
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SetForwarding(Command):
+    """Where calls go instead of ringing here (None clears that mode)."""
+
+    always: str | None = None
+    busy: str | None = None
+    no_answer: str | None = None
+    no_answer_s: float = 20.0
+    offline: str | None = None
+    "Published in the directory record: callers that cannot reach this phone follow it."
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SaveContact(Command):
+    """Add a contact, or change one (``replace``). The key, if given, is pinned at once."""
+
+    number: str
+    name: str
+    public_key: bytes | None = None
+    speed_dial: int | None = None
+    auto_answer: bool = False
+    replace: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RemoveContact(Command):
+    number: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class VerifyContact(Command):
+    """The user compared the SAS of the latest call with ``number`` and it matched: pin that
+    call's key and mark it verified (a contact is made if there is none)."""
+
+    number: str
+    wall_time: float
+    "Wall-clock seconds, stored as when it was verified."
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -8,13 +8,14 @@ only through events the shell writes back.
 
 from dataclasses import dataclass, field
 
-from peerline.proto.call.manager import CallConfig
+from peerline.proto.call.manager import CallConfig, Forwarding
 from peerline.proto.lan import LanConfig
 from peerline.proto.nat.traversal import TraversalConfig
 from peerline.proto.node import NodeConfig
 from peerline.proto.overlay.overlay import OverlayConfig
 from peerline.types import Addr
 
+from .addressbook import ContactCard
 from .contacts import StoredPeer
 from .numbers import MAX_PENDING_DERIVATIONS
 
@@ -66,6 +67,8 @@ class PhoneConfig:
     connect_timeout_s: float = CONNECT_TIMEOUT_S
     max_pending_derivations: int = MAX_PENDING_DERIVATIONS
     "Never-seen keys waiting in the background for their number (beyond: deferred)."
+    hotline: str = ""
+    "What ``Dial`` with no target calls (a number or extension); empty: no hotline."
 
     def __post_init__(self) -> None:
         if self.peer_cache_save_s <= 0 or self.connect_timeout_s <= 0:
@@ -87,6 +90,8 @@ class PhoneState:
     lan_extension: str | None = None
     "The automatic extension held before the restart (tried first)."
     lan_claim_seq: int = 0
+    contacts: tuple[ContactCard, ...] = ()
+    forwarding: Forwarding = field(default_factory=Forwarding)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -27,11 +27,12 @@ from typing import Any
 
 from peerline.errors import InvalidKey, LocalProtocolError
 from peerline.ports import Rng
-from peerline.proto.call.events import CallEvent, MediaQuiet
+from peerline.proto.call.events import CallEvent, MediaQuiet, Redirected, TransferRequested
 from peerline.proto.call.events import CallStateChanged as CallMoved
+from peerline.proto.call.events import CallUpdated as CallChanged
 from peerline.proto.call.events import DtmfReceived as CallDtmf
 from peerline.proto.call.manager import CallConfig, CallManager, CodecFactory
-from peerline.proto.call.state import Call, CallState
+from peerline.proto.call.state import Call, CallState, EndReason
 from peerline.proto.engine import Engine
 from peerline.proto.events import (
     HandshakeCompleted,
@@ -45,6 +46,7 @@ from peerline.proto.events import (
     SignalReceived,
 )
 from peerline.proto.identity import Identity, format_number
+from peerline.proto.identity.sas import call_sas
 from peerline.proto.lan import ExtensionRegistry, LanAnnouncement
 from peerline.proto.lan.events import (
     AnnouncementChanged,
@@ -72,6 +74,7 @@ from peerline.wire.overlay import Contact
 
 from . import commands as cmd
 from . import events as ev
+from .addressbook import AddressBook, ContactCard, Trust
 from .config import PhoneConfig, PhoneState, Surroundings
 from .contacts import ContactBook
 from .finder import PeerFinder
@@ -130,7 +133,12 @@ class PhoneCore:
             traversal=cfg.traversal,
         )
         self.traversal = self.engine.traversal
-        self.calls = CallManager(codecs=codecs, rng=rng, config=cfg.calls)
+        self.book = AddressBook(state.contacts)
+        self.calls = CallManager(
+            codecs=codecs, rng=rng, config=cfg.calls, number=number, sas=self._call_sas
+        )
+        self.calls.intercom_keys = self.book.intercom_keys()
+        self.calls.forwarding = state.forwarding
         self.lan: ExtensionRegistry | None = None
         self._host: list[Addr] = []
         "Where others may reach this phone (shared with the finder, updated in place)."
@@ -207,12 +215,11 @@ class PhoneCore:
         self._pump(now)
 
     def close(self, *, now: float) -> None:
-        """Stop: hang up a live call (the far end is told), release the port mapping, and
-        hand out the peer cache. Then: keep driving until ``PhoneClosed`` (at most ~2 s)."""
+        """Stop: hang up every live call (the far ends are told), release the port mapping,
+        and hand out the peer cache. Then: keep driving until ``PhoneClosed`` (at most ~2 s)."""
         self._closing = True
         self._now = now
-        call = self.calls.live_call()
-        if call is not None:
+        for call in self.calls.live_calls():
             self.calls.hangup(call.call_id, now=now)
         mapper = self.engine.portmap
         if mapper is not None and mapper.state is not PortMapState.RELEASED:
@@ -265,9 +272,10 @@ class PhoneCore:
             self.lan.bindings_changed(now=now)
         self.requests.number_known(key, number)
         for call in self.calls.calls():
-            if call.live and call.peer_key == key and call.number is None:
+            if call.peer_key == key and call.number is None:
                 call.number = number
                 self.emit(ev.CallerIdentified(call_id=call.call_id, peer_key=key, number=number))
+                self._check_key(call)
         self._pump(now)
 
     def derivation_failed(self, key: bytes) -> None:
@@ -408,6 +416,25 @@ class PhoneCore:
             volume=calls.volume, muted=calls.muted, do_not_disturb=calls.do_not_disturb
         )
 
+    def forwarding(self) -> dict[str, Any]:
+        """The call forwarding settings (``offline`` is in the record)."""
+        return self.calls.forwarding.as_dict()
+
+    def contact_cards(self) -> list[dict[str, Any]]:
+        """The contacts, by name, as plain data (``contacts list``)."""
+        return [
+            {
+                "number": c.number,
+                "name": c.name,
+                "public_key": c.public_key.hex() if c.public_key else None,
+                "verified": c.verified,
+                "verified_at": c.verified_at,
+                "speed_dial": c.speed_dial,
+                "auto_answer": c.auto_answer,
+            }
+            for c in self.book
+        ]
+
     def live_call(self) -> CallInfo | None:
         live = self.calls.live_call()
         return None if live is None else CallInfo.of(live)
@@ -530,11 +557,16 @@ class PhoneCore:
                     name=call.name,
                     reason=event.reason,
                     detail=event.detail,
+                    target=call.target,
+                    answered=call.answered_at is not None,
+                    forwarded_to=call.forwarded_to,
+                    trust=str(self.trust(call)) if number is not None else "unknown",
                 )
             )
+            if not call.outgoing and number is None and call.peer_key:
+                self.numbers.request(call.peer_key, urgent=True)  # caller ID, even if refused
             if event.state is CallState.INCOMING:
-                if number is None:
-                    self.numbers.request(call.peer_key, urgent=True)  # caller ID while ringing
+                card = self.book.get(number)
                 self.emit(
                     ev.IncomingCall(
                         call_id=call.call_id,
@@ -542,8 +574,34 @@ class PhoneCore:
                         number=number,
                         name=call.name,
                         known=self.contacts.get(call.peer_key) is not None,
+                        contact=card.name if card is not None else None,
+                        trust=str(self.book.trust(number, call.peer_key)),
+                        waiting=any(
+                            c.state in (CallState.ACTIVE, CallState.HELD)
+                            for c in self.calls.live_calls()
+                        ),
                     )
                 )
+            if event.state in (CallState.INCOMING, CallState.DIALING):
+                self._check_key(call)
+            if event.state is CallState.ENDED:
+                self._offline_forward(call)
+        elif isinstance(event, CallChanged):
+            if call is None:
+                return
+            log.info("call %s: %s", event.call_id.hex()[:8], event.aspect)
+            self.emit(
+                ev.CallUpdated(
+                    call_id=call.call_id,
+                    aspect=event.aspect,
+                    held_by_peer=call.held_by_peer,
+                    sas=call.sas,
+                )
+            )
+        elif isinstance(event, TransferRequested):
+            self.requests.transfer_requested(event, self._now)
+        elif isinstance(event, Redirected):
+            self.requests.follow_forward(event, self._now)
         elif isinstance(event, MediaQuiet):
             # Nothing heard in a talking call: its path may be dead; look for another.
             if self.node.report_quiet(event.peer_key, now=self._now):
@@ -558,6 +616,88 @@ class PhoneCore:
                     call_id=event.call_id, digit=event.digit, duration_ms=event.duration_ms
                 )
             )
+
+    def _check_key(self, call: Call) -> None:
+        """A call with a contact's number from another key than the pinned one: say so, loudly
+        (once per call). A first key for a contact with none is pinned."""
+        if call.number is None or not call.peer_key or call.key_warned:
+            return
+        card = self.book.get(call.number)
+        if card is None:
+            return
+        if card.public_key is None:
+            self.save_card(replace(card, public_key=call.peer_key))
+            return
+        if card.public_key != call.peer_key:
+            call.key_warned = True
+            log.warning(
+                "call %s: %s (%s) uses key %s, not the pinned %s: a reset phone or an impostor",
+                call.call_id.hex()[:8],
+                card.name,
+                format_number(call.number),
+                call.peer_key.hex()[:16],
+                card.public_key.hex()[:16],
+            )
+            self.emit(
+                ev.KeyChanged(
+                    call_id=call.call_id,
+                    number=call.number,
+                    pinned_key=card.public_key,
+                    public_key=call.peer_key,
+                )
+            )
+
+    def _offline_forward(self, call: Call) -> None:
+        """A call that could not reach a phone whose record names a forwarding target (it is
+        switched off): call the target instead."""
+        target = self.requests.offline_forwards.pop(call.call_id, None)
+        if target is None or call.reason is not EndReason.UNREACHABLE or call.answered_at:
+            return
+        if not self.calls.may_follow(call, target):
+            self.calls.counters.forward_loops += 1
+            log.info("call %s: offline forward to %s would loop", call.call_id.hex()[:8], target)
+            return
+        call.forwarded_to = target
+        chain = call.diverted + ((call.number,) if call.number else ())
+        redirect = Redirected(
+            call_id=call.call_id,
+            peer_key=call.peer_key,
+            target=target,
+            reason="offline",
+            diverted=chain,
+        )
+        self.requests.follow_forward(redirect, self._now)
+
+    def set_offline_forward(self, target: str | None, now: float) -> None:
+        """Publish (or withdraw) the offline forwarding target in this phone's record."""
+        if target != self.reach.forward_to:
+            self.reach.forward_to = target
+            if self._started:
+                self.reach.publish(now)
+
+    def save_card(self, card: "ContactCard") -> "ContactCard":
+        """Store a contact in the book and tell the shell (``ContactSaved``)."""
+        card = self.book.save(card)
+        self.calls.intercom_keys = self.book.intercom_keys()
+        self.emit(
+            ev.ContactSaved(
+                number=card.number,
+                name=card.name,
+                public_key=card.public_key,
+                verified_at=card.verified_at,
+                speed_dial=card.speed_dial,
+                auto_answer=card.auto_answer,
+            )
+        )
+        return card
+
+    def trust(self, call: Call) -> Trust:
+        return self.book.trust(call.number, call.peer_key) if call.peer_key else Trust.UNKNOWN
+
+    def _call_sas(self, peer: bytes, call_id: bytes, caller: bytes, callee: bytes) -> str | None:
+        """The call's SAS over the current session's connection hash (protocol.md §2.6)."""
+        connection = self.node.connection_hash(peer)
+        return None if connection is None else call_sas(connection, call_id, caller, callee)
 
     def _on_media(self, event: MediaReceived, now: float) -> None:
         self.calls.receive_media(event.peer_key, event.body, at=event.at)

@@ -35,6 +35,64 @@ class CallStateChanged(PhoneEvent):
     "Why it ended (``ENDED`` only)."
     detail: str = ""
     "A sentence for people about the reason, or empty."
+    target: str = ""
+    "What was dialled (outgoing)."
+    answered: bool = False
+    "Whether it was ever answered (for the history's outcome)."
+    forwarded_to: str | None = None
+    "Where it was forwarded (by the callee, or by this phone)."
+    trust: str = "unknown"
+    "The far phone's key against the contacts: 'verified', 'pinned', 'key_changed', 'unknown'."
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallUpdated(PhoneEvent):
+    """Something about a live call changed but not its state: ``aspect`` is 'held_by_peer',
+    'sas', 'transfer' or 'transfer_failed'; ``status`` has the rest."""
+
+    call_id: bytes
+    aspect: str
+    held_by_peer: bool = False
+    sas: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class KeyChanged(PhoneEvent):
+    """A contact's number called or was reached from another key than the one pinned: a
+    reset phone, or an impostor. Shown loudly; nothing is re-pinned without the user."""
+
+    call_id: bytes
+    number: str
+    pinned_key: bytes
+    public_key: bytes
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ContactSaved(PhoneEvent):
+    """A contact was added or changed (store it)."""
+
+    number: str
+    name: str
+    public_key: bytes | None
+    verified_at: float | None
+    speed_dial: int | None
+    auto_answer: bool
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ContactRemoved(PhoneEvent):
+    number: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ForwardingChanged(PhoneEvent):
+    """The forwarding settings changed (store them; ``offline`` goes into the record)."""
+
+    always: str | None
+    busy: str | None
+    no_answer: str | None
+    no_answer_s: float
+    offline: str | None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -50,6 +108,12 @@ class IncomingCall(PhoneEvent):
     "The display name the caller sent (not verified: show the number with it)."
     known: bool
     "Whether the caller is a stored peer (added by hand or pinned on first use)."
+    contact: str | None = None
+    "The contact's name for the caller's number, if it is one."
+    trust: str = "unknown"
+    "'verified', 'pinned', 'key_changed' (loud warning) or 'unknown' (``addressbook.Trust``)."
+    waiting: bool = False
+    "Another call is up: this one rings as call waiting."
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

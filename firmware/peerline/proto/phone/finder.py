@@ -68,6 +68,8 @@ class Found:
     request: int
     number: str
     public_key: bytes
+    forward_to: str | None = None
+    "The record's call forwarding target: where to call if this phone cannot be reached."
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -298,15 +300,22 @@ class PeerFinder:
             self._resolved(job, event, now)
         elif purpose is Purpose.REFRESH:
             job.done = True
+            forward: str | None = None
             if isinstance(event, LookupCompleted) and job.key is not None:
                 for record in event.records:
                     addr = pick_address(record, reflexive=self.overlay.reflexive)
+                    if record.public_key == job.key:
+                        forward = record.forward_to
                     if record.public_key == job.key and addr is not None:
                         self._save(job.key, job.number, addr)
                         self.node.add_peer(job.key, addr)
                         self._reach(record, addr, now)
             assert job.key is not None
-            self._events.append(Found(request=job.request, number=job.number, public_key=job.key))
+            self._events.append(
+                Found(
+                    request=job.request, number=job.number, public_key=job.key, forward_to=forward
+                )
+            )
         elif purpose is Purpose.RECHECK:
             job.done = True
             self._rechecked(job, event, now)
@@ -354,7 +363,14 @@ class PeerFinder:
         self._reach(record, addr, now)
         if path is None and len(self._rechecks) < MAX_RECHECKS:
             self._rechecks[key] = (now + RECHECK_AFTER_S, record, job.number)
-        self._events.append(Found(request=job.request, number=job.number, public_key=key))
+        self._events.append(
+            Found(
+                request=job.request,
+                number=job.number,
+                public_key=key,
+                forward_to=record.forward_to,
+            )
+        )
 
     def _not_found(self, job: _Job, code: str, detail: str) -> None:
         job.done = True

@@ -46,6 +46,8 @@ class Reachability:
         self.host = host
         self.surroundings = Surroundings(host=(), own=(), bound=())
         self.presence = Presence.AVAILABLE
+        self.forward_to: str | None = core.calls.forwarding.offline
+        "Offline call forwarding, published in the record (callers follow it)."
         self.classifier: NatClassifier | None = None
         self.stun_results: dict[Addr, BindingResult | BindingFailed] = {}
 
@@ -78,7 +80,10 @@ class Reachability:
         addresses = self.candidates()
         self.core.traversal.own_candidates = tuple(a for _, a in addresses)
         seq = self.core.overlay.publish(
-            addresses=tuple(addresses[:MAX_PUBLISHED]), presence=self.presence, now=now
+            addresses=tuple(addresses[:MAX_PUBLISHED]),
+            presence=self.presence,
+            forward_to=self.forward_to,
+            now=now,
         )
         self.core.emit(ev.RecordPublished(seq=seq))
 

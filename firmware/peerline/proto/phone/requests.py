@@ -13,7 +13,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from peerline.errors import InvalidNumber, LocalProtocolError
-from peerline.proto.call.manager import CallError
+from peerline.proto.call.events import Redirected, TransferRequested
+from peerline.proto.call.manager import CallError, Forwarding
 from peerline.proto.call.state import Call, CallState, EndReason
 from peerline.proto.identity import format_number, parse_number
 from peerline.proto.lan import is_extension
@@ -25,6 +26,7 @@ from peerline.wire.record import Presence
 
 from . import commands as cmd
 from . import events as ev
+from .addressbook import ContactCard
 from .contacts import StoredPeer
 from .finder import FinderEvent, Found, LookupDone, NotFound
 
@@ -53,6 +55,9 @@ class PhoneRequests:
         self.core = core
         self._dials: dict[int, bytes] = {}
         "Finder request -> the resolving call it is for."
+        self.offline_forwards: dict[bytes, str] = {}
+        "Call id -> the callee record's forwarding target, followed if the call ends"
+        " unreachable (the callee is switched off)."
         self._sends: dict[int, cmd.SendMessage] = {}
         "Finder request -> the message waiting for its recipient."
         self._adds: dict[bytes, list[tuple[int, cmd.AddPeer]]] = {}
@@ -71,6 +76,15 @@ class PhoneRequests:
             cmd.SetMute: self._mute,
             cmd.SetVolume: self._volume,
             cmd.SetDoNotDisturb: self._do_not_disturb,
+            cmd.Hold: self._hold,
+            cmd.Resume: self._resume,
+            cmd.Swap: self._swap,
+            cmd.Conference: self._conference,
+            cmd.Transfer: self._transfer,
+            cmd.SetForwarding: self._forwarding,
+            cmd.SaveContact: self._save_contact,
+            cmd.RemoveContact: self._remove_contact,
+            cmd.VerifyContact: self._verify_contact,
         }
         self._answers: dict[type[Any], Callable[[Any, float], None]] = {
             Found: self._found,
@@ -99,25 +113,77 @@ class PhoneRequests:
             self._finish_add(request, add, number)
 
     def _dial(self, command: cmd.Dial, now: float) -> cmd.Accepted:
-        target = command.target
-        if self.core.calls.live_call() is not None:
-            live = self.core.calls.live_call()
-            assert live is not None
-            key = self._peer_of(target, command.public_key)
+        target = self._target(command.target)
+        key = self._peer_of(target, command.public_key)
+        for live in self.core.calls.live_calls():
             if key is not None and live.peer_key == key:
-                return cmd.Accepted(call_id=live.call_id)  # dialling the live call's peer again
-            raise cmd.CommandRejected("busy", "another call is in progress; hang it up first")
+                return cmd.Accepted(call_id=live.call_id)  # dialling a live call's peer again
+        call, request = self.place(target, now, public_key=command.public_key)
+        return cmd.Accepted(request=request, call_id=call.call_id)
+
+    def _target(self, target: str) -> str:
+        """What a dialled string means: the hotline when empty, a contact for ``*N``."""
+        target = target.strip()
+        if not target:
+            if not self.core.config.hotline:
+                raise cmd.CommandRejected("bad_number", "no number given and no hotline set")
+            return self.core.config.hotline
+        if target.startswith("*") and target[1:].isdigit():
+            card = self.core.book.by_slot(int(target[1:]))
+            if card is None:
+                raise cmd.CommandRejected("bad_number", f"speed dial {target[1:]} is empty")
+            return card.number
+        return target
+
+    def place(
+        self, target: str, now: float, *, public_key: bytes | None = None, **kwargs: Any
+    ) -> tuple[Call, int | None]:
+        """Place a call to a number or extension (``kwargs`` go to ``CallManager.place``):
+        the call, and the finder request resolving it (None on the LAN)."""
         if is_extension(target):
             peer_key, number = self._lan_target(target)
-            call = self._place(target, now)
+            call = self._place(target, now, **kwargs)
+            call.number = number
             self._connect_call(call, peer_key, number, now)
-            return cmd.Accepted(call_id=call.call_id)
+            return call, None
         number = self._parse(target)
-        call = self._place(target, now)
+        call = self._place(target, now, **kwargs)
         call.number = number
-        request = self.core.finder.resolve(number, command.public_key, now=now)
+        request = self.core.finder.resolve(number, public_key, now=now)
         self._dials[request] = call.call_id
-        return cmd.Accepted(request=request, call_id=call.call_id)
+        return call, request
+
+    def transfer_requested(self, event: TransferRequested, now: float) -> None:
+        """The far phone of a call asked us to call ``event.target`` (a transfer)."""
+        origin = self.core.find_call(event.call_id)
+        if origin is None or not origin.live:
+            return
+        log.info("call %s: transfer to %s asked", event.call_id.hex()[:8], event.target)
+        try:
+            self.place(
+                event.target,
+                now,
+                referred_by=origin.number,
+                replaces=event.replaces,
+                transfer_of=origin.call_id,
+            )
+        except cmd.CommandRejected as exc:
+            log.info("transfer to %s refused: %s", event.target, exc.message)
+            self.core.calls.refuse_transfer(origin.call_id)
+
+    def follow_forward(self, event: Redirected, now: float) -> None:
+        """The callee forwarded our call: a new call to the target, the chain carried along."""
+        old = self.core.find_call(event.call_id)
+        log.info(
+            "call %s forwarded (%s) to %s", event.call_id.hex()[:8], event.reason, event.target
+        )
+        try:
+            call, _ = self.place(event.target, now, diverted=event.diverted)
+        except cmd.CommandRejected as exc:
+            log.info("forward to %s not followed: %s", event.target, exc.message)
+            return
+        if old is not None:
+            old.followed_by = call.call_id
 
     def _peer_of(self, target: str, key: bytes | None) -> bytes | None:
         """The key ``target`` means without any lookup (stored or on the LAN), if unique."""
@@ -131,9 +197,9 @@ class PhoneRequests:
         keys = [p.public_key for p in stored if key is None or p.public_key == key]
         return keys[0] if len(keys) == 1 else None
 
-    def _place(self, target: str, now: float) -> Call:
+    def _place(self, target: str, now: float, **kwargs: Any) -> Call:
         try:
-            return self.core.calls.place(target=target, now=now)
+            return self.core.calls.place(target=target, now=now, **kwargs)
         except CallError as exc:
             raise cmd.CommandRejected(exc.code, str(exc)) from None
 
@@ -299,6 +365,128 @@ class PhoneRequests:
             )
         return cmd.Accepted()
 
+    def _hold(self, command: cmd.Hold, now: float) -> cmd.Accepted:
+        call = self._calls(lambda: self.core.calls.hold(command.call_id, now=now))
+        return cmd.Accepted(call_id=call.call_id)
+
+    def _resume(self, command: cmd.Resume, now: float) -> cmd.Accepted:
+        call = self._calls(lambda: self.core.calls.resume(command.call_id, now=now))
+        return cmd.Accepted(call_id=call.call_id)
+
+    def _swap(self, command: cmd.Swap, now: float) -> cmd.Accepted:
+        call = self._calls(lambda: self.core.calls.swap(now=now))
+        return cmd.Accepted(call_id=call.call_id)
+
+    def _conference(self, command: cmd.Conference, now: float) -> cmd.Accepted:
+        legs = self._calls(lambda: self.core.calls.conference(now=now))
+        return cmd.Accepted(call_id=legs[0].call_id)
+
+    def _transfer(self, command: cmd.Transfer, now: float) -> cmd.Accepted:
+        calls = self.core.calls
+        if command.attended or command.consultation is not None:
+            consult = (
+                self.core.find_call(command.consultation)
+                if command.consultation is not None
+                else next(iter(calls.talking()), None)
+            )
+            if consult is None or consult.state not in (CallState.ACTIVE, CallState.HELD):
+                raise cmd.CommandRejected("no_call", "no consultation call to transfer to")
+            if consult.number is None:
+                raise cmd.CommandRejected("no_number", "the consultation call's number is unknown")
+            replaces = consult.call_id
+            call = self._calls(
+                lambda: calls.transfer(
+                    command.call_id, consult.number or "", replaces=replaces, now=now
+                )
+            )
+            return cmd.Accepted(call_id=call.call_id)
+        target = self._target(command.target)
+        if not is_extension(target):
+            target = self._parse(target)
+        call = self._calls(lambda: calls.transfer(command.call_id, target, now=now))
+        return cmd.Accepted(call_id=call.call_id)
+
+    def _forwarding(self, command: cmd.SetForwarding, now: float) -> cmd.Accepted:
+        targets = {}
+        for mode in ("always", "busy", "no_answer", "offline"):
+            value = getattr(command, mode)
+            targets[mode] = None if value in (None, "") else self._parse(value)
+        if not 5.0 <= command.no_answer_s <= 300.0:
+            raise cmd.CommandRejected("bad_request", "no-answer time is 5 to 300 s")
+        forwarding = Forwarding(no_answer_s=command.no_answer_s, **targets)
+        self._calls(lambda: self.core.calls.set_forwarding(forwarding))
+        self.core.set_offline_forward(forwarding.offline, now)
+        self.core.emit(ev.ForwardingChanged(**forwarding.as_dict()))
+        return cmd.Accepted()
+
+    def _save_contact(self, command: cmd.SaveContact, now: float) -> cmd.Accepted:
+        number = self._parse(command.number)
+        old = self.core.book.get(number)
+        if old is not None and not command.replace:
+            raise cmd.CommandRejected("exists", f"{format_number(number)} is already a contact")
+        key = command.public_key
+        if key is not None and len(key) != 32:
+            raise cmd.CommandRejected("bad_key", "public key must be 64 hex digits")
+        if key is not None:
+            derived = self.core.numbers.get(key)
+            if derived is not None and derived != number:
+                raise cmd.CommandRejected(
+                    "number_mismatch", f"that key is {format_number(derived)}'s, not this number's"
+                )
+        verified_at = old.verified_at if old is not None else None
+        card = ContactCard(
+            number=number,
+            name=command.name,
+            public_key=key if key is not None else (old.public_key if old else None),
+            verified_at=verified_at,
+            speed_dial=command.speed_dial,
+            auto_answer=command.auto_answer,
+        )
+        try:
+            self.core.save_card(card)
+        except ValueError as exc:
+            raise cmd.CommandRejected("bad_request", str(exc)) from None
+        return cmd.Accepted()
+
+    def _remove_contact(self, command: cmd.RemoveContact, now: float) -> cmd.Accepted:
+        number = self._parse(command.number)
+        if not self.core.book.remove(number):
+            raise cmd.CommandRejected("not_found", f"{format_number(number)} is not a contact")
+        self.core.calls.intercom_keys = self.core.book.intercom_keys()
+        self.core.emit(ev.ContactRemoved(number=number))
+        return cmd.Accepted()
+
+    def _verify_contact(self, command: cmd.VerifyContact, now: float) -> cmd.Accepted:
+        number = self._parse(command.number)
+        call = next(
+            (c for c in self.core.calls.calls() if c.number == number and c.sas is not None),
+            None,
+        )
+        if call is None:
+            raise cmd.CommandRejected(
+                "no_call", "verify after a call with that number, once its SAS was compared"
+            )
+        old = self.core.book.get(number)
+        card = ContactCard(
+            number=number,
+            name=old.name if old is not None else (call.name or format_number(number)),
+            public_key=call.peer_key,
+            verified_at=command.wall_time,
+            speed_dial=old.speed_dial if old is not None else None,
+            auto_answer=old.auto_answer if old is not None else False,
+        )
+        if old is not None and old.public_key not in (None, call.peer_key):
+            log.warning("%s: the key pinned for it is replaced by the verified one", number)
+        self.core.save_card(card)
+        return cmd.Accepted(call_id=call.call_id)
+
+    def _calls(self, action: Callable[[], Any]) -> Any:
+        """Run a call-control command; its CallError becomes CommandRejected."""
+        try:
+            return action()
+        except CallError as exc:
+            raise cmd.CommandRejected(exc.code, str(exc)) from None
+
     def _parse(self, text: str) -> str:
         try:
             return parse_number(text)
@@ -330,6 +518,10 @@ class PhoneRequests:
         if call_id is not None:
             call = self.core.find_call(call_id)
             if call is not None and call.state is CallState.RESOLVING:
+                if event.forward_to and event.forward_to != self.core.number:
+                    self.offline_forwards[call.call_id] = event.forward_to
+                    while len(self.offline_forwards) > MAX_OPEN_REQUESTS:
+                        del self.offline_forwards[next(iter(self.offline_forwards))]
                 self._connect_call(call, event.public_key, event.number, now)
         send = self._sends.pop(event.request, None)
         if send is not None:

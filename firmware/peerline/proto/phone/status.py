@@ -29,7 +29,11 @@ def call_json(core: "PhoneCore", call: Call, now: float) -> dict[str, Any]:
     """A call for the control API: call control's view plus the number and the path."""
     out = core.calls.call_status(call, now)
     known = core.numbers.get(call.peer_key) if call.peer_key else None
-    out["number"] = call.number if call.number is not None else known
+    out["number"] = number = call.number if call.number is not None else known
+    card = core.book.get(number)
+    out["contact"] = card.name if card is not None else None
+    out["trust"] = str(core.book.trust(number, call.peer_key)) if call.peer_key else "unknown"
+    out["verified"] = out["trust"] == "verified"
     endpoint = core.node.peer_endpoint(call.peer_key) if call.peer_key else None
     out["path"] = None
     if call.live and endpoint is not None and call.state is not CallState.RESOLVING:
@@ -73,6 +77,9 @@ def phone_status(core: "PhoneCore", *, now: float, uptime_s: float = 0.0) -> dic
         "peers": len(core.contacts),
         "sessions": [session_status(s) for s in node.sessions(now=now)],
         "calls": [call_json(core, c, now) for c in core.calls.calls()],
+        "forwarding": core.calls.forwarding.as_dict(),
+        "do_not_disturb": core.calls.do_not_disturb,
+        "contacts": len(core.book),
         "call_counters": core.calls.counters.as_dict(),
         "counters": counters,
         "lan": core.lan.status() if core.lan is not None else None,

@@ -127,7 +127,7 @@ class Handshakes:
             return
         ephemeral_private = self._rng.random_bytes(32)
         # Linked index (§4.7): prove that this phone still holds its current session, so that
-        # the new session can carry on that connection's SAS if the responder holds it too.
+        # the new session can carry on that connection's SAS and hash if the responder holds it.
         link = peer.current if peer.current is not None and peer.current.is_usable(now) else None
         ephemeral = x25519_public(ephemeral_private) if link is not None else b""
         index = link.link_tag(b"i", ephemeral) if link is not None else None
@@ -163,6 +163,7 @@ class Handshakes:
         if link is not None:
             peer.handshake.link_index = link.link_tag(b"r", ephemeral)
             peer.handshake.link_sas = link.connection_sas
+            peer.handshake.link_hash = link.connection_hash
         table.by_handshake[index] = peer
         packet = HandshakeInitiation(sender_index=index, noise=noise, mac1=mac1, mac2=mac2)
         peer.handshake.packet = push_initiation(packet)
@@ -203,6 +204,7 @@ class Handshakes:
         )
         if hs.link_index is not None and remote_index == hs.link_index:
             session.connection_sas = hs.link_sas  # both phones proved they hold the old session
+            session.connection_hash = hs.link_hash
         session.begun, session.made = hs.sent_as, table.next_event_number()
         table.by_index[hs.local_index] = (peer, session)
         peer.heard += 1  # the response is authentic and fresh: the peer is there
@@ -344,6 +346,7 @@ class Handshakes:
         )
         if link is not None:
             session.connection_sas = link.connection_sas
+            session.connection_hash = link.connection_hash
         session.begun = session.made = table.next_event_number()
         peer.pending.append(session)
         if len(peer.pending) > MAX_PENDING_SESSIONS:

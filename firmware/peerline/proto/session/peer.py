@@ -48,6 +48,8 @@ class Handshake:
     "The responder's index that would prove it holds ``link_sas``'s session (§4.7), if linked."
     link_sas: str = ""
     "Connection SAS of the session this initiation is linked to (empty: not linked)."
+    link_hash: bytes = field(default=b"", repr=False)
+    "Connection hash of that session (empty: not linked). Not in repr: never logged."
     packet: bytes = b""
     "The initiation as sent: sent again unchanged by ``repeat_initiation``."
 

@@ -77,6 +77,11 @@ class SessionTable:
         return peer.current.connection_sas if peer.current is not None else ""
 
     @staticmethod
+    def connection_hash(peer: Peer) -> bytes | None:
+        """The current session's connection hash (§2.4, §2.6), or None without one."""
+        return peer.current.connection_hash if peer.current is not None else None
+
+    @staticmethod
     def linked_session(peer: Peer, sender_index: int, ephemeral: bytes) -> Session | None:
         """The session held with ``peer`` whose initiator link tag is ``sender_index`` (§4.7)."""
         for s in (peer.current, peer.previous, *peer.pending):
