@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import pytest
-from daemons import Daemon, cli, cli_json, start_daemon
+from daemons import LOOPBACK_CONFIG, Daemon, cli, cli_json, start_daemon
 
 VOICE = Path(__file__).resolve().parents[2] / "bench" / "voice.py"
 RATE = 16_000
@@ -100,8 +100,8 @@ def phones(tmp_path: Path) -> Iterator[Callable[..., Daemon]]:
     it does not stop or the test failed before stopping it)."""
     started: list[Daemon] = []
 
-    def start(name: str, *args: str) -> Daemon:
-        d = start_daemon(tmp_path / name, *args)
+    def start(name: str, *args: str, config: str = LOOPBACK_CONFIG) -> Daemon:
+        d = start_daemon(tmp_path / name, *args, config=config)
         started.append(d)
         return d
 
@@ -234,7 +234,9 @@ def test_a_callee_who_hangs_up_while_ringing_declines_the_call(
 def test_a_third_phone_calling_a_phone_in_a_call_gets_busy(
     phones: Callable[..., Daemon],
 ) -> None:
-    a, b, c = phones("a"), phones("b"), phones("c")
+    """With call waiting off (``[calls] call_waiting = false``), a second caller hears busy."""
+    a, c = phones("a"), phones("c")
+    b = phones("b", config=LOOPBACK_CONFIG + "\n[calls]\ncall_waiting = false\n")
     _introduce(a, b)
     _introduce(c, b)
     assert _dial(a, b)["call"]["state"] == "ringback"

@@ -56,6 +56,7 @@ LIVE_KEYS = frozenset(
         "phone.name",
         "calls.auto_answer",
         "calls.ring_timeout_s",
+        "calls.call_waiting",
         "audio.tones",
         "log.level",
         "hardware.hotline",
@@ -225,19 +226,21 @@ class Phone:
         """
         changed = self.config.changed(config)
         later = [key for key in changed if key not in LIVE_KEYS]
-        if {"phone.name", "calls.auto_answer", "calls.ring_timeout_s", "audio.tones"} & set(
-            changed
-        ):
+        keys = {"phone.name", "calls.auto_answer", "calls.ring_timeout_s", "calls.call_waiting"}
+        if (keys | {"audio.tones"}) & set(changed):
             calls = replace(
                 self.core.config.calls,
                 name=config.phone.name,
                 auto_answer=config.calls.auto_answer,
                 ring_timeout_s=config.calls.ring_timeout_s,
+                call_waiting=config.calls.call_waiting,
                 region=config.audio.tones,
             )
             self.core.reconfigure_calls(calls)
         if "log.level" in changed:
             logging.getLogger().setLevel(config.log.level.upper())
+        if "hardware.hotline" in changed:
+            self.core.config = replace(self.core.config, hotline=config.hardware.hotline or "")
         if self.handset is not None:
             self.handset.reconfigure(config)
         self.config = config

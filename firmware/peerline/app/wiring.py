@@ -35,7 +35,9 @@ def phone_config(config: Config) -> PhoneConfig:
             name=config.phone.name,
             auto_answer=config.calls.auto_answer,
             ring_timeout_s=config.calls.ring_timeout_s,
+            call_waiting=config.calls.call_waiting,
         ),
+        hotline=config.hardware.hotline or "",
         seeds=tuple((s.public_key, (s.host, s.port)) for s in overlay.parsed_seeds()),
         stun_servers=tuple(config.nat.parsed_servers()),
         # A phone on loopback has no router to ask (and must never ask this machine's).

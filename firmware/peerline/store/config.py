@@ -328,7 +328,7 @@ _SCHEMA: dict[str, dict[str, _Check]] = {
         "hotline": _hotline,
     },
     "audio": {"backend": _audio_backend, "tones": _choice(tuple(sorted(TONE_PLANS)))},
-    "calls": {"auto_answer": _boolean, "ring_timeout_s": _number(5, 600)},
+    "calls": {"auto_answer": _boolean, "ring_timeout_s": _number(5, 600), "call_waiting": _boolean},
     "log": {"level": _choice(get_args(LogLevel))},
     "nat": {"stun_servers": _stun_servers, "port_mapping": _boolean},
     "overlay": {
@@ -506,6 +506,8 @@ class CallSettings:
     """Answer every call at once (a hotline handset, a kiosk, an intercom)."""
     ring_timeout_s: float = 60.0
     """A call nobody answers stops ringing after this long."""
+    call_waiting: bool = True
+    """A second caller rings (a beep over the call) while a call is up; off: it hears busy."""
 
     def __post_init__(self) -> None:
         _validate_section(self, self.SECTION)
@@ -723,6 +725,8 @@ tones = "us"
 auto_answer = false
 # Seconds an unanswered call rings, 5 to 600.
 ring_timeout_s = 60.0
+# Let a second caller ring (a beep over the call) while a call is up; false: it hears busy.
+call_waiting = true
 
 [log]
 # "debug", "info", "warning" or "error".

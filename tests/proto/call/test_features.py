@@ -15,9 +15,11 @@ every 20 ms frame holds whole periods, chosen so that no sum or difference of tw
 them lands on a third) and read the speaker's spectrum at each phone's frequency.
 """
 
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
+from typing import TypeVar
 
 import numpy as np
 import pytest
@@ -48,7 +50,7 @@ from peerline.proto.call.events import (
     Redirected,
     TransferRequested,
 )
-from peerline.proto.call.manager import CallConfig, CallError, CallManager, Forwarding
+from peerline.proto.call.manager import CallConfig, CallError, Forwarding
 from peerline.proto.call.state import Call, CallState, EndReason
 from peerline.proto.identity.sas import call_sas, sas_commitment
 from peerline.wire.call import (
@@ -82,6 +84,7 @@ UNHEARD = 60.0
 WARMUP = 20
 """Speaker frames skipped before a spectrum is read (the jitter buffers fill)."""
 PHONE_OF = {number: name for name, number in NUMBER.items()}
+S = TypeVar("S")
 
 
 # -- the wire, the microphones, the speakers -------------------------------------------------
@@ -96,7 +99,8 @@ class Wire(Signals):
         self.log.append((src, dst, pull_signal(body)))
         return src, dst, body
 
-    def sent(self, src: str, dst: str, kind: type) -> list[Signal]:
+    def sent(self, src: str, dst: str, kind: type[S]) -> list[S]:
+        """The signals of ``kind`` delivered from ``src`` to ``dst``, in order."""
         return [s for x, y, s in self.log if (x, y) == (src, dst) and isinstance(s, kind)]
 
 
@@ -191,7 +195,7 @@ def talk(
     return heard
 
 
-def events(sig: Signals, name: str, kind: type) -> list:  # type: ignore[type-arg]
+def events(sig: Signals, name: str, kind: type[S]) -> list[S]:
     return [e for e in sig.events.get(name, []) if isinstance(e, kind)]
 
 
@@ -273,6 +277,33 @@ def test_the_held_phone_may_hold_too_and_audio_waits_for_both_resumes() -> None:
     assert after.hears("a") == {"b"} and after.hears("b") == {"a"}
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="manager bug: HOLD and RESUME carry no order (signals are reliable but unordered)"
+    " and are applied as they arrive, so one that overtakes the other (or the ANSWER) leaves"
+    " held_by_peer wrong for good: the phone drops the far phone's media as 'on hold' and"
+    " sends none, or sends into a call held at the far end, until the next HOLD/RESUME",
+)
+@pytest.mark.parametrize("case", ["resume_overtakes_hold", "hold_overtakes_answer"])
+def test_reordered_hold_and_resume_leave_the_call_as_the_holder_left_it(case: str) -> None:
+    sig = wire("ab")
+    a, b = sig.phones["a"], sig.phones["b"]
+    if case == "resume_overtakes_hold":  # a holds and resumes at once
+        ab, ba = up(sig, "a", "b", now=0.0)
+        a.hold(now=1.0)
+        a.resume(now=1.0)
+    else:  # b answers and holds at once (call waiting: answer, then swap back)
+        ab = place(sig, "a", "b", now=0.0)
+        sig.settle(now=0.0)
+        ba = b.answer(now=1.0)
+        b.hold(now=1.0)
+    sig.collect()
+    sig.flight.reverse()
+    sig.settle(now=1.0)
+    holder, held = (ab, ba) if case == "resume_overtakes_hold" else (ba, ab)
+    assert held.held_by_peer == (holder.state is CallState.HELD)
+
+
 # -- 2. call waiting and swap ----------------------------------------------------------------
 def test_call_waiting_answer_then_swap_back_and_forth() -> None:
     sig = wire("abc")
@@ -299,6 +330,7 @@ def test_call_waiting_answer_then_swap_back_and_forth() -> None:
         assert heard.hears("b") == {expect}, expect
         assert heard.hears(expect) == {"b"}
         assert heard.hears(other, skip=15) == set()  # on hold: the hold tone, then nothing
+        assert max(peak(f) for f in heard.speaker[other][:15]) > 1000
         talking = b.swap(now=now)
         sig.settle(now=now)
         assert talking.peer_key == KEY[other]
@@ -402,7 +434,7 @@ def test_hold_without_a_call_id_holds_the_whole_conference() -> None:
 # -- 4. blind transfer -----------------------------------------------------------------------
 def transfer_asked(sig: Wire, name: str) -> TransferRequested:
     (asked,) = events(sig, name, TransferRequested)
-    return asked  # type: ignore[no-any-return]
+    return asked
 
 
 def test_blind_transfer_a_hands_b_to_c_and_b_talks_with_c() -> None:
@@ -422,7 +454,7 @@ def test_blind_transfer_a_hands_b_to_c_and_b_talks_with_c() -> None:
     # The phone core places the call the transfer asks for.
     bc = place(sig, "b", "c", now=1.0, transfer_of=asked.call_id, referred_by=NUMBER["a"])
     sig.settle(now=1.0)
-    statuses = [s.status for s in sig.sent("b", "a", TransferStatus)]  # type: ignore[attr-defined]
+    statuses = [s.status for s in sig.sent("b", "a", TransferStatus)]
     assert statuses == [TransferProgress.TRYING]
     assert ended(ab, EndReason.TRANSFERRED)  # blind: a drops out once b starts
     assert sig.sent("a", "b", Hangup) == [
@@ -457,9 +489,7 @@ def test_blind_transfer_whose_target_declines_after_it_started() -> None:
     sig.settle(now=1.5)
     assert ended(bc, EndReason.DECLINED)
     assert b.live_calls() == []
-    assert [s.status for s in sig.sent("b", "a", TransferStatus)] == [  # type: ignore[attr-defined]
-        TransferProgress.TRYING
-    ]
+    assert [s.status for s in sig.sent("b", "a", TransferStatus)] == [TransferProgress.TRYING]
 
 
 def settle_except(sig: Signals, held_back: str, *, now: float) -> None:
@@ -477,7 +507,7 @@ def test_a_blind_transfer_that_fails_before_its_progress_arrives_keeps_the_call(
     TRYING. Then its call stays up, it hears 'transfer_failed', the late TRYING changes
     nothing, and the transferee resumes the call it held."""
     sig = wire("abc")
-    a, b, c = (sig.phones[n] for n in "abc")
+    a, c = sig.phones["a"], sig.phones["c"]
     ab, ba = up(sig, "a", "b", now=0.0)
     a.transfer(None, NUMBER["c"], now=1.0)
     sig.settle(now=1.0)
@@ -564,7 +594,7 @@ def test_attended_transfer_b_replaces_the_consultation_at_c() -> None:
         Hangup(call_id=ac.call_id, reason=HangupReason.TRANSFERRED)
     ]
     assert ended(ac, EndReason.TRANSFERRED)
-    assert [s.status for s in sig.sent("b", "a", TransferStatus)] == [  # type: ignore[attr-defined]
+    assert [s.status for s in sig.sent("b", "a", TransferStatus)] == [
         TransferProgress.TRYING,
         TransferProgress.RINGING,
         TransferProgress.ANSWERED,
@@ -671,6 +701,30 @@ def test_forward_on_busy_with_do_not_disturb() -> None:
     (ev,) = redirected(sig, "a")
     assert (ev.target, ev.reason) == (NUMBER["c"], "busy")
     assert sig.states("b") == [(CallState.ENDED, "forwarded")]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="manager bug: Forwarding.always ('every call, at once') is not applied when the"
+    " phone would refuse busy (call waiting off, a call already waiting, do not disturb):"
+    " _on_invite checks _refuse_busy first and then only forwarding.busy, so the caller"
+    " hears busy",
+)
+@pytest.mark.parametrize("busy", ["call_waiting_off", "do_not_disturb"])
+def test_forward_always_applies_even_when_busy(busy: str) -> None:
+    config = CallConfig(call_waiting=busy != "call_waiting_off")
+    sig = wire("abcd", config=config)
+    b = sig.phones["b"]
+    if busy == "call_waiting_off":
+        up(sig, "d", "b", now=0.0)
+    else:
+        b.set_do_not_disturb(True)
+    b.set_forwarding(Forwarding(always=NUMBER["c"]))
+    ab = place(sig, "a", "b", now=1.0)
+    sig.settle(now=1.0)
+    assert ended(ab, EndReason.FORWARDED), ab.reason
+    (ev,) = redirected(sig, "a")
+    assert (ev.target, ev.reason) == (NUMBER["c"], "always")
 
 
 def test_forward_on_no_answer_after_no_answer_s() -> None:
@@ -834,6 +888,27 @@ def test_a_page_is_answered_at_once_and_the_listeners_microphone_is_not_sent() -
     assert heard.hears("a") == set()
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="manager bug: glare skips the busy check and a page INVITE then overrides glare's"
+    " answer-at-once (auto = accept_pages and not others_up), so a page that crosses our own"
+    " call to the pager rings as a second INCOMING call next to one already waiting",
+)
+def test_a_page_crossing_our_call_to_the_pager_does_not_ring_beside_a_waiting_call() -> None:
+    sig = wire("abcd")
+    d = sig.phones["d"]
+    up(sig, "a", "d", now=0.0)
+    place(sig, "c", "d", now=0.5)  # c waits at d
+    sig.settle(now=0.5)
+    mine = d.place(target=NUMBER["b"], now=1.0)  # d dials the pager b: a goes on hold
+    d.resolved(mine.call_id, KEY["b"], number=NUMBER["b"], connect_by=16.0)
+    page = place(sig, "b", "d", now=1.0, page=True, group="800")  # b pages d meanwhile
+    sig.settle(now=1.0)
+    assert ended(mine, EndReason.GLARE)  # glare: d's own call gives way to b's
+    ringing = [c for c in d.live_calls() if c.state is CallState.INCOMING]
+    assert len(ringing) <= 1, [c.call_id == page.call_id for c in ringing]
+
+
 # -- 9. ring-all forks -----------------------------------------------------------------------
 def test_ring_all_the_first_answer_ends_the_other_legs_answered_elsewhere() -> None:
     sig = wire("abcd")
@@ -880,7 +955,8 @@ def test_both_ends_show_the_same_sas_after_the_commitment_exchange_in_order() ->
     sig.deliver(0, now=0.0)  # SAS_NONCE: the callee reveals and knows the SAS
     (reveal,) = sig.signals("b")
     assert isinstance(reveal, SasReveal) and reveal.nonce == ba.sas_nonce
-    assert sas_commitment(reveal.nonce) == commit[1].commitment  # type: ignore[union-attr]
+    assert isinstance(commit[1], SasCommit)
+    assert sas_commitment(reveal.nonce) == commit[1].commitment
     assert ba.sas is not None and ab.sas is None
     sig.settle(now=0.0)
     expected = call_sas(connection_hash(KEY["a"], KEY["b"]), ab.call_id, ab.sas_nonce, ba.sas_nonce)
@@ -948,6 +1024,27 @@ def test_a_callee_that_changes_its_nonce_after_committing_is_refused(auto_answer
     assert max(peak(f) for f in out.speaker["a"]) > 1000  # congestion at the caller
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="manager bug: a callee still ringing (where the SAS exchange normally completes)"
+    " that receives HANGUP security ends 'cancelled': _on_signal maps every HANGUP to a"
+    " ringing call except answered_elsewhere to CANCELLED, so its user is never told of the"
+    " broken commitment (an answered callee ends 'security')",
+)
+def test_a_ringing_callee_refused_for_security_says_so() -> None:
+    sig = wire("ab")
+    b = sig.phones["b"]
+    ab = place(sig, "a", "b", now=0.0)
+    sig.settle(now=0.0)
+    ba = b.live_call()
+    assert ba is not None and ba.state is CallState.INCOMING
+    b.receive_signal(
+        KEY["a"], push_signal(Hangup(call_id=ab.call_id, reason=HangupReason.SECURITY)), now=0.1
+    )
+    assert ba.state is CallState.ENDED
+    assert ba.reason is EndReason.SECURITY, ba.reason
+
+
 def test_a_sas_nonce_before_the_commitment_is_ignored() -> None:
     sig = wire("ab")
     a, b = sig.phones["a"], sig.phones["b"]
@@ -987,19 +1084,23 @@ def test_sas_signals_from_the_wrong_peer_are_ignored() -> None:
 
 # -- 11. random interleavings of everything --------------------------------------------------
 PHONES = "abcd"
+PAGER = "e"
 OPS = (
     ["deliver"] * 10
+    + ["settle"] * 3
     + ["dial"] * 4
-    + ["answer"] * 4
+    + ["answer"] * 5
     + ["hangup", "dtmf", "duplicate", "reorder", "drop", "unreachable", "fork", "page"]
     + ["hold", "resume", "swap", "conference", "transfer", "attended", "forwarding", "dnd"]
     + ["tamper", "forge", "tick", "tick", "advance"]
 )
 FORWARDS = ("always", "busy", "no_answer", None)
+Step = tuple[str, object, object, object]
+"""(operation, and up to three arguments whose meaning depends on it)."""
 
 
 @st.composite
-def steps(draw: st.DrawFn) -> tuple[str, object, object, object]:
+def steps(draw: st.DrawFn) -> Step:
     op = draw(st.sampled_from(OPS))
     phone = st.sampled_from(PHONES)
     index = st.integers(0, 15)
@@ -1011,7 +1112,7 @@ def steps(draw: st.DrawFn) -> tuple[str, object, object, object]:
         return op, draw(phone), draw(phone), draw(st.sampled_from(FORWARDS))
     if op == "dtmf":
         return op, draw(phone), draw(st.sampled_from(["1", "*9", "x"])), None
-    if op in ("reorder", "duplicate", "drop", "deliver", "tamper"):
+    if op in ("reorder", "duplicate", "drop", "deliver", "settle"):
         return op, draw(index), draw(index), None
     if op == "forge":
         return op, draw(phone), draw(phone), (draw(index), draw(st.integers(0, 9)))
@@ -1063,27 +1164,19 @@ class Core:
                 self.seen[name] = len(got)
             if not fresh:
                 return
-            for name, event in fresh:
-                target = getattr(event, "target", None)
+            for name, ev in fresh:
+                target = getattr(ev, "target", None)
                 dst = PHONE_OF.get(target) if isinstance(target, str) else None
-                if isinstance(event, Redirected) and dst is not None and dst != name:
-                    try:
-                        self.dial(name, dst, now, diverted=event.diverted)
-                    except CallError:
-                        pass
-                elif isinstance(event, TransferRequested):
+                if isinstance(ev, Redirected) and dst is not None and dst != name:
+                    with contextlib.suppress(CallError):
+                        self.dial(name, dst, now, diverted=ev.diverted)
+                elif isinstance(ev, TransferRequested):
                     try:
                         if dst is None or dst == name:
                             raise CallError("bad_request", "no such target")
-                        self.dial(
-                            name,
-                            dst,
-                            now,
-                            replaces=event.replaces,
-                            transfer_of=event.call_id,
-                        )
+                        self.dial(name, dst, now, replaces=ev.replaces, transfer_of=ev.call_id)
                     except CallError:
-                        self.sig.phones[name].refuse_transfer(event.call_id)
+                        self.sig.phones[name].refuse_transfer(ev.call_id)
             self.sig.collect()
         raise AssertionError("the phone cores never settle")
 
@@ -1100,8 +1193,9 @@ def call_ids(sig: Signals) -> list[bytes]:
     return sorted({c.call_id for p in sig.phones.values() for c in p.calls()})
 
 
-def run(sig: Signals, core: Core, op: str, x: object, y: object, z: object, now: float) -> float:
-    """One step of the script; returns the time after it."""
+def run(sig: Signals, core: Core, step: Step, now: float) -> float:
+    """One step of the script (a command, a wire trouble, time); returns the time after it."""
+    op, x, y, z = step
     p = sig.phones
     if op == "dial" and x != y:
         core.dial(str(x), str(y), now, intercom=bool(z))
@@ -1111,13 +1205,14 @@ def run(sig: Signals, core: Core, op: str, x: object, y: object, z: object, now:
         for dst in dict.fromkeys(y):
             if dst != x:
                 core.dial(str(x), dst, now, fork=fork, group="700")
-    elif op == "page":
+    elif op == "page":  # from PAGER, whom nobody calls (see the xfail test of page glare)
         assert isinstance(y, list)
         for dst in dict.fromkeys(y):
-            if dst != x:
-                core.dial(str(x), dst, now, page=True, group="800")
-    elif op == "answer":
-        p[str(x)].answer(now=now)
+            core.dial(PAGER, dst, now, page=True, group="800")
+    elif op == "answer":  # a phone that rings (x picks which), its ringing call
+        ringing = [n for n in PHONES if any(c.state is CallState.INCOMING for c in p[n].calls())]
+        if ringing:
+            p[ringing[PHONES.index(str(x)) % len(ringing)]].answer(now=now)
     elif op == "hangup":
         p[str(x)].hangup(now=now)
     elif op == "dtmf":
@@ -1176,13 +1271,22 @@ def wire_op(sig: Signals, op: str, x: object, y: object, now: float) -> None:
         sig.flight.insert(y % n, sig.flight.pop(i))
     elif op == "drop":
         sig.flight.pop(i)
-    elif op == "tamper":  # a callee (or a man in the middle) changes a revealed nonce
-        for k, (src, dst, body) in enumerate(sig.flight):
-            signal = pull_signal(body)
-            if isinstance(signal, SasReveal):
-                other = bytes(b ^ 0xFF for b in signal.nonce)
-                sig.flight[k] = (src, dst, push_signal(SasReveal(call_id=signal.call_id, nonce=other)))
-                break
+    elif op == "settle":
+        sig.settle(now=now, limit=1000)
+
+
+def lie(sig: Signals, liars: set[str], told: set[bytes]) -> None:
+    """The SAS_REVEALs the ``liars`` have in flight carry another nonce than they committed to
+    (a dishonest callee, or a man in the middle)."""
+    for k, (src, dst, body) in enumerate(sig.flight):
+        if src not in liars or body in told:
+            continue
+        signal = pull_signal(body)
+        if isinstance(signal, SasReveal):
+            other = bytes(b ^ 0xFF for b in signal.nonce)
+            forged_body = push_signal(SasReveal(call_id=signal.call_id, nonce=other))
+            told.add(forged_body)
+            sig.flight[k] = (src, dst, forged_body)
 
 
 def note_coverage(sig: Signals) -> None:
@@ -1197,29 +1301,33 @@ def note_coverage(sig: Signals) -> None:
             if isinstance(e, CallStateChanged) and e.reason is not None:
                 reached.add(f"ended {e.reason}")
             elif not isinstance(e, CallStateChanged):
-                reached.add(type(e).__name__ + (f" {e.aspect}" if isinstance(e, CallUpdated) else ""))
+                aspect = f" {e.aspect}" if isinstance(e, CallUpdated) else ""
+                reached.add(type(e).__name__ + aspect)
     for item in sorted(reached):
         event(item)
 
 
-@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(script=st.lists(steps(), min_size=10, max_size=60), seed=st.integers(0, 3))
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(script=st.lists(steps(), min_size=30, max_size=100), seed=st.integers(0, 3))
 def test_random_feature_interleavings_never_raise_and_always_end(
-    script: list[tuple[str, object, object, object]], seed: int
+    script: list[Step], seed: int
 ) -> None:
-    sig = make_phones(PHONES, codecs=fake_codecs, seed=seed)
+    sig = make_phones(PHONES + PAGER, codecs=fake_codecs, seed=seed)
     p = sig.phones
     # b forwards busy calls to c and unanswered ones to d; a answers everyone's intercom.
     p["b"].set_forwarding(Forwarding(busy=NUMBER["c"], no_answer=NUMBER["d"], no_answer_s=3.0))
     p["a"].intercom_keys = frozenset(KEY[n] for n in PHONES)
     core = Core(sig)
+    liars: set[str] = set()
+    told: set[bytes] = set()
     now = 0.0
     for op, x, y, z in script:
-        try:
-            now = run(sig, core, op, x, y, z, now)
-        except CallError:
-            pass
+        with contextlib.suppress(CallError):
+            now = run(sig, core, (op, x, y, z), now)
+        if op == "tamper":
+            liars ^= {str(x)}
         sig.collect()
+        lie(sig, liars, told)
         wire_op(sig, op, x, y, now)
         core.react(now)
         _check(sig)
