@@ -14,8 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from peerline.errors import StoreError
-from peerline.proto.call.manager import Forwarding
-from peerline.proto.phone import CallState, EndReason, PhoneState, StoredPeer, events
+from peerline.proto.phone import CallState, EndReason, Forwarding, PhoneState, StoredPeer, events
 from peerline.proto.phone.addressbook import ContactCard
 from peerline.store.db import CallOutcome, Database
 

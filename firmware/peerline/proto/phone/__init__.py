@@ -4,7 +4,7 @@ Front ends (the control API, the keypad UI, the emulator, gateways) use only wha
 exports: ``PhoneCore``, its configuration, the commands and the events.
 """
 
-from peerline.proto.call.manager import CodecFactory
+from peerline.proto.call.manager import CodecFactory, Forwarding
 from peerline.proto.call.state import CallState, EndReason
 
 from . import commands, events
@@ -32,6 +32,7 @@ from .events import PhoneEvent
 from .views import CallInfo, ContactInfo, NetworkInfo, Preferences
 
 __all__ = [
+    "Forwarding",
     "Accepted",
     "AddPeer",
     "Answer",
