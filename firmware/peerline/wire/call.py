@@ -245,9 +245,13 @@ class Hold:
     """The sender put the call on hold: both ends stop sending MEDIA (reports go on)."""
 
     call_id: bytes
+    seq: int = 0
+    "Counts the sender's HOLDs and RESUMEs of the call (u16): the newest one wins."
 
     def __post_init__(self) -> None:
         _check_call_id(self.call_id)
+        if not 0 <= self.seq <= 0xFFFF:
+            raise ValueError("HOLD seq is a u16")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -255,9 +259,13 @@ class Resume:
     """The sender ends its hold."""
 
     call_id: bytes
+    seq: int = 0
+    "Counts the sender's HOLDs and RESUMEs of the call (u16): the newest one wins."
 
     def __post_init__(self) -> None:
         _check_call_id(self.call_id)
+        if not 0 <= self.seq <= 0xFFFF:
+            raise ValueError("RESUME seq is a u16")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -392,9 +400,11 @@ def push_signal(signal: Signal) -> bytes:
     elif isinstance(signal, Hold):
         buf.push_u8(SignalKind.HOLD)
         buf.push_bytes(signal.call_id)
+        buf.push_u16(signal.seq)
     elif isinstance(signal, Resume):
         buf.push_u8(SignalKind.RESUME)
         buf.push_bytes(signal.call_id)
+        buf.push_u16(signal.seq)
     elif isinstance(signal, SasCommit):
         buf.push_u8(SignalKind.SAS_COMMIT)
         buf.push_bytes(signal.call_id)
@@ -453,9 +463,9 @@ def pull_signal(data: bytes) -> Signal:
             seq, digit, ms = buf.pull_u16(), chr(buf.pull_u8()), buf.pull_u16()
             signal = Dtmf(call_id=call_id, seq=seq, digit=digit, duration_ms=ms)
         elif kind == SignalKind.HOLD:
-            signal = Hold(call_id=call_id)
+            signal = Hold(call_id=call_id, seq=buf.pull_u16())
         elif kind == SignalKind.RESUME:
-            signal = Resume(call_id=call_id)
+            signal = Resume(call_id=call_id, seq=buf.pull_u16())
         elif kind == SignalKind.SAS_COMMIT:
             signal = SasCommit(call_id=call_id, commitment=buf.pull_bytes(SAS_COMMITMENT_SIZE))
         elif kind == SignalKind.SAS_NONCE:

@@ -246,7 +246,7 @@ def test_hold_stops_media_both_ways_plays_the_hold_tone_and_resume_restores_audi
 
     assert a.resume(now=3.0) is ours
     sig.settle(now=3.0)
-    assert sig.sent("a", "b", Resume) == [Resume(call_id=ours.call_id)]
+    assert sig.sent("a", "b", Resume) == [Resume(call_id=ours.call_id, seq=1)]
     assert ours.state is theirs.state is CallState.ACTIVE
     assert not theirs.held_by_peer
     assert aspects(sig, "b", theirs) == ["held_by_peer", "held_by_peer"]
@@ -277,13 +277,6 @@ def test_the_held_phone_may_hold_too_and_audio_waits_for_both_resumes() -> None:
     assert after.hears("a") == {"b"} and after.hears("b") == {"a"}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="manager bug: HOLD and RESUME carry no order (signals are reliable but unordered)"
-    " and are applied as they arrive, so one that overtakes the other (or the ANSWER) leaves"
-    " held_by_peer wrong for good: the phone drops the far phone's media as 'on hold' and"
-    " sends none, or sends into a call held at the far end, until the next HOLD/RESUME",
-)
 @pytest.mark.parametrize("case", ["resume_overtakes_hold", "hold_overtakes_answer"])
 def test_reordered_hold_and_resume_leave_the_call_as_the_holder_left_it(case: str) -> None:
     sig = wire("ab")
@@ -703,13 +696,6 @@ def test_forward_on_busy_with_do_not_disturb() -> None:
     assert sig.states("b") == [(CallState.ENDED, "forwarded")]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="manager bug: Forwarding.always ('every call, at once') is not applied when the"
-    " phone would refuse busy (call waiting off, a call already waiting, do not disturb):"
-    " _on_invite checks _refuse_busy first and then only forwarding.busy, so the caller"
-    " hears busy",
-)
 @pytest.mark.parametrize("busy", ["call_waiting_off", "do_not_disturb"])
 def test_forward_always_applies_even_when_busy(busy: str) -> None:
     config = CallConfig(call_waiting=busy != "call_waiting_off")
@@ -888,12 +874,6 @@ def test_a_page_is_answered_at_once_and_the_listeners_microphone_is_not_sent() -
     assert heard.hears("a") == set()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="manager bug: glare skips the busy check and a page INVITE then overrides glare's"
-    " answer-at-once (auto = accept_pages and not others_up), so a page that crosses our own"
-    " call to the pager rings as a second INCOMING call next to one already waiting",
-)
 def test_a_page_crossing_our_call_to_the_pager_does_not_ring_beside_a_waiting_call() -> None:
     sig = wire("abcd")
     d = sig.phones["d"]
@@ -1024,13 +1004,6 @@ def test_a_callee_that_changes_its_nonce_after_committing_is_refused(auto_answer
     assert max(peak(f) for f in out.speaker["a"]) > 1000  # congestion at the caller
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="manager bug: a callee still ringing (where the SAS exchange normally completes)"
-    " that receives HANGUP security ends 'cancelled': _on_signal maps every HANGUP to a"
-    " ringing call except answered_elsewhere to CANCELLED, so its user is never told of the"
-    " broken commitment (an answered callee ends 'security')",
-)
 def test_a_ringing_callee_refused_for_security_says_so() -> None:
     sig = wire("ab")
     b = sig.phones["b"]

@@ -555,20 +555,15 @@ class CallManager:
         if isinstance(signal, Hangup):
             reason = _REMOTE_REASONS[signal.reason]
             ringing = not call.outgoing and call.state is CallState.INCOMING
-            if ringing and signal.reason is not HangupReason.ANSWERED_ELSEWHERE:
+            kept = (HangupReason.ANSWERED_ELSEWHERE, HangupReason.SECURITY)
+            if ringing and signal.reason not in kept:
                 reason = EndReason.CANCELLED  # the caller gave up before we answered
             self._end(call, reason, now)
             return True
         if isinstance(signal, Dtmf):
             return self._on_dtmf(call, signal)
         if isinstance(signal, Hold | Resume):
-            if call.state not in _UP:
-                return False
-            held = isinstance(signal, Hold)
-            if call.held_by_peer != held:
-                call.held_by_peer = held
-                self._updated(call, "held_by_peer")
-            return True
+            return self._on_hold_signal(call, signal)
         if isinstance(signal, SasCommit):
             return self._on_sas_commit(call, signal)
         if isinstance(signal, SasNonce):
@@ -815,8 +810,12 @@ class CallManager:
             self._end(mine, EndReason.GLARE, now)
             auto = True
         elif replaced is None and self._refuse_busy(live):
-            self.counters.calls_busy += 1
             refused = self._incoming(peer_key, invite, now)
+            always = self.forwarding.always
+            if always is not None and self._may_forward(invite):
+                self._redirect(refused, always, RedirectReason.ALWAYS, now)
+                return  # forwarded at once, as if this phone were idle
+            self.counters.calls_busy += 1
             target = self.forwarding.busy
             if target is not None and self._may_forward(invite):
                 self._redirect(refused, target, RedirectReason.BUSY, now)
@@ -845,6 +844,8 @@ class CallManager:
             self._send(replaced, Hangup(call_id=replaced.call_id, reason=HangupReason.TRANSFERRED))
             self._end(replaced, EndReason.REPLACED, now)
             auto = True
+        elif crossed:
+            pass  # glare: the survivor is answered at once, a page or intercom call too
         elif invite.page:
             auto = self.config.accept_pages and not others_up
         elif invite.intercom and peer_key in self.intercom_keys and not others_up:
@@ -901,6 +902,23 @@ class CallManager:
                 diverted=chain,
             )
         )
+
+    def _on_hold_signal(self, call: Call, signal: Hold | Resume) -> bool:
+        """The far phone held or resumed: the newest by ``seq`` wins (signals are reliable but
+        unordered). At the caller one may overtake the ANSWER; it counts once the call is up."""
+        if call.state not in _UP and not (call.outgoing and call.state in _PLACING):
+            return False
+        if call.hold_in_seq is not None:
+            ahead = (signal.seq - call.hold_in_seq) & 0xFFFF
+            if ahead == 0 or ahead >= 0x8000:
+                return False  # stale: a newer HOLD/RESUME was applied already
+        call.hold_in_seq = signal.seq
+        held = isinstance(signal, Hold)
+        if call.held_by_peer != held:
+            call.held_by_peer = held
+            if call.state in _UP:
+                self._updated(call, "held_by_peer")
+        return True
 
     def _on_dtmf(self, call: Call, dtmf: Dtmf) -> bool:
         if call.state is CallState.INCOMING:
@@ -1067,17 +1085,25 @@ class CallManager:
         call.answered_at = now
         self.counters.calls_answered += 1
         self._set(call, CallTrigger.ANSWERED, now)
+        if call.held_by_peer:
+            self._updated(call, "held_by_peer")  # a HOLD overtook the ANSWER
         self._deliver_dtmf(call)
         return True
 
     def _hold(self, call: Call, now: float) -> None:
-        self._send(call, Hold(call_id=call.call_id))
+        self._send(call, Hold(call_id=call.call_id, seq=self._hold_seq(call)))
         call.held_at = now
         self._set(call, CallTrigger.HOLD, now)
 
     def _resume(self, call: Call, now: float) -> None:
-        self._send(call, Resume(call_id=call.call_id))
+        self._send(call, Resume(call_id=call.call_id, seq=self._hold_seq(call)))
         self._set(call, CallTrigger.RESUME, now)
+
+    @staticmethod
+    def _hold_seq(call: Call) -> int:
+        seq = call.hold_out_seq
+        call.hold_out_seq = (seq + 1) & 0xFFFF
+        return seq
 
     def _hold_talking(self, now: float) -> None:
         """Every talking call goes on hold (before another call is answered, placed or

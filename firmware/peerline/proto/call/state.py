@@ -198,6 +198,10 @@ class Call:
     "The last time heard when a silence was reported (``MediaQuiet``): one report per silence."
     held_by_peer: bool = False
     "The far phone put this call on hold: nothing is sent either way, the hold tone plays."
+    hold_out_seq: int = 0
+    "The next HOLD/RESUME seq this phone sends for the call."
+    hold_in_seq: int | None = None
+    "The seq of the newest HOLD/RESUME applied from the far phone (older ones are stale)."
     held_at: float = 0.0
     "When it was last put on hold here (``swap`` resumes the most recent)."
     sas: str | None = None

@@ -128,7 +128,7 @@ class MediaSession:
             lost_total=min(_U32 - 1, r.counters.lost),
             fraction_lost=min(255, int(loss * 256)),
             jitter=min(_U32 - 1, round(jb.jitter_ms * SAMPLE_RATE / 1000)),
-            playout_ms=min(0xFFFF, round(jb.current_delay_ms)),
+            playout_ms=min(0xFFFF, max(0, round(jb.current_delay_ms))),
             report_ts=_ms(now),
             echo_ts=echo_ts,
             echo_delay_ms=echo_delay,
