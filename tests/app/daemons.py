@@ -7,6 +7,8 @@ import signal
 import subprocess
 import sys
 import time
+import wave
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +22,25 @@ bind6 = ""
 [overlay]
 lan = false
 """
+
+
+def wait_for(pred: Callable[[], bool], timeout: float = 10.0) -> bool:
+    """Poll ``pred`` every 0.1 s until it holds (True) or ``timeout`` passes (False)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if pred():
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def write_silence(path: Path, *, seconds: float) -> None:
+    """A 16 kHz mono WAV of silence: ``file:`` audio for a phone whose speech is not scored."""
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(16_000)
+        w.writeframes(bytes(2 * round(16_000 * seconds)))
 
 
 def cli(

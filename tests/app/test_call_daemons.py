@@ -20,7 +20,7 @@ import importlib.util
 import json
 import time
 import wave
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import pytest
-from daemons import LOOPBACK_CONFIG, Daemon, cli, cli_json, start_daemon
+from daemons import LOOPBACK_CONFIG, Daemon, cli, cli_json, wait_for
 
 VOICE = Path(__file__).resolve().parents[2] / "bench" / "voice.py"
 RATE = 16_000
@@ -62,15 +62,6 @@ def _read_wav(path: Path) -> Samples:
         return np.frombuffer(w.readframes(w.getnframes()), dtype="<i2").astype(np.float64)
 
 
-def _wait_for(pred: Callable[[], bool], timeout: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return True
-        time.sleep(0.1)
-    return False
-
-
 def _call(d: Daemon) -> dict[str, Any]:
     """The daemon's newest call (live calls come first in ``status``)."""
     calls = d.status()["calls"]
@@ -92,28 +83,6 @@ def _dial(caller: Daemon, callee: Daemon) -> dict[str, Any]:
     assert proc.stdout, proc.stderr
     res: dict[str, Any] = json.loads(proc.stdout)
     return res
-
-
-@pytest.fixture
-def phones(tmp_path: Path) -> Iterator[Callable[..., Daemon]]:
-    """``phones(name, *run_args)`` starts a daemon; every one is stopped afterwards (killed if
-    it does not stop or the test failed before stopping it)."""
-    started: list[Daemon] = []
-
-    def start(name: str, *args: str, config: str = LOOPBACK_CONFIG) -> Daemon:
-        d = start_daemon(tmp_path / name, *args, config=config)
-        started.append(d)
-        return d
-
-    try:
-        yield start
-    finally:
-        for d in started:
-            if d.proc.poll() is None:
-                d.proc.kill()
-                d.proc.wait()
-            if d.proc.stdout is not None:
-                d.proc.stdout.close()
 
 
 def _score(ref: Samples, out: Samples, align: Callable[..., int]) -> dict[str, float]:
@@ -175,16 +144,16 @@ def test_a_call_carries_speech_both_ways_and_dtmf_then_hangs_up(
     dialed = _dial(a, b)
     t_ring = time.monotonic()  # both devices have started (about now): IN.wav is being read
     assert dialed["call"]["state"] == "ringback", dialed
-    assert _wait_for(lambda: _call(b)["state"] == "incoming"), b.status()["calls"]
+    assert wait_for(lambda: _call(b)["state"] == "incoming"), b.status()["calls"]
     answered = cli_json(b.data, "answer")
     assert answered["state"] == "active", answered
-    assert _wait_for(lambda: _call(a)["state"] == "active"), a.status()["calls"]
+    assert wait_for(lambda: _call(a)["state"] == "active"), a.status()["calls"]
 
     # Talk: wait until both inputs have been captured and have had time to play out.
     time.sleep(max(0.0, t_ring + LEAD_S + half / RATE + TAIL_S - time.monotonic()))
     sent = cli_json(a.data, "dtmf", DTMF)
     assert sent["state"] == "active", sent
-    assert _wait_for(lambda: _call(b)["dtmf_received"] == DTMF), _call(b)
+    assert wait_for(lambda: _call(b)["dtmf_received"] == DTMF), _call(b)
     for d in (a, b):
         call = _call(d)
         assert call["state"] == "active", call
@@ -198,7 +167,7 @@ def test_a_call_carries_speech_both_ways_and_dtmf_then_hangs_up(
 
     hung = cli_json(a.data, "hangup")
     assert (hung["state"], hung["reason"]) == ("ended", "hangup"), hung
-    assert _wait_for(lambda: _call(b)["state"] == "ended"), _call(b)
+    assert wait_for(lambda: _call(b)["state"] == "ended"), _call(b)
     assert _call(b)["reason"] == "remote_hangup", _call(b)
     assert (_call(a)["state"], _call(a)["reason"]) == ("ended", "hangup")
     for d in (a, b):
@@ -224,10 +193,10 @@ def test_a_callee_who_hangs_up_while_ringing_declines_the_call(
     a, b = phones("a"), phones("b")
     _introduce(a, b)
     assert _dial(a, b)["call"]["state"] == "ringback"
-    assert _wait_for(lambda: _call(b)["state"] == "incoming"), b.status()["calls"]
+    assert wait_for(lambda: _call(b)["state"] == "incoming"), b.status()["calls"]
     declined = cli_json(b.data, "hangup")
     assert declined["state"] == "ended", declined
-    assert _wait_for(lambda: _call(a)["state"] == "ended"), _call(a)
+    assert wait_for(lambda: _call(a)["state"] == "ended"), _call(a)
     assert _call(a)["reason"] == "declined", _call(a)
 
 
@@ -240,7 +209,7 @@ def test_a_third_phone_calling_a_phone_in_a_call_gets_busy(
     _introduce(a, b)
     _introduce(c, b)
     assert _dial(a, b)["call"]["state"] == "ringback"
-    assert _wait_for(lambda: _call(b)["state"] == "incoming"), b.status()["calls"]
+    assert wait_for(lambda: _call(b)["state"] == "incoming"), b.status()["calls"]
     assert cli_json(b.data, "answer")["state"] == "active"
     refused = _dial(c, b)["call"]
     assert (refused["state"], refused["reason"]) == ("ended", "busy"), refused

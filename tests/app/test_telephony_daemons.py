@@ -8,23 +8,11 @@ Each phone knows only what a user would give it: the caller adds the callee as a
 """
 
 import signal
-import time
-import wave
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import pytest
-from daemons import Daemon, cli, cli_json, start_daemon
-
-
-def _wait_for(pred: Callable[[], bool], timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return True
-        time.sleep(0.1)
-    return False
+from daemons import Daemon, cli, cli_json, wait_for
 
 
 def _calls(d: Daemon) -> list[dict[str, Any]]:
@@ -46,34 +34,6 @@ def _state(d: Daemon, peer: Daemon) -> str | None:
     return None if call is None else str(call["state"])
 
 
-@pytest.fixture
-def phones(tmp_path: Path) -> Iterator[Callable[..., Daemon]]:
-    started: list[Daemon] = []
-    quiet = tmp_path / "in.wav"
-    with wave.open(str(quiet), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(16_000)
-        w.writeframes(bytes(2 * 16_000))
-
-    def start(name: str, *args: str) -> Daemon:
-        d = start_daemon(
-            tmp_path / name, "--audio", f"file:{quiet},{tmp_path / name}-out.wav", *args
-        )
-        started.append(d)
-        return d
-
-    try:
-        yield start
-    finally:
-        for d in started:
-            if d.proc.poll() is None:
-                d.proc.kill()
-                d.proc.wait()
-            if d.proc.stdout is not None:
-                d.proc.stdout.close()
-
-
 def _knows(caller: Daemon, *callees: Daemon) -> None:
     for callee in callees:
         cli(caller.data, "peer", "add", callee.number, callee.public_key, callee.addr)
@@ -88,7 +48,7 @@ def _ring(caller: Daemon, callee: Daemon) -> dict[str, Any]:
         call = _with(callee, caller)
         return call is not None and call["state"] == "incoming" and call["number"] is not None
 
-    assert _wait_for(shown), _calls(callee)
+    assert wait_for(shown), _calls(callee)
     call = _with(callee, caller)
     assert call is not None
     assert call["number"] == caller.number  # derived from the caller's key, never seen before
@@ -103,31 +63,31 @@ def test_hold_waiting_swap_sas_contacts_and_history(phones: Callable[..., Daemon
     ringing = _ring(a, b)
     assert ringing["trust"] == "unknown"
     cli_json(b.data, "answer")
-    assert _wait_for(lambda: _state(a, b) == "active" and _state(b, a) == "active")
+    assert wait_for(lambda: _state(a, b) == "active" and _state(b, a) == "active")
     # The call SAS: both ends show the same digits once the nonces are exchanged.
-    assert _wait_for(lambda: (_with(a, b) or {}).get("sas") is not None)
-    assert _wait_for(lambda: (_with(b, a) or {}).get("sas") is not None)
+    assert wait_for(lambda: (_with(a, b) or {}).get("sas") is not None)
+    assert wait_for(lambda: (_with(b, a) or {}).get("sas") is not None)
     sas = (_with(a, b) or {})["sas"]
     assert sas == (_with(b, a) or {})["sas"]
 
     # Hold and resume: the far phone is told.
     held = cli_json(a.data, "hold")
     assert held["state"] == "held", held
-    assert _wait_for(lambda: (_with(b, a) or {}).get("held_by_peer") is True)
+    assert wait_for(lambda: (_with(b, a) or {}).get("held_by_peer") is True)
     resumed = cli_json(a.data, "resume")
     assert resumed["state"] == "active", resumed
-    assert _wait_for(lambda: (_with(b, a) or {}).get("held_by_peer") is False)
+    assert wait_for(lambda: (_with(b, a) or {}).get("held_by_peer") is False)
 
     # Call waiting: C rings B while B talks to A; B answers C, A goes on hold; swap back.
     _ring(c, b)
     answered = cli_json(b.data, "answer")
     assert answered["peer_key"] == c.public_key and answered["state"] == "active"
-    assert _wait_for(lambda: _state(b, a) == "held" and _state(c, b) == "active")
-    assert _wait_for(lambda: (_with(a, b) or {}).get("held_by_peer") is True)
+    assert wait_for(lambda: _state(b, a) == "held" and _state(c, b) == "active")
+    assert wait_for(lambda: (_with(a, b) or {}).get("held_by_peer") is True)
     swapped = cli_json(b.data, "swap")
     assert swapped["peer_key"] == a.public_key and swapped["state"] == "active"
-    assert _wait_for(lambda: _state(b, c) == "held" and _state(b, a) == "active")
-    assert _wait_for(lambda: (_with(c, b) or {}).get("held_by_peer") is True)
+    assert wait_for(lambda: _state(b, c) == "held" and _state(b, a) == "active")
+    assert wait_for(lambda: (_with(c, b) or {}).get("held_by_peer") is True)
 
     # B verifies A after comparing the SAS; later calls show A as verified.
     cli_json(b.data, "contacts", "add", a.number, "Alice")
@@ -135,12 +95,12 @@ def test_hold_waiting_swap_sas_contacts_and_history(phones: Callable[..., Daemon
     assert verified["verified"] and verified["public_key"] == a.public_key
     for d in (b, b):
         cli(d.data, "hangup")
-    assert _wait_for(lambda: not _live(a) and not _live(c) and not _live(b)), _calls(b)
+    assert wait_for(lambda: not _live(a) and not _live(c) and not _live(b)), _calls(b)
 
     again = _ring(a, b)
     assert again["trust"] == "verified" and again["contact"] == "Alice", again
     cli(b.data, "reject")
-    assert _wait_for(lambda: not _live(a))
+    assert wait_for(lambda: not _live(a))
 
     # The history: every call, with numbers, outcomes and the verified mark.
     history = cli_json(b.data, "history")
@@ -163,10 +123,10 @@ def test_history_survives_kill_9_and_missed_calls_are_counted(
     _knows(a, b)
     _ring(a, b)
     cli(a.data, "hangup")  # cancelled while ringing: missed at B
-    assert _wait_for(lambda: not _live(b))
+    assert wait_for(lambda: not _live(b))
     _ring(a, b)
     cli_json(b.data, "answer")
-    assert _wait_for(lambda: _state(a, b) == "active")
+    assert wait_for(lambda: _state(a, b) == "active")
     b.proc.send_signal(signal.SIGKILL)
     b.proc.wait()
     b2 = phones("b")  # the same data directory: same identity and database
@@ -185,24 +145,24 @@ def test_dnd_forwarding_and_a_forwarding_loop(phones: Callable[..., Daemon]) -> 
     cli_json(b.data, "dnd", "on")
     refused = cli(a.data, "dial", b.number, "--json", check=False)
     assert refused.returncode != 0 or '"busy"' in refused.stdout
-    assert _wait_for(lambda: _calls(a)[0]["reason"] == "busy"), _calls(a)
+    assert wait_for(lambda: _calls(a)[0]["reason"] == "busy"), _calls(a)
     cli_json(b.data, "dnd", "off")
 
     # Always: B forwards to C; A's call follows to C, which rings and shows A's number.
     cli_json(b.data, "forward", "set", "always", c.number)
     cli(a.data, "dial", b.number, "--json", check=False)
-    assert _wait_for(lambda: _state(c, a) == "incoming"), _calls(c)
+    assert wait_for(lambda: _state(c, a) == "incoming"), _calls(c)
     call = _with(c, a)
     assert call is not None and call["diverted"] == [b.number]
-    assert _wait_for(lambda: (_with(c, a) or {}).get("number") == a.number)
+    assert wait_for(lambda: (_with(c, a) or {}).get("number") == a.number)
     cli(c.data, "reject")
-    assert _wait_for(lambda: not _live(a))
+    assert wait_for(lambda: not _live(a))
     forwarded = [h for h in cli_json(b.data, "history")["calls"] if h["outcome"] == "forwarded"]
     assert forwarded and forwarded[0]["forwarded_to"] == c.number
 
     # A loop: B forwards to A (the caller itself): stopped, never rings anywhere.
     cli_json(b.data, "forward", "set", "always", a.number)
     cli(a.data, "dial", b.number, "--json", check=False)
-    assert _wait_for(lambda: _calls(a)[0]["reason"] == "forward_loop"), _calls(a)
+    assert wait_for(lambda: _calls(a)[0]["reason"] == "forward_loop"), _calls(a)
     assert not _live(a) and not _live(c)
     cli_json(b.data, "forward", "clear")
