@@ -340,6 +340,8 @@ def cmd_dial(args: argparse.Namespace) -> int:
     cargs: dict[str, Any] = {"number": args.number}
     if args.key:
         cargs["public_key"] = args.key
+    if args.intercom:
+        cargs["intercom"] = True
     res = _call(args, "dial", cargs, timeout=60.0)
     call = res["call"]
     human = (
@@ -619,6 +621,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="12-digit number, LAN extension or *N (speed dial); none: the hotline",
     )
     p.add_argument("--key", help="choose the key when several phones share NUMBER")
+    p.add_argument(
+        "--intercom",
+        action="store_true",
+        help="ask for auto-answer (only a phone that marked us auto-answer does so)",
+    )
     p.set_defaults(func=cmd_dial)
     for name, text in (
         ("answer", "answer the ringing call (a call that talks goes on hold)"),

@@ -224,8 +224,13 @@ class Control:
         """Resolve a number or LAN extension, open a secure session and place a call on it;
         returns once the far phone rings or refuses (or after ``DIAL_WAIT_S``)."""
         core, hub = self.phone.core, self.phone.hub
+        intercom = args.get("intercom", False)
+        if not isinstance(intercom, bool):
+            raise CommandError("bad_request", '"intercom" must be true or false')
         command = commands.Dial(
-            target=str(args.get("number", "")), public_key=_optional_key(args.get("public_key"))
+            target=str(args.get("number", "")),
+            public_key=_optional_key(args.get("public_key")),
+            intercom=intercom,
         )
         accepted = self._submit(command)
         call_id = accepted.call_id

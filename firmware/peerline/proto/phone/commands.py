@@ -34,6 +34,8 @@ class Dial(Command):
     " speed-dial slot as ``*N``. Empty: the hotline (``PhoneConfig.hotline``)."
     public_key: bytes | None = None
     "Which key, when several hold the number (never chosen silently)."
+    intercom: bool = False
+    "Ask the far phone to answer at once (it does so only if we are a contact it marked)."
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

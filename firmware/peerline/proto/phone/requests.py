@@ -118,7 +118,9 @@ class PhoneRequests:
         for live in self.core.calls.live_calls():
             if key is not None and live.peer_key == key:
                 return cmd.Accepted(call_id=live.call_id)  # dialling a live call's peer again
-        call, request = self.place(target, now, public_key=command.public_key)
+        call, request = self.place(
+            target, now, public_key=command.public_key, intercom=command.intercom
+        )
         return cmd.Accepted(request=request, call_id=call.call_id)
 
     def _target(self, target: str) -> str:
