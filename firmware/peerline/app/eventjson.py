@@ -74,7 +74,8 @@ def event_line(event: events.PhoneEvent) -> str:
     if isinstance(e, events.IncomingCall):
         who = format_number(e.number) if e.number else f"key {e.peer_key.hex()[:16]}…"
         name = f' "{e.name}"' if e.name else ""
-        return f"incoming call {e.call_id.hex()[:8]} from {who}{name}"
+        via = f" ({'page' if e.page else 'group'} {e.group})" if e.group else ""
+        return f"incoming call {e.call_id.hex()[:8]} from {who}{name}{via}"
     if isinstance(e, events.MessageReceived):
         who = format_number(e.number) if e.number else f"key {e.peer_key.hex()[:16]}…"
         return f"message from {who}: {e.text}"

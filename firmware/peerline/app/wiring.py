@@ -10,7 +10,13 @@ import ipaddress
 
 from peerline.adapters.opus import OpusDecoder, OpusEncoder
 from peerline.ports import AudioDecoder, AudioEncoder
-from peerline.proto.phone import LanSettings, PhoneConfig
+from peerline.proto.phone import (
+    GroupMode,
+    LanGroup,
+    LanSettings,
+    PhoneConfig,
+    canonical_groups,
+)
 from peerline.proto.phone.config import CallConfig, NodeConfig, OverlayConfig
 from peerline.store.config import Config
 
@@ -22,7 +28,11 @@ def phone_config(config: Config) -> PhoneConfig:
     net, overlay = config.network, config.overlay
     lan = None
     if overlay.lan and net.bind4:
-        lan = LanSettings(extension=overlay.extension or None)
+        lan = LanSettings(
+            extension=overlay.extension or None,
+            groups=canonical_groups([_group(g) for g in overlay.groups]),
+            group_ring_s=overlay.group_ring_s,
+        )
     return PhoneConfig(
         node=NodeConfig(keepalive_s=net.keepalive_s),
         overlay=OverlayConfig(
@@ -46,6 +56,16 @@ def phone_config(config: Config) -> PhoneConfig:
         and not ipaddress.ip_address(net.bind4).is_loopback,
         lan=lan,
     )
+
+
+_GROUP_MODES = {"": GroupMode.RING_ALL, "all": GroupMode.RING_ALL, "turn": GroupMode.IN_TURN}
+_GROUP_MODES["page"] = GroupMode.PAGE
+
+
+def _group(text: str) -> LanGroup:
+    """ "700", "701:turn", "800:page" (checked by the config) as the announcement carries it."""
+    extension, _, mode = text.partition(":")
+    return LanGroup(extension, _GROUP_MODES[mode])
 
 
 def opus_codecs(sample_rate: int) -> tuple[AudioEncoder, AudioDecoder]:

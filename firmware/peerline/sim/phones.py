@@ -88,7 +88,9 @@ class PhoneWorld:
             overlay=replace(base.overlay, member=member),
             seeds=base.seeds + tuple((s.key, s.addr) for s in seeds),
             port_mapping=False,
-            lan=LanSettings(extension=extension) if lan is not None else base.lan,
+            lan=replace(base.lan or LanSettings(), extension=extension)
+            if lan is not None
+            else base.lan,
         )
         core = PhoneCore(
             identity=identity,

@@ -243,6 +243,32 @@ def _extension(value: object) -> object:
     return value
 
 
+GROUP_MODES = ("all", "turn", "page")
+"""How a LAN group rings, as written after its extension: ring all, in turn, or a page."""
+
+
+def _groups(value: object) -> object:
+    if not isinstance(value, list | tuple) or len(value) > 8:
+        raise _Bad(
+            f'must be a list of at most 8 groups such as "700", "701:turn", "800:page",'
+            f" got {_show(value)}"
+        )
+    seen: set[str] = set()
+    for item in value:
+        ext, _, mode = item.partition(":") if isinstance(item, str) else ("", "", "")
+        try:
+            _extension(ext)
+        except _Bad:
+            ext = ""
+        if not ext or (mode and mode not in GROUP_MODES) or ext in seen:
+            raise _Bad(
+                f'each group is "EXT" or "EXT:MODE" (EXT 3 to 4 digits not starting with 0,'
+                f" each once; MODE one of {', '.join(GROUP_MODES)}), got {_show(item)}"
+            )
+        seen.add(ext)
+    return tuple(value)
+
+
 _PINMAP_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,31}")
 """A bundled pin map's name: its file name in ``hw/pinmaps/`` without ``.toml``."""
 _PATH_MAX = 4096
@@ -336,6 +362,8 @@ _SCHEMA: dict[str, dict[str, _Check]] = {
         "role": _choice(get_args(OverlayRole)),
         "lan": _boolean,
         "extension": _extension,
+        "groups": _groups,
+        "group_ring_s": _number(3, 120),
     },
 }
 
@@ -471,9 +499,20 @@ class OverlaySettings:
     """Find phones on the LAN with zeroconf (mDNS) and take a short extension there."""
     extension: str = ""
     """This phone's LAN extension (3 or 4 digits), or "" to pick a free one automatically."""
+    groups: tuple[str, ...] = ()
+    """LAN groups this phone is a member of: "EXT" (ring all: every member rings at once),
+    "EXT:turn" (hunt group: members ring one after another, by extension) or "EXT:page" (a
+    one-way announcement every member answers at once). Every member lists the group."""
+    group_ring_s: float = 15.0
+    """How long each member of an in-turn hunt group rings before the next one (seconds)."""
 
     def __post_init__(self) -> None:
         _validate_section(self, self.SECTION)
+        if self.extension and any(g.partition(":")[0] == self.extension for g in self.groups):
+            raise ConfigError(
+                f"overlay.extension {self.extension} is also one of overlay.groups: a group"
+                " extension belongs to the group, not to one phone"
+            )
 
     def parsed_seeds(self) -> list[Seed]:
         return [parse_seed(s) for s in self.seeds]
@@ -742,6 +781,11 @@ role = "auto"
 lan = true
 # This phone's LAN extension, 3 or 4 digits, or "" to pick a free one automatically.
 extension = ""
+# LAN groups this phone belongs to: "EXT" rings every member at once, "EXT:turn" one after
+# another (by extension), "EXT:page" is a one-way announcement. Every member lists the group.
+groups = []
+# How long each member of an in-turn group rings before the next one, in seconds.
+group_ring_s = 15.0
 
 [nat]
 # Standard STUN servers to ask how the internet sees this phone: "HOST:PORT" (IP literals).

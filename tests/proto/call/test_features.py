@@ -874,6 +874,29 @@ def test_a_page_is_answered_at_once_and_the_listeners_microphone_is_not_sent() -
     assert heard.hears("a") == set()
 
 
+def test_a_page_the_phone_does_not_accept_rings_like_a_call() -> None:
+    """The core accepts pages only from LAN phones to its own page groups (``accept_page``)."""
+    sig = wire("ab")
+    b = sig.phones["b"]
+    asked: list[tuple[bytes, str | None]] = []
+
+    def accept(key: bytes, group: str | None) -> bool:
+        asked.append((key, group))
+        return group == "800"
+
+    b.accept_page = accept
+    ab = place(sig, "a", "b", now=0.0, page=True, group="700")
+    sig.settle(now=0.0)
+    ba = b.live_call()
+    assert ba is not None and ba.state is CallState.INCOMING and ab.state is CallState.RINGBACK
+    assert asked == [(KEY["a"], "700")]
+    b.hangup(now=1.0)
+    sig.settle(now=1.0)
+    place(sig, "a", "b", now=2.0, page=True, group="800")
+    sig.settle(now=2.0)
+    assert [c.state for c in b.live_calls()] == [CallState.ACTIVE]
+
+
 def test_a_page_crossing_our_call_to_the_pager_does_not_ring_beside_a_waiting_call() -> None:
     sig = wire("abcd")
     d = sig.phones["d"]

@@ -20,7 +20,10 @@ from peerline.proto.phone import (
     CallState,
     Dial,
     EndReason,
+    GroupMode,
     Hangup,
+    LanGroup,
+    LanSettings,
     PhoneConfig,
     SendDtmf,
     SendMessage,
@@ -293,3 +296,81 @@ def lan_extensions(seed: int) -> Outcome:
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_three_lan_phones_take_extensions_and_reach_each_other_by_them(seed: int) -> None:
     twice(lan_extensions, seed)
+
+
+# -- hunt groups and pages on a LAN, no server -------------------------------------------------
+def lan_group(seed: int, mode: str) -> Outcome:
+    """Four phones on one LAN; b, c and d are members of group 700 (ring all, in turn or a
+    page); a dials 700. Ring all: every member rings, c answers, the others stop
+    (answered_elsewhere). In turn: b (the lowest extension) is busy-free but does not answer,
+    its turn runs out, c declines, d answers. Page: every member answers at once, one way."""
+    world = PhoneWorld(seed)
+    lan = world.add_lan(max_delay=0.05)
+    group = LanGroup(
+        "700", {"all": GroupMode.RING_ALL, "turn": GroupMode.IN_TURN}.get(mode, GroupMode.PAGE)
+    )
+    member = PhoneConfig(lan=LanSettings(groups=(group,), group_ring_s=4.0))
+    caller = PhoneConfig(lan=LanSettings(group_ring_s=4.0))  # the caller times the turns
+    a = world.add_phone("a", ("192.168.1.10", 4720), lan=lan, extension="201", config=caller)
+    b, c, d = (
+        world.add_phone(
+            n, (f"192.168.1.{11 + i}", 4720), lan=lan, extension=f"20{2 + i}", config=member
+        )
+        for i, n in enumerate("bcd")
+    )
+
+    def seen() -> bool:
+        found = a.core.lan.group("700") if a.core.lan is not None else None
+        return found is not None and len(found[1]) == 3
+
+    assert world.run_until(seen, timeout=30.0), world.sim.trace_tail()
+    t0 = world.sim.now
+    a.handle(Dial(target="700"))
+
+    def ringing(p: SimPhone) -> bool:
+        return any(c.state is CallState.INCOMING for c in p.core.calls.live_calls())
+
+    facts: dict[str, object] = {}
+    if mode == "all":
+        assert world.run_until(lambda: all(ringing(p) for p in (b, c, d)), timeout=5.0)
+        c.handle(Answer())
+        assert world.run_until(lambda: active(a) and active(c), timeout=5.0)
+        world.run_for(1.0)
+        assert not ringing(b) and not ringing(d)
+        assert states(b)[-1] == ("ended", EndReason.ANSWERED_ELSEWHERE.value)
+        facts["answered_by"] = "c"
+    elif mode == "turn":
+        assert world.run_until(lambda: ringing(b), timeout=5.0)
+        assert not ringing(c) and not ringing(d)
+        assert world.run_until(lambda: ringing(c), timeout=10.0), world.sim.trace_tail()
+        facts["b_rang_s"] = round(world.sim.now - t0)
+        assert not ringing(b) and states(b)[-1] == ("ended", EndReason.CANCELLED.value)
+        c.handle(Hangup())  # declines: d's turn at once
+        assert world.run_until(lambda: ringing(d), timeout=5.0)
+        d.handle(Answer())
+        assert world.run_until(lambda: active(a) and active(d), timeout=5.0)
+        facts["answered_by"] = "d"
+    else:
+        def paged() -> bool:
+            legs = [x for x in a.core.calls.live_calls() if x.state is CallState.ACTIVE]
+            return len(legs) == 3 and all(active(p) for p in (b, c, d))
+
+        assert world.run_until(paged, timeout=5.0), world.sim.trace_tail()
+        world.run_for(2.0)
+        for p in (b, c, d):
+            (call,) = p.core.calls.live_calls()
+            assert call.page and call.media is not None
+            assert call.media.counters.packets_sent == 0  # one way: members only listen
+            assert call.media.counters.packets_received > 0
+        facts["paged"] = 3
+    for p in (b, c, d):
+        shown = p.of_type(events.IncomingCall)
+        assert shown and all(e.number == a.number and e.group == "700" for e in shown)
+    return Outcome(world.digest(), facts)
+
+
+@pytest.mark.parametrize("mode", ["all", "turn", "page"])
+def test_a_lan_group_rings_all_in_turn_or_pages_with_no_server(mode: str) -> None:
+    out = twice(lambda seed: lan_group(seed, mode), 4)
+    if mode == "turn":
+        assert out.facts["b_rang_s"] == 4

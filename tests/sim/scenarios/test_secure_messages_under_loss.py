@@ -32,11 +32,13 @@ def run_exchange(seed: int, messages: int = 10) -> tuple[Simulator, list[Event],
         events_b.extend(iter(b.next_event, None))
 
     for i in range(messages):
+
         def send(i: int = i) -> None:
             a.send_message(b.identity.public_key, f"a->b {i}", now=sim.now)
             sim.poke(A)
             b.send_message(a.identity.public_key, f"b->a {i}", now=sim.now)
             sim.poke(B)
+
         sim.call_at(0.5 * i, send)
 
     def done() -> bool:

@@ -252,6 +252,11 @@ class CallManager:
         "Callers are refused busy (``busy_here`` with the reason ``do_not_disturb`` shown here)."
         self._new: set[bytes] = set()
         "Calls made but not yet given their first state."
+        self.accept_page: Callable[[bytes, str | None], bool] | None = None
+        "(caller's key, group) -> whether its page is answered at once (None: every page is,"
+        " if ``config.accept_pages``). The core allows members' pages from phones on the LAN."
+        self.hunting: Callable[[bytes], bool] | None = None
+        "fork id -> whether more legs of that group call are still to be placed (in turn)."
         self._early_hangups: OrderedDict[bytes, bytes] = OrderedDict()
         "call id -> peer key of HANGUPs for calls not seen yet: a cancel that overtook its"
         " INVITE (signals are not ordered); that INVITE must not ring."
@@ -847,7 +852,8 @@ class CallManager:
         elif crossed:
             pass  # glare: the survivor is answered at once, a page or intercom call too
         elif invite.page:
-            auto = self.config.accept_pages and not others_up
+            allowed = self.accept_page is None or self.accept_page(peer_key, invite.group)
+            auto = self.config.accept_pages and allowed and not others_up
         elif invite.intercom and peer_key in self.intercom_keys and not others_up:
             auto = True
         if auto:
@@ -1133,13 +1139,27 @@ class CallManager:
         call.detail = detail
         call.ended_at = now
         self._set(call, CallTrigger.END, now)
-        if call.outgoing and reason in TONE_AFTER and not self.talking():
+        if (
+            call.outgoing
+            and reason in TONE_AFTER
+            and not self.talking()
+            and not self._fork_goes_on(call)
+        ):
             tone = Tone.BUSY if reason in _BUSY_TONE else Tone.CONGESTION
             self._end_tone = (tone, call.call_id, now + self.config.end_tone_s)
         self._ended.append(call)
         self._prune()
         if not any(c.live for c in self._calls.values()):
             self.muted = False
+
+    def _fork_goes_on(self, call: Call) -> bool:
+        """Whether a leg of a group call ended while the group call goes on (other legs ring,
+        or more are to be placed): no busy tone for it then."""
+        if not call.fork:
+            return False
+        if any(c.fork == call.fork and c is not call for c in self.live_calls()):
+            return True
+        return self.hunting is not None and self.hunting(call.fork)
 
     def _prune(self) -> None:
         kept = {c.call_id for c in self._ended}

@@ -20,12 +20,23 @@ Signed bytes (``signed_bytes``), all integers big-endian::
     flags                1 byte   bit 0 configured, bit 1 established, others 0;
                                   either bit needs an extension
     claim_seq            4 bytes  u32
+    -- only when the phone is in a group (a phone in none signs exactly the bytes above) --
+    group_count          1 byte   1..MAX_GROUPS
+    per group, in increasing order of extension (as strings):
+      ext_len            1 byte   3 or 4
+      extension    ext_len bytes  ASCII digits, first digit 1-9
+      mode               1 byte   0 ring all, 1 in turn, 2 page (``GroupMode``)
 
 TXT record (``to_txt`` / ``from_txt``), RFC 6763 §6 key=value strings, every value ASCII and at
 most 255 bytes::
 
     v=1  num=<12 digits>  pk=<64 lowercase hex>  port=<decimal>  ext=<3-4 digits, absent if none>
     cfg=<0|1>  est=<0|1>  seq=<decimal u32>  sig=<base64url, no padding, 86 chars>
+    grp=<groups, absent if none: comma-separated extensions in increasing order, each
+         followed by "t" (in turn) or "p" (page), nothing for ring all; e.g. "700,701t,800p">
+
+A group extension (a hunt group or a page group, docs/lan.md §7) is held by every phone that
+announces it as a member; it is never a phone's own extension.
 
 Decoding takes what the network gave (keys and values as bytes or str, values possibly None),
 is bounded (``MAX_TXT_ENTRIES``), ignores unknown keys for forward compatibility, and raises
@@ -36,7 +47,8 @@ import base64
 import binascii
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Final
+from enum import IntEnum
+from typing import Final, NamedTuple
 
 from peerline.errors import DecodeError
 from peerline.proto.identity import PUBLIC_KEY_SIZE, SIGNATURE_SIZE, Identity, verify_signature
@@ -46,10 +58,14 @@ __all__ = [
     "FLAG_CONFIGURED",
     "FLAG_ESTABLISHED",
     "MAX_CLAIM_SEQ",
+    "MAX_GROUPS",
     "MAX_TXT_ENTRIES",
     "SERVICE_TYPE",
     "TXT_VERSION",
+    "GroupMode",
     "LanAnnouncement",
+    "LanGroup",
+    "canonical_groups",
     "from_txt",
     "is_extension",
     "sign_announcement",
@@ -73,6 +89,9 @@ FLAG_CONFIGURED: Final = 0x01
 """Flags bit: an administrator set this extension."""
 FLAG_ESTABLISHED: Final = 0x02
 """Flags bit: the claim has been held for a whole probe with no rival in sight."""
+
+MAX_GROUPS: Final = 8
+"""Groups one phone may be a member of (the ``grp`` TXT value stays under 255 bytes)."""
 
 MAX_TXT_ENTRIES: Final = 32
 """More keys than this in one TXT record is not a Peerline announcement; refuse to look."""
@@ -110,6 +129,55 @@ def _is_number(value: object) -> bool:
     )
 
 
+class GroupMode(IntEnum):
+    """How a call to a group extension reaches its members."""
+
+    RING_ALL = 0
+    "Every member rings at once; the first to answer takes the call."
+    IN_TURN = 1
+    "Members ring one after another, in order of their own extensions."
+    PAGE = 2
+    "A one-way announcement: every member answers at once and only listens."
+
+
+_MODE_SUFFIX: Final = {GroupMode.RING_ALL: "", GroupMode.IN_TURN: "t", GroupMode.PAGE: "p"}
+
+
+class LanGroup(NamedTuple):
+    """One group a phone is a member of."""
+
+    extension: str
+    mode: GroupMode
+
+    def __str__(self) -> str:
+        return self.extension + _MODE_SUFFIX[self.mode]
+
+
+def _check_groups(groups: object) -> None:
+    if not isinstance(groups, tuple) or len(groups) > MAX_GROUPS:
+        raise ValueError(f"groups must be a tuple of at most {MAX_GROUPS}")
+    previous = ""
+    for group in groups:
+        if not (
+            isinstance(group, LanGroup)
+            and is_extension(group.extension)
+            and isinstance(group.mode, GroupMode)
+        ):
+            raise ValueError("each group is a LanGroup of an extension and a GroupMode")
+        if group.extension <= previous:
+            raise ValueError("groups must be in increasing order of extension, each once")
+        previous = group.extension
+
+
+def canonical_groups(groups: object) -> tuple[LanGroup, ...]:
+    """``groups`` sorted as the announcement carries them; ValueError on a repeated or bad one."""
+    if not isinstance(groups, tuple | list):
+        raise ValueError("groups must be a sequence")
+    ordered = tuple(sorted(groups, key=lambda g: str(getattr(g, "extension", ""))))
+    _check_groups(ordered)
+    return ordered
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class LanAnnouncement:
     """What one phone says about itself on the LAN; an invalid instance cannot exist.
@@ -134,6 +202,8 @@ class LanAnnouncement:
     "Grows by one with every change of the announcement; a lower one for a key is stale."
     signature: bytes
     "Ed25519 signature over ``signed_bytes()``, 64 bytes."
+    groups: tuple[LanGroup, ...] = ()
+    "The hunt and page groups the phone is a member of, in increasing order of extension."
 
     def __post_init__(self) -> None:
         if not _is_number(self.number):
@@ -154,6 +224,9 @@ class LanAnnouncement:
             raise ValueError("claim_seq must be an int in 0..2**32-1")
         if not (isinstance(self.signature, bytes) and len(self.signature) == SIGNATURE_SIZE):
             raise ValueError(f"signature must be {SIGNATURE_SIZE} bytes")
+        _check_groups(self.groups)
+        if self.extension is not None and any(g.extension == self.extension for g in self.groups):
+            raise ValueError("a phone's extension cannot also be one of its groups")
 
     def signed_bytes(self) -> bytes:
         """The exact bytes the signature covers (layout in the module docstring)."""
@@ -165,13 +238,15 @@ class LanAnnouncement:
             configured=self.configured,
             established=self.established,
             claim_seq=self.claim_seq,
+            groups=self.groups,
         )
 
     def __repr__(self) -> str:
         return (
             f"LanAnnouncement(number={self.number!r}, key={self.public_key.hex()[:16]}, "
             f"port={self.port}, extension={self.extension!r}, configured={self.configured}, "
-            f"established={self.established}, claim_seq={self.claim_seq})"
+            f"established={self.established}, claim_seq={self.claim_seq}, "
+            f"groups={','.join(map(str, self.groups))!r})"
         )
 
 
@@ -184,6 +259,7 @@ def _signed_bytes(
     configured: bool,
     established: bool,
     claim_seq: int,
+    groups: tuple[LanGroup, ...],
 ) -> bytes:
     ext = (extension or "").encode("ascii")
     flags = (FLAG_CONFIGURED if configured else 0) | (FLAG_ESTABLISHED if established else 0)
@@ -197,8 +273,19 @@ def _signed_bytes(
             ext,
             flags.to_bytes(1, "big"),
             claim_seq.to_bytes(4, "big"),
+            _group_bytes(groups),
         )
     )
+
+
+def _group_bytes(groups: tuple[LanGroup, ...]) -> bytes:
+    if not groups:
+        return b""
+    parts = [len(groups).to_bytes(1, "big")]
+    for group in groups:
+        ext = group.extension.encode("ascii")
+        parts += [len(ext).to_bytes(1, "big"), ext, int(group.mode).to_bytes(1, "big")]
+    return b"".join(parts)
 
 
 def sign_announcement(
@@ -210,6 +297,7 @@ def sign_announcement(
     configured: bool,
     established: bool,
     claim_seq: int,
+    groups: tuple[LanGroup, ...] = (),
 ) -> LanAnnouncement:
     """Make this phone's signed announcement. Raises ValueError on out-of-range fields.
 
@@ -224,6 +312,7 @@ def sign_announcement(
         established=established,
         claim_seq=claim_seq,
         signature=bytes(SIGNATURE_SIZE),
+        groups=groups,
     )
     return LanAnnouncement(
         number=number,
@@ -234,6 +323,7 @@ def sign_announcement(
         established=established,
         claim_seq=claim_seq,
         signature=identity.sign(unsigned.signed_bytes()),
+        groups=groups,
     )
 
 
@@ -263,6 +353,8 @@ def to_txt(announcement: LanAnnouncement) -> dict[str, bytes]:
     }
     if a.extension is not None:
         txt["ext"] = a.extension.encode()
+    if a.groups:
+        txt["grp"] = ",".join(map(str, a.groups)).encode()
     return txt
 
 
@@ -320,6 +412,7 @@ def from_txt(txt: object) -> LanAnnouncement:
         extension = fields["ext"]
         if not is_extension(extension):
             raise DecodeError("ext is not 3-4 digits starting with 1-9")
+    groups = _groups(fields["grp"]) if "grp" in fields else ()
     sig_text = _required(fields, "sig")
     if len(sig_text) != _SIG_B64_LEN or not set(sig_text) <= _B64URL:
         raise DecodeError("sig is not 86 base64url characters")
@@ -339,9 +432,32 @@ def from_txt(txt: object) -> LanAnnouncement:
             established=est == "1",
             claim_seq=seq,
             signature=signature,
+            groups=groups,
         )
     except ValueError as exc:  # e.g. port 0, or est=1 without ext
         raise DecodeError(f"invalid announcement: {exc}") from exc
+
+
+def _groups(text: str | None) -> tuple[LanGroup, ...]:
+    """``grp``: canonical (increasing, each once, at most ``MAX_GROUPS``), or DecodeError."""
+    if not text:
+        raise DecodeError("grp is empty")
+    entries = text.split(",")
+    if len(entries) > MAX_GROUPS:
+        raise DecodeError(f"grp lists more than {MAX_GROUPS} groups")
+    groups = []
+    suffixes = {suffix: mode for mode, suffix in _MODE_SUFFIX.items() if suffix}
+    for entry in entries:
+        mode = suffixes.get(entry[-1:], GroupMode.RING_ALL)
+        extension = entry if mode is GroupMode.RING_ALL else entry[:-1]
+        if not is_extension(extension):
+            raise DecodeError("a grp entry is not an extension (3-4 digits, then t or p)")
+        groups.append(LanGroup(extension, mode))
+    try:
+        _check_groups(tuple(groups))
+    except ValueError as exc:
+        raise DecodeError(f"grp: {exc}") from exc
+    return tuple(groups)
 
 
 def _ascii(value: object, what: str) -> str:

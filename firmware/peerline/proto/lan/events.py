@@ -2,7 +2,7 @@
 
 from dataclasses import dataclass
 
-from .announcement import LanAnnouncement
+from .announcement import LanAnnouncement, LanGroup
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -21,6 +21,8 @@ class LanPeer:
     "The extension it holds in this phone's view: None if it claims none or lost its claim."
     configured: bool
     "Whether its claim is an administrator's (configured) rather than automatic."
+    groups: tuple[LanGroup, ...] = ()
+    "The hunt and page groups it announces it is a member of."
 
     def __repr__(self) -> str:
         return (

@@ -59,7 +59,10 @@ from peerline.proto.identity import Identity
 
 from .announcement import (
     MAX_CLAIM_SEQ,
+    GroupMode,
     LanAnnouncement,
+    LanGroup,
+    canonical_groups,
     is_extension,
     sign_announcement,
     verify_announcement,
@@ -276,6 +279,7 @@ class ExtensionRegistry:
         configured_extension: str | None = None,
         previous_extension: str | None = None,
         claim_seq: int = 0,
+        groups: tuple[LanGroup, ...] = (),
     ) -> None:
         """``claim_seq`` is the last one this phone announced (persisted), or 0 at first boot.
 
@@ -293,6 +297,14 @@ class ExtensionRegistry:
         self.port = port
         self.binding = binding
         self.counters = LanCounters()
+        try:
+            self.groups = canonical_groups(groups)
+        except ValueError as exc:
+            raise LocalProtocolError(f"LAN groups: {exc}") from None
+        if configured_extension is not None and any(
+            g.extension == configured_extension for g in self.groups
+        ):
+            raise LocalProtocolError("the configured extension cannot also be a group")
         # Build one announcement now so a bad number or port fails here, not at start().
         sign_announcement(
             identity,
@@ -426,6 +438,28 @@ class ExtensionRegistry:
             return None
         return self._view.get(winner)
 
+    def group(self, extension: str) -> tuple[GroupMode, list[LanPeer]] | None:
+        """A hunt or page group as this phone sees it: how it rings and its verified members
+        other than this phone (in order of their own extension, then number), or None if no
+        phone announces ``extension`` as a group. The members' modes may differ for a moment
+        while an administrator changes them: the mode most of them announce wins, ring all
+        on a tie (a call then reaches everyone)."""
+        members: list[tuple[LanPeer, GroupMode]] = []
+        modes = [g.mode for g in self.groups if g.extension == extension]
+        for peer in self._view.values():
+            for g in peer.groups:
+                if g.extension == extension:
+                    members.append((peer, g.mode))
+                    modes.append(g.mode)
+        if not modes:
+            return None
+        votes = {m: modes.count(m) for m in GroupMode}
+        top = max(votes.values())
+        leaders = [m for m in GroupMode if votes[m] == top]
+        mode = leaders[0] if len(leaders) == 1 else GroupMode.RING_ALL
+        members.sort(key=lambda pm: (int(pm[0].extension or 99999), pm[0].number))
+        return mode, [peer for peer, _ in members]
+
     def peers(self) -> list[LanPeer]:
         """Every verified phone on the LAN, with the extension each holds in this view."""
         return list(self._view.values())
@@ -467,6 +501,7 @@ class ExtensionRegistry:
             "established": self._state is RegistryState.CLAIMED and self._established,
             "claim_seq": self._seq,
             "peers": len(self._view),
+            "groups": [str(g) for g in self.groups],
             "pending": self.pending_count,
             "conflicts": sorted(self._conflicts),
             "counters": self.counters.as_dict(),
@@ -537,11 +572,16 @@ class ExtensionRegistry:
             configured=claimed and self._configured is not None,
             established=claimed and self._established,
             claim_seq=self._seq,
+            groups=self.groups,
         )
         self._events.append(AnnouncementChanged(announcement=self._announcement))
 
     def _taken(self) -> set[str]:
-        return {p.ann.extension for p in self._peers.values() if p.ann.extension is not None}
+        """Extensions an automatic claim must avoid: other phones' and every group's."""
+        taken = {p.ann.extension for p in self._peers.values() if p.ann.extension is not None}
+        taken.update(g.extension for p in self._peers.values() for g in p.ann.groups)
+        taken.update(g.extension for g in self.groups)
+        return taken
 
     def _choose(self, now: float) -> str | None:
         """The first free automatic extension in preference order (rule 2), or None."""
@@ -666,6 +706,7 @@ class ExtensionRegistry:
                 port=peer.ann.port,
                 extension=ext if holds else None,
                 configured=peer.ann.configured,
+                groups=peer.ann.groups,
             )
         old_view, self._view = self._view, view
         for key, lan_peer in view.items():

@@ -6,6 +6,7 @@ exports: ``PhoneCore``, its configuration, the commands and the events.
 
 from peerline.proto.call.manager import CodecFactory, Forwarding
 from peerline.proto.call.state import CallState, EndReason
+from peerline.proto.lan import GroupMode, LanGroup, canonical_groups
 
 from . import commands, events
 from .commands import (
@@ -33,6 +34,9 @@ from .views import CallInfo, ContactInfo, NetworkInfo, Preferences
 
 __all__ = [
     "Forwarding",
+    "GroupMode",
+    "LanGroup",
+    "canonical_groups",
     "Accepted",
     "AddPeer",
     "Answer",

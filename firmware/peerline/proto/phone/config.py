@@ -9,7 +9,7 @@ only through events the shell writes back.
 from dataclasses import dataclass, field
 
 from peerline.proto.call.manager import CallConfig, Forwarding
-from peerline.proto.lan import LanConfig
+from peerline.proto.lan import LanConfig, LanGroup
 from peerline.proto.nat.traversal import TraversalConfig
 from peerline.proto.node import NodeConfig
 from peerline.proto.overlay.overlay import OverlayConfig
@@ -47,6 +47,10 @@ class LanSettings:
     extension: str | None = None
     "An administrator's extension (always kept), or None for an automatic one."
     config: LanConfig = field(default_factory=LanConfig)
+    groups: tuple[LanGroup, ...] = ()
+    "Hunt and page groups this phone is a member of (announced, signed, on the LAN)."
+    group_ring_s: float = 15.0
+    "How long each member of an in-turn hunt group rings before the next."
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

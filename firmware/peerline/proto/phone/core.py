@@ -47,7 +47,7 @@ from peerline.proto.events import (
 )
 from peerline.proto.identity import Identity, format_number
 from peerline.proto.identity.sas import call_sas
-from peerline.proto.lan import ExtensionRegistry, LanAnnouncement
+from peerline.proto.lan import ExtensionRegistry, GroupMode, LanAnnouncement
 from peerline.proto.lan.events import (
     AnnouncementChanged,
     ExtensionConflict,
@@ -78,6 +78,7 @@ from .addressbook import AddressBook, ContactCard, Trust
 from .config import PhoneConfig, PhoneState, Surroundings
 from .contacts import ContactBook
 from .finder import PeerFinder
+from .groups import GroupCalls
 from .numbers import BookBinding, NumberBook
 from .reach import Reachability
 from .requests import PhoneRequests
@@ -187,6 +188,13 @@ class PhoneCore:
         }
         "Engine event type -> what the core does with it (the rest: traversal's alone)."
         self.requests = PhoneRequests(self)
+        self.groups = GroupCalls(
+            place=self.requests.place_member,
+            cancel=self.requests.cancel_leg,
+            ring_s=cfg.lan.group_ring_s if cfg.lan is not None else 15.0,
+        )
+        self.calls.hunting = self.groups.hunting
+        self.calls.accept_page = self._accept_page
 
     # -- lifecycle ----------------------------------------------------------------------------
     def start(self, surroundings: Surroundings, *, now: float, lan_port: int | None = None) -> None:
@@ -347,6 +355,7 @@ class PhoneCore:
             self.finder.get_timer(),
             self._cache_at,
             self._audio_deadline(),
+            self.groups.get_timer(),
         ]
         if self.lan is not None:
             times.append(self.lan.get_timer())
@@ -360,6 +369,9 @@ class PhoneCore:
         if deadline is not None and now >= deadline:
             self.calls.handle_timer(now=now)
         self.finder.handle_timer(now=now)
+        turn_over = self.groups.get_timer()
+        if turn_over is not None and now >= turn_over:
+            self.groups.handle_timer(now=now)
         if self.lan is not None:
             due = self.lan.get_timer()
             if due is not None and now >= due:
@@ -580,12 +592,16 @@ class PhoneCore:
                             c.state in (CallState.ACTIVE, CallState.HELD)
                             for c in self.calls.live_calls()
                         ),
+                        group=call.group,
+                        page=call.page,
                     )
                 )
             if event.state in (CallState.INCOMING, CallState.DIALING):
                 self._check_key(call)
             if event.state is CallState.ENDED:
                 self._offline_forward(call)
+            if call.fork:
+                self.groups.leg_moved(call, now=self._now)
         elif isinstance(event, CallChanged):
             if call is None:
                 return
@@ -791,8 +807,17 @@ class PhoneCore:
             configured_extension=settings.extension,
             previous_extension=self._state.lan_extension,
             claim_seq=self._state.lan_claim_seq,
+            groups=settings.groups,
         )
         self.lan.start(now=now)
+
+    def _accept_page(self, peer_key: bytes, group: str | None) -> bool:
+        """A page is answered at once only from a phone on this LAN, to a page group this
+        phone is a member of; any other page rings like a call."""
+        if self.lan is None or group is None:
+            return False
+        member = any(g.extension == group and g.mode is GroupMode.PAGE for g in self.lan.groups)
+        return member and any(p.public_key == peer_key for p in self.lan.peers())
 
     def _on_lan(self, event: LanEvent, now: float) -> None:
         if isinstance(event, AnnouncementChanged):

@@ -114,6 +114,10 @@ class IncomingCall(PhoneEvent):
     "'verified', 'pinned', 'key_changed' (loud warning) or 'unknown' (``addressbook.Trust``)."
     waiting: bool = False
     "Another call is up: this one rings as call waiting."
+    group: str | None = None
+    "The LAN group extension the caller dialled (a hunt group or a page), if any."
+    page: bool = False
+    "A one-way announcement (answered at once when it comes from a page group's member)."
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

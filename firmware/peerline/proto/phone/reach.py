@@ -166,4 +166,3 @@ class Reachability:
         # A success is what the server says about us; a failure is kept only if nothing better.
         if isinstance(event, BindingResult) or event.server not in self.stun_results:
             self.stun_results[event.server] = event
-

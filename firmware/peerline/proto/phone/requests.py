@@ -17,7 +17,7 @@ from peerline.proto.call.events import Redirected, TransferRequested
 from peerline.proto.call.manager import CallError, Forwarding
 from peerline.proto.call.state import Call, CallState, EndReason
 from peerline.proto.identity import format_number, parse_number
-from peerline.proto.lan import is_extension
+from peerline.proto.lan import GroupMode, LanPeer, is_extension
 from peerline.proto.media.tones import Tone
 from peerline.proto.overlay import events as overlay_events
 from peerline.wire.call import DTMF_DIGITS
@@ -114,6 +114,9 @@ class PhoneRequests:
 
     def _dial(self, command: cmd.Dial, now: float) -> cmd.Accepted:
         target = self._target(command.target)
+        group = self._group(target)
+        if group is not None:
+            return self._dial_group(target, *group, now)
         key = self._peer_of(target, command.public_key)
         for live in self.core.calls.live_calls():
             if key is not None and live.peer_key == key:
@@ -122,6 +125,50 @@ class PhoneRequests:
             target, now, public_key=command.public_key, intercom=command.intercom
         )
         return cmd.Accepted(request=request, call_id=call.call_id)
+
+    def _group(self, target: str) -> tuple[GroupMode, list[LanPeer]] | None:
+        """The LAN group ``target`` names, if it is a group's extension (not a phone's)."""
+        lan = self.core.lan
+        if lan is None or not is_extension(target) or lan.resolve(target) is not None:
+            return None
+        return lan.group(target)
+
+    def _dial_group(
+        self, extension: str, mode: GroupMode, members: list[LanPeer], now: float
+    ) -> cmd.Accepted:
+        """Ring a hunt group (all at once or in turn) or page a page group (groups.py)."""
+        if not members:
+            raise cmd.CommandRejected(
+                "unknown_extension", f"no other phone is in group {extension} now"
+            )
+        fork = self.core.rng.random_bytes(8)
+        legs = self.core.groups.dial(extension, mode, members, fork, now=now)
+        if not legs:
+            raise cmd.CommandRejected("busy", "every line is in use")
+        log.info("group %s (%s): %d call(s)", extension, mode.name.lower(), len(legs))
+        return cmd.Accepted(call_id=legs[0].call_id)
+
+    def place_member(
+        self, member: LanPeer, extension: str, fork: bytes, page: bool, now: float
+    ) -> Call | None:
+        """One leg of a group call, to ``member`` (``groups.PlaceLeg``)."""
+        try:
+            call = self._place(extension, now, fork=fork, group=extension, page=page)
+        except cmd.CommandRejected as exc:
+            log.info("group %s: no call to %s: %s", extension, member.number, exc.message)
+            return None
+        call.number = member.number
+        self.core.numbers.pin(member.public_key, member.number)
+        self.core.node.add_peer(member.public_key, (member.host, member.port))
+        self._connect_call(call, member.public_key, member.number, now)
+        return call
+
+    def cancel_leg(self, call_id: bytes, now: float) -> None:
+        """A hunt member's turn is over: stop ringing it (``groups.CancelLeg``)."""
+        try:
+            self.core.calls.hangup(call_id, now=now)
+        except CallError as exc:
+            log.debug("hunt leg %s already over: %s", call_id.hex()[:8], exc)
 
     def _target(self, target: str) -> str:
         """What a dialled string means: the hotline when empty, a contact for ``*N``."""
