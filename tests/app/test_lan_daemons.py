@@ -7,18 +7,16 @@ take distinct extensions, form an overlay through each other, resolve each other
 deliver messages dialled by extension.
 """
 
-import os
-import shutil
 import signal
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from netns_lan import netns_lan
 
 from peerline.app.control_client import call
 from peerline.app.daemon import CONTROL_SOCKET_NAME
@@ -27,42 +25,10 @@ pytestmark = pytest.mark.netns
 PHONES = 3
 
 
-def ip(*args: str) -> None:
-    subprocess.run(["ip", *args], check=True, capture_output=True, text=True, timeout=10)
-
-
 @pytest.fixture
 def lan() -> Iterator[list[str]]:
-    """Namespaces for a switch and three phones; always deleted afterwards."""
-    if shutil.which("ip") is None:
-        pytest.skip("LAN test needs the `ip` command (iproute2) to build network namespaces")
-    if os.geteuid() != 0:
-        pytest.skip("LAN test needs root to build network namespaces (CI runs as root)")
-    tag = uuid.uuid4().hex[:6]
-    switch = f"pl-sw-{tag}"
-    phones = [f"pl-p{i}-{tag}" for i in range(PHONES)]
-    made: list[str] = []
-    try:
-        for ns in (switch, *phones):
-            try:
-                ip("netns", "add", ns)
-            except subprocess.CalledProcessError as exc:
-                pytest.skip(f"cannot create a network namespace here: {exc.stderr.strip()}")
-            made.append(ns)
-            ip("-n", ns, "link", "set", "lo", "up")
-        ip("-n", switch, "link", "add", "br0", "type", "bridge")
-        ip("-n", switch, "link", "set", "br0", "up")
-        for i, ns in enumerate(phones):
-            ip("link", "add", f"v{tag}{i}", "type", "veth", "peer", "name", f"s{tag}{i}")
-            ip("link", "set", f"v{tag}{i}", "netns", ns, "name", "eth0")
-            ip("link", "set", f"s{tag}{i}", "netns", switch)
-            ip("-n", switch, "link", "set", f"s{tag}{i}", "master", "br0", "up")
-            ip("-n", ns, "addr", "add", f"10.77.0.{i + 1}/24", "dev", "eth0")
-            ip("-n", ns, "link", "set", "eth0", "up")
+    with netns_lan(PHONES) as phones:
         yield phones
-    finally:
-        for ns in made:
-            subprocess.run(["ip", "netns", "del", ns], check=False, capture_output=True)
 
 
 def control(data: Path, cmd: str, args: dict[str, Any] | None = None) -> Any:

@@ -123,8 +123,10 @@ def lan_view(core: "PhoneCore") -> dict[str, Any]:
                 "host": p.host,
                 "port": p.port,
                 "configured": p.configured,
+                "groups": [str(g) for g in p.groups],
             }
             for p in registry.peers()
         ],
         "conflicts": status["conflicts"],
+        "groups": [str(g) for g in registry.groups],
     }
