@@ -655,9 +655,12 @@ class CallManager:
         for call, send in zip(talking, sends, strict=True):
             media = call.media
             assert media is not None
-            # A page is one-way: the listener's microphone stays here.
-            frame = self._silence if call.page and not call.outgoing else send
-            body = media.capture(frame, now) if mic is not None else None
+            if call.page and not call.outgoing:
+                # A page is one way: the listener sends nothing (its receiver reports only).
+                media.sender.skip()
+                body = None
+            else:
+                body = media.capture(send, now) if mic is not None else None
             report = media.report_due(now)
             if body is not None or report is not None:
                 self._media.append((call.peer_key, body, report))
