@@ -4,10 +4,13 @@ out, so no gateway to ask for a port mapping and no mDNS beyond the bridge)."""
 
 import os
 import shutil
+import signal
 import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 
@@ -49,3 +52,40 @@ def netns_lan(count: int) -> Iterator[list[str]]:
     finally:
         for ns in made:
             subprocess.run(["ip", "netns", "del", ns], check=False, capture_output=True)
+
+
+def run_in(
+    ns: str, data: Path, *args: str, config: str | None = None
+) -> "subprocess.Popen[str]":
+    """``peerline init`` (if new), then ``config`` as its ``peerline.toml`` (if given), then
+    ``peerline run`` in namespace ``ns``; its log goes to ``DATA/daemon.log``."""
+    if not (data / "identity.key").exists():
+        subprocess.run(
+            [sys.executable, "-m", "peerline", "init", "--data", str(data)],
+            check=True,
+            capture_output=True,
+        )
+    if config is not None:
+        (data / "peerline.toml").write_text(config)
+    run = [sys.executable, "-m", "peerline", "run", "--data", str(data), *args]
+    with (data / "daemon.log").open("a") as log:
+        return subprocess.Popen(
+            ["ip", "netns", "exec", ns, *run], stdout=subprocess.DEVNULL, stderr=log, text=True
+        )
+
+
+def stop_all(procs: "list[subprocess.Popen[str]]", datas: list[Path]) -> None:
+    """SIGTERM every daemon (killed after 5 s) and show the tail of each log."""
+    for proc in procs:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+    for proc in procs:
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    for data in datas:
+        log = data / "daemon.log"
+        if log.exists():
+            sys.stderr.write(log.read_text()[-1500:])

@@ -7,16 +7,14 @@ take distinct extensions, form an overlay through each other, resolve each other
 deliver messages dialled by extension.
 """
 
-import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from netns_lan import netns_lan
+from netns_lan import netns_lan, run_in, stop_all
 
 from peerline.app.control_client import call
 from peerline.app.daemon import CONTROL_SOCKET_NAME
@@ -51,31 +49,7 @@ def test_three_phones_with_no_seeds_and_no_config_find_each_other_by_extension(
     datas = [tmp_path / f"phone{i}" for i in range(PHONES)]
     try:
         for ns, data in zip(lan, datas, strict=True):
-            subprocess.run(
-                [sys.executable, "-m", "peerline", "init", "--data", str(data)],
-                check=True,
-                capture_output=True,
-            )
-            with (data / "daemon.log").open("w") as log:
-                procs.append(
-                    subprocess.Popen(
-                        [
-                            "ip",
-                            "netns",
-                            "exec",
-                            ns,
-                            sys.executable,
-                            "-m",
-                            "peerline",
-                            "run",
-                            "--data",
-                            str(data),
-                        ],
-                        stdout=subprocess.DEVNULL,
-                        stderr=log,
-                        text=True,
-                    )
-                )
+            procs.append(run_in(ns, data))
 
         def settled() -> bool:
             try:
@@ -117,16 +91,4 @@ def test_three_phones_with_no_seeds_and_no_config_find_each_other_by_extension(
             got = [m for m in control(datas[j], "msg.list") if m["direction"] == "in"]
             assert any(m["text"] == f"to {j}" and m["number"] == ids[i]["number"] for m in got)
     finally:
-        for proc in procs:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        for proc in procs:
-            try:
-                proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        for data in datas:
-            log = data / "daemon.log"
-            if log.exists():
-                sys.stderr.write(log.read_text()[-2000:])
+        stop_all(procs, datas)

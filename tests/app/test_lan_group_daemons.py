@@ -17,9 +17,7 @@ last thing played). Measured (8 runs, 5 of them with both CPUs busy): members 56
 the 5657 sent, phone 0 0.0 at 600 Hz. About 12 s (16-22 s loaded).
 """
 
-import signal
 import subprocess
-import sys
 import time
 import wave
 from collections.abc import Callable, Iterator
@@ -28,7 +26,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from netns_lan import netns_lan
+from netns_lan import netns_lan, run_in, stop_all
 
 from peerline.app.control_client import call
 from peerline.app.daemon import CONTROL_SOCKET_NAME
@@ -114,24 +112,10 @@ def test_a_hunt_group_rings_all_then_in_turn_and_a_page_is_one_way(
     datas = [tmp_path / f"phone{i}" for i in range(PHONES)]
     try:
         for i, (ns, data) in enumerate(zip(lan, datas, strict=True)):
-            subprocess.run(
-                [sys.executable, "-m", "peerline", "init", "--data", str(data)],
-                check=True,
-                capture_output=True,
-            )
-            (data / "peerline.toml").write_text(_config(f"20{i + 1}", GROUPS if i else "[]"))
+            config = _config(f"20{i + 1}", GROUPS if i else "[]")
             _tone(tmp_path / f"in{i}.wav", PAGER_HZ if i == 0 else MEMBER_HZ, 30.0)
             audio = f"file:{tmp_path / f'in{i}.wav'},{tmp_path / f'out{i}.wav'}"
-            with (data / "daemon.log").open("w") as log:
-                run = [sys.executable, "-m", "peerline", "run", "--data", str(data)]
-                procs.append(
-                    subprocess.Popen(
-                        ["ip", "netns", "exec", ns, *run, "--audio", audio],
-                        stdout=subprocess.DEVNULL,
-                        stderr=log,
-                        text=True,
-                    )
-                )
+            procs.append(run_in(ns, data, "--audio", audio, config=config))
         caller, members = datas[0], datas[1:]
 
         def settled() -> bool:
@@ -196,19 +180,7 @@ def test_a_hunt_group_rings_all_then_in_turn_and_a_page_is_one_way(
             _control(caller, "hangup")  # a leg at a time
         _wait(lambda: all(not _live(d) for d in datas), 10, "every member to hang up")
     finally:
-        for proc in procs:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        for proc in procs:
-            try:
-                proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        for data in datas:
-            log = data / "daemon.log"
-            if log.exists():
-                sys.stderr.write(log.read_text()[-1500:])
+        stop_all(procs, datas)
     heard = [_level(tmp_path / f"out{i}.wav", PAGER_HZ) for i in range(1, PHONES)]
     back = _level(tmp_path / "out0.wav", MEMBER_HZ)
     assert min(heard) > 1000, heard  # the 1 kHz tone in: 5657 RMS

@@ -241,31 +241,27 @@ class Dtmf:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Hold:
-    """The sender put the call on hold: both ends stop sending MEDIA (reports go on)."""
+class _HoldChange:
+    """HOLD and RESUME: the same fields; the newest by ``seq`` wins at the receiver."""
 
     call_id: bytes
     seq: int = 0
-    "Counts the sender's HOLDs and RESUMEs of the call (u16): the newest one wins."
+    "Counts the sender's HOLDs and RESUMEs of the call (u16), from 0."
 
     def __post_init__(self) -> None:
         _check_call_id(self.call_id)
         if not 0 <= self.seq <= 0xFFFF:
-            raise ValueError("HOLD seq is a u16")
+            raise ValueError(f"{type(self).__name__} seq is a u16")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Resume:
+class Hold(_HoldChange):
+    """The sender put the call on hold: both ends stop sending MEDIA (reports go on)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Resume(_HoldChange):
     """The sender ends its hold."""
-
-    call_id: bytes
-    seq: int = 0
-    "Counts the sender's HOLDs and RESUMEs of the call (u16): the newest one wins."
-
-    def __post_init__(self) -> None:
-        _check_call_id(self.call_id)
-        if not 0 <= self.seq <= 0xFFFF:
-            raise ValueError("RESUME seq is a u16")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -397,12 +393,8 @@ def push_signal(signal: Signal) -> bytes:
         buf.push_u16(signal.seq)
         buf.push_u8(ord(signal.digit))
         buf.push_u16(signal.duration_ms)
-    elif isinstance(signal, Hold):
-        buf.push_u8(SignalKind.HOLD)
-        buf.push_bytes(signal.call_id)
-        buf.push_u16(signal.seq)
-    elif isinstance(signal, Resume):
-        buf.push_u8(SignalKind.RESUME)
+    elif isinstance(signal, Hold | Resume):
+        buf.push_u8(SignalKind.HOLD if isinstance(signal, Hold) else SignalKind.RESUME)
         buf.push_bytes(signal.call_id)
         buf.push_u16(signal.seq)
     elif isinstance(signal, SasCommit):
