@@ -136,6 +136,15 @@ def test_history_survives_kill_9_and_missed_calls_are_counted(
     assert history["missed_unseen"] == 1
     assert cli_json(b2.data, "history")["missed_unseen"] == 0  # seen now
 
+    # Redial: A hangs up the call B's crash cut and calls again what it dialled last, from its
+    # history (B listens on a new port).
+    cli(a.data, "hangup")
+    _knows(a, b2)
+    again = cli_json(a.data, "redial")
+    assert again["number"] == b2.number, again
+    assert wait_for(lambda: _state(b2, a) == "incoming"), _calls(b2)
+    assert (_with(b2, a) or {}).get("number") == a.number
+
 
 def test_dnd_forwarding_and_a_forwarding_loop(phones: Callable[..., Daemon]) -> None:
     a, b, c = phones("a"), phones("b"), phones("c")

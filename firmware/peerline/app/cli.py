@@ -337,12 +337,14 @@ def cmd_lookup(args: argparse.Namespace) -> int:
 
 
 def cmd_dial(args: argparse.Namespace) -> int:
-    cargs: dict[str, Any] = {"number": args.number}
-    if args.key:
-        cargs["public_key"] = args.key
-    if args.intercom:
-        cargs["intercom"] = True
-    res = _call(args, "dial", cargs, timeout=60.0)
+    cargs: dict[str, Any] = {}
+    if args.command == "dial":
+        cargs["number"] = args.number
+        if args.key:
+            cargs["public_key"] = args.key
+        if args.intercom:
+            cargs["intercom"] = True
+    res = _call(args, args.command, cargs, timeout=60.0)
     call = res["call"]
     human = (
         f"calling {format_number(res['number'])} ({res['path']}), SAS {res['sas']}: "
@@ -626,6 +628,8 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="ask for auto-answer (only a phone that marked us auto-answer does so)",
     )
+    p.set_defaults(func=cmd_dial)
+    p = sub.add_parser("redial", parents=[common], help="dial again what was dialled last")
     p.set_defaults(func=cmd_dial)
     for name, text in (
         ("answer", "answer the ringing call (a call that talks goes on hold)"),

@@ -84,6 +84,7 @@ class Control:
             "contacts.rm": self.contacts_rm,
             "contacts.verify": self.contacts_verify,
             "history": self.history,
+            "redial": self.redial,
             "lan": self.lan,
             "events": self.events,
         }
@@ -477,6 +478,14 @@ class Control:
         self._submit(commands.VerifyContact(number=number, wall_time=time.time()))
         wanted = _number_or_none(number)
         return next(c for c in self.phone.core.contact_cards() if c["number"] == wanted)
+
+    async def redial(self, args: dict[str, Any]) -> dict[str, Any]:
+        """Dial again what was dialled last (from the call history, so across restarts)."""
+        last = next((r for r in self.phone.db.calls(200) if r.direction == "out"), None)
+        target = None if last is None else (last.target or last.number)
+        if not target:
+            raise CommandError("no_call", "nothing was dialled yet")
+        return await self.dial({"number": target})
 
     async def history(self, args: dict[str, Any]) -> dict[str, Any]:
         limit = args.get("limit", 50)
