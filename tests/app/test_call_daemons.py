@@ -145,6 +145,7 @@ def test_a_call_carries_speech_both_ways_and_dtmf_then_hangs_up(
     t_ring = time.monotonic()  # both devices have started (about now): IN.wav is being read
     assert dialed["call"]["state"] == "ringback", dialed
     assert wait_for(lambda: _call(b)["state"] == "incoming"), b.status()["calls"]
+    assert _call(b)["number"] == a.number  # the caller's number, shown while it rings
     answered = cli_json(b.data, "answer")
     assert answered["state"] == "active", answered
     assert wait_for(lambda: _call(a)["state"] == "active"), a.status()["calls"]
@@ -194,6 +195,7 @@ def test_a_callee_who_hangs_up_while_ringing_declines_the_call(
     _introduce(a, b)
     assert _dial(a, b)["call"]["state"] == "ringback"
     assert wait_for(lambda: _call(b)["state"] == "incoming"), b.status()["calls"]
+    assert _call(b)["number"] == a.number
     declined = cli_json(b.data, "hangup")
     assert declined["state"] == "ended", declined
     assert wait_for(lambda: _call(a)["state"] == "ended"), _call(a)
@@ -211,10 +213,17 @@ def test_a_third_phone_calling_a_phone_in_a_call_gets_busy(
     assert _dial(a, b)["call"]["state"] == "ringback"
     assert wait_for(lambda: _call(b)["state"] == "incoming"), b.status()["calls"]
     assert cli_json(b.data, "answer")["state"] == "active"
+    c_number = c.number
     refused = _dial(c, b)["call"]
     assert (refused["state"], refused["reason"]) == ("ended", "busy"), refused
     # B's call with A goes on; the refused attempt is only in B's history.
     calls = b.status()["calls"]
     assert calls[0]["state"] == "active" and calls[0]["peer_key"] == a.public_key, calls
     assert any(call["reason"] == "busy_here" for call in calls[1:]), calls
+    # The refused caller is still shown by number (what the history's "busy" row says).
+    assert wait_for(
+        lambda: any(
+            c["reason"] == "busy_here" and c["number"] == c_number for c in b.status()["calls"]
+        )
+    ), b.status()["calls"]
     assert _call(a)["state"] == "active"
