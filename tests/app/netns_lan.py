@@ -54,9 +54,7 @@ def netns_lan(count: int) -> Iterator[list[str]]:
             subprocess.run(["ip", "netns", "del", ns], check=False, capture_output=True)
 
 
-def run_in(
-    ns: str, data: Path, *args: str, config: str | None = None
-) -> "subprocess.Popen[str]":
+def run_in(ns: str, data: Path, *args: str, config: str | None = None) -> "subprocess.Popen[str]":
     """``peerline init`` (if new), then ``config`` as its ``peerline.toml`` (if given), then
     ``peerline run`` in namespace ``ns``; its log goes to ``DATA/daemon.log``."""
     if not (data / "identity.key").exists():

@@ -33,7 +33,7 @@ from peerline.store.config import Config
 from peerline.store.db import Database
 from peerline.store.pinmap import PinMap, load_pinmap
 from peerline.ui.render import render
-from peerline.ui.screens import CallScreen, DialScreen, IdleScreen, TextScreen
+from peerline.ui.screens import CallScreen, DialScreen, IdleScreen, MenuScreen, TextScreen
 
 LOOPBACK = {
     "network.port": 0,
@@ -251,6 +251,53 @@ def test_lifting_the_handset_answers_and_putting_it_down_hangs_up(
         rig.hook(False)
         assert await wait_for_daemon(lambda: call_state(far) == "ended")
         assert await wait_for(lambda: rig.live_state() is None)
+
+    run_rig(tmp_path, far, scenario)
+
+
+def test_a_hook_flash_on_the_pin_holds_and_resumes_and_a_missed_call_is_seen_in_history(
+    tmp_path: Path, far: Daemon
+) -> None:
+    """The hook flash through the real hook adapter (a 0.3 s dip of the pin): the far daemon
+    is put on hold and taken back; a long 5 opens the call menu; a missed call is counted from
+    the database and seen when the history is opened."""
+
+    async def scenario(rig: Rig) -> None:
+        number = derive_number(IDENTITY.public_key)
+        await asyncio.to_thread(cli, far.data, "dial", number, check=False)
+        assert await wait_for(lambda: rig.live_state() is CallState.INCOMING)
+        rig.hook(True)
+        assert await wait_for(lambda: rig.live_state() is CallState.ACTIVE)
+        rig.hook(False)  # a flash: hold, and a dial tone for a new call
+        await asyncio.sleep(0.3)
+        rig.hook(True)
+        assert await wait_for(lambda: rig.live_state() is CallState.HELD)
+        assert await wait_for_daemon(lambda: far.status()["calls"][0]["held_by_peer"])
+        screen = rig.ui.screen()
+        assert isinstance(screen, DialScreen) and screen.hint == "New call: number"
+        rig.hook(False)  # a second flash, nothing dialled: back to the call
+        await asyncio.sleep(0.3)
+        rig.hook(True)
+        assert await wait_for(lambda: rig.live_state() is CallState.ACTIVE)
+        assert await wait_for_daemon(lambda: not far.status()["calls"][0]["held_by_peer"])
+        await rig.press("5", hold=1.0)
+        menu = rig.ui.screen()
+        assert isinstance(menu, MenuScreen) and menu.title == "Call" and "Hold" in menu.items
+        await rig.press("*")
+        assert isinstance(rig.ui.screen(), CallScreen)
+        rig.hook(False)  # down for good: hung up
+        assert await wait_for_daemon(lambda: call_state(far) == "ended")
+        await asyncio.to_thread(cli, far.data, "dial", number, check=False)
+        assert await wait_for(lambda: rig.live_state() is CallState.INCOMING)
+        await asyncio.to_thread(cli, far.data, "hangup")
+        assert await wait_for(lambda: rig.phone.db.missed_unseen() == 1)
+        assert await wait_for(lambda: rig.ui.missed == 1 and rig.led("message") == "flash")
+        await rig.press("*")  # Call ended: back to idle
+        await rig.press("*85")  # the menu, History
+        history = rig.ui.screen()
+        assert isinstance(history, MenuScreen) and history.title == "History"
+        assert history.items[0].startswith("!") and history.hint.startswith("missed")
+        assert await wait_for(lambda: rig.phone.db.missed_unseen() == 0)
 
     run_rig(tmp_path, far, scenario)
 

@@ -6,7 +6,9 @@ content here) shows up as a failed comparison; look at the new picture, and if i
 run ``scripts/goldens`` and commit the images.
 """
 
+from peerline.ui.render import KEY_CHANGED, VERIFIED
 from peerline.ui.screens import (
+    AlertScreen,
     CallScreen,
     ComposeScreen,
     DialScreen,
@@ -27,6 +29,7 @@ MENU = (
     "New message",
     "Speed dial",
     "Do not disturb: off",
+    "Forward: off",
     "Volume",
     "Brightness",
     "Network",
@@ -59,10 +62,27 @@ GOLDEN: dict[str, Screen] = {
     "calling": CallScreen(title="Calling", who=CALLER, hint="* cancel"),
     "ringing": CallScreen(title="Ringing", who=CALLER, hint="* cancel"),
     "incoming-new": CallScreen(
-        title="Incoming call", who=CALLER, detail="Reception (new)", hint="# answer  * decline"
+        title="Incoming call", who=CALLER, detail="Reception ?", hint="# answer  * decline"
     ),
     "incoming-known": CallScreen(
         title="Incoming call", who=CALLER, detail="Reception", hint="# answer  * decline"
+    ),
+    "incoming-verified": CallScreen(
+        title="Incoming call",
+        who=CALLER,
+        detail=f"Reception {VERIFIED}",
+        hint="# answer  * decline",
+    ),
+    "incoming-key-changed": CallScreen(
+        title="Incoming call",
+        who=CALLER,
+        detail=f"Reception {KEY_CHANGED}",
+        hint="# answer  * decline",
+    ),
+    "alert-key-changed": AlertScreen(
+        title="! KEY CHANGED !",
+        lines=("Reception", CALLER, "new key: 9b1d15b6", "reset or impostor?"),
+        hint="# ok  * end call",
     ),
     "in-call": CallScreen(
         title="In call",
@@ -79,6 +99,66 @@ GOLDEN: dict[str, Screen] = {
     "in-call-muted": CallScreen(
         title="In call", who=CALLER, timer="1:15", sas="042 917", path="direct", bars=3, muted=True
     ),
+    "in-call-waiting": CallScreen(
+        title="In call",
+        who=CALLER,
+        detail=f"Reception {VERIFIED}",
+        timer="3:07",
+        sas="042 917",
+        path="direct",
+        bars=4,
+        other="wait 4821 5590 1736 ?",
+        hint="# answer  * reject",
+    ),
+    "in-call-one-held": CallScreen(
+        title="In call",
+        who=NUMBER,
+        detail="Front desk",
+        timer="0:12",
+        sas="511 208",
+        path="relay",
+        bars=3,
+        other=f"hold Reception {VERIFIED}",
+    ),
+    "in-call-key-changed": CallScreen(
+        title="In call",
+        who=CALLER,
+        detail=f"Reception {KEY_CHANGED}",
+        timer="0:05",
+        sas="386 420",
+        path="direct",
+        bars=4,
+        hint="KEY CHANGED",
+    ),
+    "on-hold": CallScreen(
+        title="On hold", who=CALLER, detail=f"Reception {VERIFIED}", hint="# resume"
+    ),
+    "conference": CallScreen(
+        title="Conference",
+        who=CALLER,
+        detail=f"Reception {VERIFIED}",
+        timer="8:40",
+        sas="042 917",
+        path="direct",
+        bars=4,
+        other="+ Front desk",
+    ),
+    "held-by-far-end": CallScreen(
+        title="Held by far end", who=CALLER, detail="Reception", timer="2:10", bars=4
+    ),
+    "call-menu": MenuScreen(
+        title="Call",
+        items=("Swap", "Conference", "Complete transfer", "Mute", "SAS 042 917 ok?", "Hang up"),
+        selected=2,
+        hint="5 ok  * back",
+    ),
+    "dial-transfer": DialScreen(status=ON, digits="4821 5590 1736", hint="# transfer  * delete"),
+    "dial-new-call": DialScreen(status=ON, digits="", hint="New call: number"),
+    "sas-confirm": TextScreen(
+        title="SAS 042 917",
+        lines=("Did 7390 0012 4455", "read 042 917 to you?", "Only then press #."),
+        hint="# yes  * no",
+    ),
     "call-ended": CallScreen(title="Call ended", who=CALLER, detail="busy"),
     "menu": MenuScreen(title="Menu", items=MENU, selected=0, hint="5 ok  * back"),
     "menu-scrolled": MenuScreen(title="Menu", items=MENU, selected=8, hint="5 ok  * back"),
@@ -87,9 +167,15 @@ GOLDEN: dict[str, Screen] = {
     ),
     "history": MenuScreen(
         title="History",
-        items=("<7390 0012 4455 missed", ">4821 5590 1736", ">201 busy"),
+        items=(
+            "!7390 0012 4455 ?",
+            f"<Reception {VERIFIED}",
+            ">201 ?",
+            "xFront desk",
+            f"*Home {KEY_CHANGED}",
+        ),
         selected=0,
-        hint="5 ok  * back",
+        hint="missed 14:20",
     ),
     "messages": MenuScreen(
         title="Messages",
@@ -132,6 +218,12 @@ GOLDEN: dict[str, Screen] = {
     ),
     "my-number": TextScreen(
         title="My number", lines=(NUMBER, "Front desk", "extension 201"), hint="* back"
+    ),
+    "idle-forwarded": IdleScreen(
+        status=StatusBar(clock="18:30", online=True, forwarded=True, dnd=True),
+        name="Front desk",
+        number=NUMBER,
+        note="fwd to 7390 0012 4455",
     ),
     "volume-shown": IdleScreen(
         status=StatusBar(clock="09:41", online=True, volume=5), name="Front desk", number=NUMBER

@@ -140,7 +140,7 @@ def test_an_incoming_call_rings_and_lifting_answers_it() -> None:
     w.run_for(0.5)
     screen = h.screen()
     assert isinstance(screen, CallScreen) and screen.title == "Incoming call"
-    assert screen.who == format_number(b.number) and "(new)" in screen.detail
+    assert screen.who == format_number(b.number) and screen.detail == "?"  # not a contact
     assert h.ui.leds()["ring"] == "blink"
     h.lift()
     assert w.run_until(lambda: live_state(b) is CallState.ACTIVE, timeout=5.0)
@@ -163,8 +163,10 @@ def test_a_call_nobody_answers_counts_as_missed_and_flashes_the_message_led() ->
     h.press("5")
     history = h.screen()
     assert isinstance(history, MenuScreen) and history.title == "History"
-    assert history.items[0].startswith("<" + format_number(b.number))
+    assert history.items[0] == f"!{format_number(b.number)} ?"  # missed; not a contact
+    assert history.hint.startswith("missed ")  # and when
     assert h.ui.leds()["message"] == "off"  # seen
+    assert h.calls.missed_unseen() == 0  # in the call log too
 
 
 def test_the_menu_moves_with_2_and_8_and_opens_with_5() -> None:
@@ -361,11 +363,9 @@ def test_a_stuck_key_says_so_and_does_nothing_more() -> None:
 
 def test_a_long_menu_item_scrolls_when_selected_and_comes_back() -> None:
     w, h, b = world()
-    b.handle(Dial(target=h.phone.number))
-    assert w.run_until(lambda: live_state(h.phone) is CallState.INCOMING, timeout=5.0)
-    b.handle(Hangup())
-    w.run_for(5.0)
-    h.press("*85")  # History: "<7390 0012 4455 cancelled" is longer than a line
+    b.handle(SendMessage(target=h.phone.number, text="lunch at noon?"))
+    w.run_for(2.0)
+    h.press("*885")  # Messages: "<7390 0012 4455 lunch at noon?" is longer than a line
     menu = h.screen()
     assert isinstance(menu, MenuScreen) and len(menu.items[0]) > 20 and menu.scroll == 0
     w.run_for(2.0)

@@ -15,14 +15,14 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from peerline.errors import HardwareError
+from peerline.errors import HardwareError, StoreError
 from peerline.proto.phone import Command, CommandRejected, PhoneEvent
 from peerline.runtime.screen import ScreenWorker
 from peerline.store.config import Config
 from peerline.store.db import Database
 from peerline.ui.coreview import CoreView
 from peerline.ui.handset import HandsetConfig, HandsetUI
-from peerline.ui.model import HandsetSettings, MessageInfo
+from peerline.ui.model import HandsetSettings, HistoryEntry, MessageInfo, history_trust
 from peerline.ui.screens import Screen
 
 from .hardware import Hardware
@@ -39,6 +39,69 @@ SETTINGS_STATE = "handset"
 def wall_clock(_now: float) -> str:
     """The idle screen's clock: local wall time (the UI's own times are monotonic)."""
     return time.strftime("%H:%M")
+
+
+def wall_time(_now: float) -> float:
+    """Wall-clock seconds, for what the UI asks the core to store (when a SAS was verified)."""
+    return time.time()
+
+
+def short_time(at: float, now: float) -> str:
+    """When a call in the history was: 'HH:MM' today, else the day ('03 Mar'), local time."""
+    then, today = time.localtime(at), time.localtime(now)
+    same_day = (then.tm_year, then.tm_yday) == (today.tm_year, today.tm_yday)
+    return time.strftime("%H:%M" if same_day else "%d %b", then)
+
+
+class DbCallLog:
+    """The call history in the phone's database (written by ``Persistence``), for the UI. A
+    store that fails reads as empty (logged): the handset goes on without its history."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def history(self, limit: int) -> list[HistoryEntry]:
+        try:
+            contacts = {c.number: c for c in self.db.contacts()}
+            rows = self.db.calls(limit)
+        except StoreError as exc:
+            log.warning("handset: cannot read the call history: %s", exc)
+            return []
+        now = time.time()
+        out = []
+        for row in rows:
+            card = contacts.get(row.number) if row.number else None
+            trust = history_trust(
+                verified=row.verified,
+                contact=card is not None,
+                pinned=None if card is None else card.public_key,
+                key=row.peer_key,
+            )
+            out.append(
+                HistoryEntry(
+                    incoming=row.direction == "in",
+                    outcome=row.outcome,
+                    number=row.number,
+                    target=row.target,
+                    contact=None if card is None else card.name,
+                    trust=trust,
+                    when=short_time(row.started_at, now),
+                )
+            )
+        return out
+
+    def missed_unseen(self) -> int:
+        try:
+            return self.db.missed_unseen()
+        except StoreError as exc:
+            log.warning("handset: cannot count missed calls: %s", exc)
+            return 0
+
+    def mark_missed_seen(self) -> None:
+        try:
+            self.db.mark_missed_seen()
+        except StoreError as exc:
+            log.warning("handset: cannot mark missed calls seen: %s", exc)
 
 
 class Handset:
@@ -61,17 +124,20 @@ class Handset:
         self._awake: bool | None = None
         self._contrast: int | None = None
         self._leds: dict[str, str] = {}
+        self._calls: DbCallLog | None = None
 
     # -- lifecycle ----------------------------------------------------------------------------
     def start(self) -> None:
         self._loop = loop = asyncio.get_running_loop()
         hw, phone, db = self.hardware, self.phone, self.phone.db
         now = self._last_now = loop.time()
+        self._calls = calls = DbCallLog(db)
         view = CoreView(
             phone.core,
             name=phone.config.phone.name,
             clock=loop.time,
             messages=lambda limit: _messages(db, limit),
+            calls=calls,
         )
         config = HandsetConfig(
             hotline=phone.config.hardware.hotline,
@@ -80,7 +146,14 @@ class Handset:
             has_display=hw.display is not None,
         )
         settings = HandsetSettings.from_json(db.get_state(SETTINGS_STATE))
-        self.ui = HandsetUI(view=view, clock=wall_clock, config=config, settings=settings, now=now)
+        self.ui = HandsetUI(
+            view=view,
+            clock=wall_clock,
+            wall=wall_time,
+            config=config,
+            settings=settings,
+            now=now,
+        )
         if hw.display is not None:
             self._screen = ScreenWorker(hw.display, on_failed=self._display_failed_threadsafe)
             self._screen.start()
@@ -207,6 +280,8 @@ class Handset:
         settings = ui.settings_to_save()
         if settings is not None:
             self.phone.store_state(SETTINGS_STATE, settings.to_json())
+        if ui.missed_seen() and self._calls is not None:
+            self._calls.mark_missed_seen()
         leds = self.hardware.leds
         if leds is not None:
             for name, mode in ui.leds().items():

@@ -186,6 +186,8 @@ class Persistence:
             started_at=now,
         )
         if event.state is CallState.ENDED:
+            if event.trust == "verified":  # the SAS was confirmed during the call
+                db.call_updated(event.call_id, verified=True)
             db.call_ended(
                 event.call_id,
                 ended_at=now,

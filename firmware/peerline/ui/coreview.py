@@ -1,14 +1,21 @@
 """The ``PhoneView`` of a real phone core: what the handset reads, from the core's own views.
 
-The UI reads only this; it is built by the shell (the daemon, the simulator) with the core and
-a source of stored messages (the database in the daemon).
+The UI reads only this; it is built by the shell (the daemon, the simulator) with the core, a
+source of stored messages and the call history (the database in the daemon).
 """
 
 from collections.abc import Callable
 
-from peerline.proto.phone import CallInfo, ContactInfo, NetworkInfo, PhoneCore, Preferences
+from peerline.proto.phone import (
+    CallInfo,
+    ContactInfo,
+    Forwarding,
+    NetworkInfo,
+    PhoneCore,
+    Preferences,
+)
 
-from .model import CallDetails, MessageInfo
+from .model import CallDetails, Caller, CallLog, HistoryEntry, MessageInfo
 
 
 class CoreView:
@@ -21,12 +28,14 @@ class CoreView:
         name: str,
         clock: Callable[[], float],
         messages: Callable[[int], list[MessageInfo]],
+        calls: CallLog,
     ) -> None:
         self._core = core
         self.name = name
         "The phone's name (a reload may change it)."
         self._clock = clock
         self._messages = messages
+        self._calls = calls
 
     @property
     def number(self) -> str:
@@ -35,11 +44,27 @@ class CoreView:
     def live_call(self) -> CallInfo | None:
         return self._core.live_call()
 
+    def live_calls(self) -> list[CallInfo]:
+        return [c for c in self._core.recent_calls() if c.live]
+
     def recent_calls(self) -> list[CallInfo]:
         return self._core.recent_calls()
 
     def contacts(self) -> list[ContactInfo]:
         return self._core.contacts_view()
+
+    def caller(self, number: str | None, key: bytes) -> Caller:
+        """The contact book's word on ``key`` for ``number`` (as the core's events give it)."""
+        book = self._core.book
+        card = book.get(number)
+        trust = book.trust(number, key) if key else "unknown"
+        return Caller(contact=None if card is None else card.name, trust=str(trust))
+
+    def history(self, limit: int) -> list[HistoryEntry]:
+        return self._calls.history(limit)
+
+    def missed_calls(self) -> int:
+        return self._calls.missed_unseen()
 
     def messages(self, limit: int) -> list[MessageInfo]:
         return self._messages(limit)
@@ -49,6 +74,9 @@ class CoreView:
 
     def preferences(self) -> Preferences:
         return self._core.preferences()
+
+    def forwarding(self) -> Forwarding:
+        return Forwarding(**self._core.forwarding())
 
     def call_details(self, call_id: bytes) -> CallDetails | None:
         now = self._clock()
@@ -60,9 +88,10 @@ class CoreView:
         media = call.get("media") or {}
         rx = media.get("rx") or {}
         return CallDetails(
-            sas=str(session.get("sas") or ""),
+            sas=str(call.get("sas") or ""),
             relayed=session.get("path") == "relayed",
             loss_pct=rx.get("loss_pct"),
             rtt_ms=media.get("rtt_ms"),
             talk_s=call.get("talk_s"),
+            held_by_peer=bool(call.get("held_by_peer")),
         )

@@ -2,15 +2,16 @@
 LEDs out. Pure, like the phone core: no threads, no I/O, times passed in.
 
 ``HandsetUI`` owns the key and hook machines (raw edges in, debounced meanings out) and a small
-stack of views (idle, dialling, a call, menus, lists, pages, text entry). What each key does in
-each view is listed in docs/user-guide.md (``_on_key`` dispatches by view kind). It
-drives the phone only through ``peerline.proto.phone`` commands (``commands_to_send``) and
-learns what happened only from its events (``phone_event``), reading the rest through the
-``PhoneView`` port.
+stack of views (idle, dialling, a call, menus, lists, pages, text entry), with security alerts
+above them all (``alerts``). What each key does in each view is listed in docs/user-guide.md
+(``_on_key`` dispatches by view kind; ``incall`` has the keys, the hook flash and the menu of
+several calls). It drives the phone only through ``peerline.proto.phone`` commands
+(``commands_to_send``) and learns what happened only from its events (``phone_event``),
+reading the rest through the ``PhoneView`` port.
 
 Inputs: ``key_edge``, ``hook_start``/``hook_edge``, ``phone_event``, ``audio_device``, ``rejected``,
 ``handle_timer``. Outputs: ``commands_to_send``, ``screen``, ``leds``, ``display_awake``,
-``brightness``, ``settings_to_save``, ``get_timer``.
+``brightness``, ``settings_to_save``, ``missed_seen``, ``get_timer``.
 """
 
 from collections.abc import Callable
@@ -19,7 +20,6 @@ from typing import Any
 
 from peerline.proto.identity import format_number
 from peerline.proto.phone import (
-    Answer,
     CallInfo,
     CallState,
     Command,
@@ -28,21 +28,22 @@ from peerline.proto.phone import (
     Hangup,
     PhoneEvent,
     PlayKeyTone,
-    SendDtmf,
     SendMessage,
     SetDialTone,
-    SetMute,
+    commands,
     events,
 )
 
+from .alerts import Alerts, KeyAlert
 from .hook import HookKind, HookMachine, HookTiming
+from .incall import InCall
 from .keys import KeyEvent, KeyKind, KeyMachine, KeyTiming
 from .menus import Menus
 from .model import HandsetSettings, PhoneView
 from .multitap import MultiTap
 from .render import wrap
 from .screens import BlankScreen, Screen, StatusBar
-from .show import SCREENS
+from .show import ALERT_SCREEN, REASONS, SCREENS, short_who
 from .views import Kind, View
 
 MAX_DIGITS = 16
@@ -51,6 +52,8 @@ DOWN_KEYS = frozenset({"8", "down"})
 """Keys that move in a list: 2 and 8 on any pad, C and D (``up``, ``down``) on a 4x4 one."""
 NUMBER_DIGITS = 12
 """A full number: dialled at once when the twelfth digit is typed."""
+CALLING = frozenset({"call", "consult"})
+"""Dial purposes that place a call: the twelfth digit, or a pause off hook, dials."""
 WIDTH_CHARS = 21
 """Characters on a line of a 128-pixel screen (pages are wrapped to it)."""
 MARQUEE_S = 0.3
@@ -87,6 +90,7 @@ class HandsetUI:
         *,
         view: PhoneView,
         clock: Callable[[float], str],
+        wall: Callable[[float], float] | None = None,
         config: HandsetConfig | None = None,
         settings: HandsetSettings | None = None,
         now: float = 0.0,
@@ -94,16 +98,22 @@ class HandsetUI:
         self.config = cfg = config or HandsetConfig()
         self.phone = view
         self._clock = clock
+        self.wall = wall or (lambda t: t)
+        "The wall clock's seconds at a UI time (what a verified SAS is stamped with)."
         self.settings = settings or HandsetSettings()
         self.keys = KeyMachine(cfg.keys)
         self.hook = HookMachine(cfg.hook)
         self._commands: list[Command] = []
         self._stack: list[View] = [View(Kind.IDLE)]
         self.menus = Menus(self)
+        self.incall = InCall(self)
+        self.alerts = Alerts()
         self.shown_call: CallInfo | None = None
         "The call the screen follows: live, or just ended (shown ``ended_s``)."
         self._ended_at: float | None = None
-        self.missed = 0
+        self.missed = view.missed_calls()
+        "Missed calls not seen yet, as the call log counts them (read again as calls end)."
+        self._missed_seen = False
         self.unread = 0
         self.toast: tuple[str, float] | None = None
         self._digit_at: float | None = None
@@ -122,6 +132,9 @@ class HandsetUI:
         "A key down whose meaning waits for its release or its long press (``_on_key``)."
         self._events: dict[type[PhoneEvent], Callable[[Any], None]] = {
             events.CallStateChanged: self._on_call,
+            events.CallUpdated: self._on_call_updated,
+            events.KeyChanged: self._on_key_changed,
+            events.ForwardingChanged: lambda _event: self.menus.forwarding_changed(),
             events.CallerIdentified: self._on_identified,
             events.MessageReceived: self._on_message,
             events.MessageStatusChanged: self._on_message_status,
@@ -164,7 +177,8 @@ class HandsetUI:
         """The core refused one of ``commands_to_send``: say so for a moment."""
         self.now = now
         self.say(message or code)
-        if isinstance(command, Dial) and self.top.kind is Kind.CALL and self.shown_call is None:
+        if isinstance(command, Dial) and self.top.kind is Kind.CALL and self._live() is None:
+            self.shown_call = None
             self.pop_to(Kind.IDLE)
 
     # -- outputs ------------------------------------------------------------------------------
@@ -179,6 +193,12 @@ class HandsetUI:
         self._settings_dirty = False
         return self.settings
 
+    def missed_seen(self) -> bool:
+        """True once after the owner looked at the missed calls (the history): the shell marks
+        them seen in its call log (``CallLog.mark_missed_seen``)."""
+        seen, self._missed_seen = self._missed_seen, False
+        return seen
+
     @property
     def display_awake(self) -> bool:
         return self._awake
@@ -189,24 +209,28 @@ class HandsetUI:
         return (0x10, 0x40, 0x80, 0xC0, 0xFF)[self.settings.brightness - 1]
 
     def leds(self) -> dict[str, str]:
-        call = self._live()
+        """The ring light blinks while a call rings (a waiting one too) and while a call is
+        left on hold with the handset down; it is on while any other call is live."""
         ring = "off"
-        if call is not None:
-            ring = "blink" if call.state is CallState.INCOMING else "on"
-        message = "flash" if (self.unread or self.missed) else "off"
+        if self._live() is not None:
+            lines = self.incall.lines()
+            left_on_hold = lines.held and not lines.talking and not self.hook.off_hook
+            ring = "blink" if lines.ringing or left_on_hold else "on"
+        message = "flash" if (self.unread or self.missed or len(self.alerts)) else "off"
         return {"ring": ring, "message": message}
 
     def screen(self) -> Screen:
         if not self.config.has_display:
             return BlankScreen()
+        if self.alerts.top is not None:
+            return ALERT_SCREEN(self)
         return SCREENS[self.top.kind](self)
 
     # -- timers -------------------------------------------------------------------------------
     def get_timer(self) -> float | None:
         times = [self.keys.get_timer(), self.hook.get_timer()]
         top = self.top
-        if top.kind is Kind.DIAL and self._digit_at is not None and self.hook.off_hook:
-            times.append(self._digit_at + self.config.inter_digit_s)
+        times.append(self._pause_dials_at(top))
         if top.editor is not None:
             times.append(top.editor.get_timer())
         if self._ended_at is not None:
@@ -228,12 +252,8 @@ class HandsetUI:
         self.now = now
         self._run_machines(now)
         cfg, top = self.config, self.top
-        if (
-            top.kind is Kind.DIAL
-            and self._digit_at is not None
-            and self.hook.off_hook
-            and now >= self._digit_at + cfg.inter_digit_s
-        ):
+        pause_at = self._pause_dials_at(top)
+        if pause_at is not None and now >= pause_at:
             self._digit_at = None
             self._dial_entered()
         if top.editor is not None:
@@ -254,6 +274,13 @@ class HandsetUI:
             self._awake = False
             if top.kind in (Kind.MENU, Kind.PAGE, Kind.DIAL) and not self.hook.off_hook:
                 self.pop_to(Kind.IDLE)  # a menu or a number left on hook goes; a text stays
+
+    def _pause_dials_at(self, top: View) -> float | None:
+        """Off hook, when a pause after the last digit dials (a number for a call only: a
+        transfer, a speed dial or a recipient waits for '#')."""
+        if top.kind is not Kind.DIAL or top.purpose not in CALLING or not self.hook.off_hook:
+            return None
+        return None if self._digit_at is None else self._digit_at + self.config.inter_digit_s
 
     # -- the machines' events -----------------------------------------------------------------
     def _run_machines(self, now: float) -> None:
@@ -280,11 +307,8 @@ class HandsetUI:
 
     # -- the hook -----------------------------------------------------------------------------
     def _on_hook(self, kind: HookKind, at: float) -> None:
-        live = self._live()
         if kind is HookKind.OFF_HOOK:
-            if live is not None and live.state is CallState.INCOMING:
-                self.send(Answer(call_id=live.call_id))
-            elif live is None:
+            if not self.incall.off_hook():  # no call: a dial tone, or what was typed
                 top = self.top
                 lifted_at = at - self.config.hook.debounce_s  # when it really moved
                 if top.kind is Kind.DIAL and top.purpose == "call" and top.digits:
@@ -293,19 +317,20 @@ class HandsetUI:
                     else:  # typed as it was lifted (the hook settles slower than a key)
                         self._digit_at = self.now
                 elif self.config.hotline:
-                    self.missed = 0  # someone is at the phone (a kiosk has no history menu)
+                    self.seen_missed()  # someone is at the phone (a kiosk has no history menu)
                     self.dial(self.config.hotline)
                 else:
                     self.open_dial(tone=True)
         elif kind is HookKind.ON_HOOK:
             self.send(SetDialTone(on=False))
-            if live is not None and live.state is not CallState.INCOMING:
-                self.send(Hangup(call_id=live.call_id))
-            elif live is None:
+            if self._live() is not None:
+                self.incall.on_hook()
+            else:
                 self.shown_call = None
                 self._ended_at = None
                 self.pop_to(Kind.IDLE)
-        # FLASH: the second line (hold, swap) comes with call waiting; nothing yet.
+        else:  # FLASH: the second line (answer the waiting call, swap, hold and dial)
+            self.incall.flash()
 
     # -- keys ---------------------------------------------------------------------------------
     def _on_key(self, event: KeyEvent) -> None:
@@ -314,6 +339,10 @@ class HandsetUI:
         raw, kind = event.key, event.kind
         key = self._soft(raw)
         self._key_at = event.at
+        if self.alerts.top is not None:
+            if kind is KeyKind.PRESS:
+                self._alert_key(key)
+            return
         if kind is KeyKind.STUCK:
             self._held = None
             self.say(f"key {raw} stuck")
@@ -336,20 +365,28 @@ class HandsetUI:
             elif self.top.kind is Kind.CALL and self._live_state() is CallState.ACTIVE:
                 self.menus.change_volume(-step)
 
+    def _alert_key(self, key: str) -> None:
+        """A key on an alert: ``#`` (``A``) says it was read; ``*`` (``B``) also ends the
+        call it is about. Nothing else passes an alert."""
+        alert = self.alerts.top
+        assert alert is not None
+        if key in ("#", "ok"):
+            self.alerts.acknowledge()
+        elif key in ("*", "back"):
+            self.alerts.acknowledge()
+            if any(c.call_id == alert.call_id for c in self.phone.live_calls()):
+                self.send(Hangup(call_id=alert.call_id))
+
     def _has_long(self, raw: str, key: str) -> bool:
         """Whether ``raw`` means something else when held, in the view on screen now."""
-        top, live = self.top, self._live()
+        top = self.top
         if top.kind is Kind.IDLE:
             return raw == "0" or raw in self.settings.speed_dial
         if top.kind is Kind.DIAL:
             first = not top.digits and top.purpose == "call"
             return key in ("*", "back") or (first and raw in self.settings.speed_dial)
         if top.kind is Kind.CALL:
-            if live is None or live.state is CallState.INCOMING:
-                return False
-            if live.state is CallState.ACTIVE:
-                return raw in ("*", "#", "2", "8")  # mute, hang up, volume
-            return raw == "#"  # placing a call: a long # cancels too
+            return self.incall.has_long(raw)
         if top.kind is Kind.COMPOSE:
             return raw.isdigit() or raw in ("*", "#")
         return raw == "*"  # lists: a long * goes home
@@ -399,45 +436,33 @@ class HandsetUI:
                 self.send(SetDialTone(on=False))
                 self.send(PlayKeyTone(digit=raw))
                 self._digit_at = self.now
-            if top.purpose == "call" and len(top.digits) == NUMBER_DIGITS:
+            if top.purpose in CALLING and len(top.digits) == NUMBER_DIGITS:
                 self._dial_entered()
         elif key in ("*", "back"):
             if long or not top.digits:
-                self._leave_dial()
+                self.leave_dial()
             else:
                 top.digits = top.digits[:-1]
         elif key in ("#", "ok"):
             self._dial_entered()
 
+    def dial_key(self, digit: str) -> None:
+        """``digit`` typed on the dial screen on top (a number begun on another screen)."""
+        self._dial_key(digit, digit, long=False)
+
     def _call_key(self, raw: str, key: str, long: bool) -> None:
-        live = self._live()
-        if live is None:
+        if self._live() is None:  # the call-ended screen
             if key in ("*", "#", "back", "ok"):
                 self.shown_call = None
                 self._ended_at = None
                 self.pop_to(Kind.IDLE)
             return
-        if live.state is CallState.INCOMING:
-            if key in ("#", "ok"):
-                self.send(Answer(call_id=live.call_id))
-            elif key in ("*", "back"):
-                self.send(Hangup(call_id=live.call_id))
-        elif live.state is CallState.ACTIVE:
-            if long and raw == "#":
-                self.send(Hangup(call_id=live.call_id))
-            elif long and raw == "*":
-                self.send(SetMute(on=not self.phone.preferences().muted))
-            elif key in ("up", "down") or (long and raw in ("2", "8")):
-                self.menus.change_volume(1 if key in UP_KEYS else -1)
-            elif raw in "0123456789*#ABCD":
-                self.send(SendDtmf(digits=raw, call_id=live.call_id))
-        elif key in ("*", "back") or (long and raw == "#"):
-            self.send(Hangup(call_id=live.call_id))  # cancel a call being placed
+        self.incall.key(raw, key, long)
 
     def _list_key(self, raw: str, key: str, long: bool) -> None:
         top = self.top
         if long and raw == "*":
-            self.pop_to(Kind.IDLE)
+            self.home()
         elif key in ("*", "back"):
             self.back()
         elif key in UP_KEYS:
@@ -447,6 +472,8 @@ class HandsetUI:
         elif top.kind is Kind.MENU and (raw == "5" or key in ("#", "ok")):
             if top.actions:
                 top.actions[top.selected]()
+        elif top.kind is Kind.PAGE and key in ("#", "ok") and top.confirm is not None:
+            top.confirm()
         elif top.kind is Kind.PAGE and key in ("#", "ok") and top.reply:
             self.compose(top.reply)
 
@@ -510,21 +537,32 @@ class HandsetUI:
             self.send(SetDialTone(on=True))
         self._digit_at = None
 
-    def _leave_dial(self) -> None:
+    def leave_dial(self) -> None:
+        """Give up the number being typed; a new call's goes back to the call on hold."""
+        consult = self.top.purpose == "consult"
         self.send(SetDialTone(on=False))
         self._digit_at = None
         self.back()
+        lines = self.incall.lines()
+        if consult and lines.held and not lines.talking:
+            self.send(commands.Resume())
 
     def _dial_entered(self) -> None:
         top = self.top
         digits = top.digits
         purpose = top.purpose
-        if not digits and not purpose.startswith("speed:"):  # an empty speed dial clears it
+        if not digits and not purpose.startswith(("speed:", "forward")):  # empty: clears it
             return
         self._digit_at = None
         if purpose == "call":
             self.pop_to(Kind.IDLE)
             self.dial(digits)
+        elif purpose in ("consult", "transfer"):
+            self.incall.dialled(purpose, digits, top.call_id)
+        elif purpose == "forward":
+            self._stack.pop()
+            self._marquee_at = None
+            self.menus.forward_all(digits)
         elif purpose == "message":
             self._stack.pop()
             self._marquee_at = None
@@ -552,6 +590,11 @@ class HandsetUI:
         """The view on screen."""
         return self._stack[-1]
 
+    @property
+    def stack(self) -> tuple[View, ...]:
+        """The views, idle first, the one on screen last."""
+        return tuple(self._stack)
+
     def push(self, view: View) -> None:
         self._stack.append(view)
         self._marquee_at = None
@@ -560,9 +603,18 @@ class HandsetUI:
         """A message to ``to``, typed with multi-tap."""
         self.push(View(Kind.COMPOSE, to=to, editor=MultiTap(max_len=160)))
 
-    def page(self, title: str, text: str, *, reply: str = "") -> None:
-        """A page of text (scrolled with up and down); ``reply``: a number '#' writes to."""
-        self.push(View(Kind.PAGE, title=title, lines=wrap(text, WIDTH_CHARS), reply=reply))
+    def page(
+        self,
+        title: str,
+        text: str,
+        *,
+        reply: str = "",
+        confirm: Callable[[], None] | None = None,
+    ) -> None:
+        """A page of text (scrolled with up and down); ``reply``: a number '#' writes to;
+        ``confirm``: what '#' does when the page asks a question."""
+        lines = wrap(text, WIDTH_CHARS)
+        self.push(View(Kind.PAGE, title=title, lines=lines, reply=reply, confirm=confirm))
 
     def back(self) -> None:
         if len(self._stack) > 1:
@@ -574,42 +626,99 @@ class HandsetUI:
             self._stack.pop()
             self._marquee_at = None
 
+    def to_calls(self) -> None:
+        """Back to the call view: a menu, a page or a number typed over it goes (and the dial
+        tone of a new call's number)."""
+        if self.find(Kind.CALL) is None:
+            return
+        while self.top.kind is not Kind.CALL:
+            if self.top.kind is Kind.DIAL:
+                self.send(SetDialTone(on=False))
+                self._digit_at = None
+            self._stack.pop()
+            self._marquee_at = None
+
+    def home(self) -> None:
+        """Back to the idle screen; while a call is live, back to the call."""
+        if self._live() is not None and self.find(Kind.CALL) is not None:
+            self.pop_to(Kind.CALL)
+        else:
+            self.pop_to(Kind.IDLE)
+
+    def find(self, kind: Kind) -> View | None:
+        """The topmost view of ``kind`` on the stack, if any."""
+        return next((v for v in reversed(self._stack) if v.kind is kind), None)
+
     # -- phone events -------------------------------------------------------------------------
     def _on_call(self, event: events.CallStateChanged) -> None:
+        """Keep a call view on screen while calls are live: a call that rings comes to the
+        front (over a call menu or a transfer's number), so does what is left when one of
+        several ends; the last one to end stays as 'Call ended' for ``ended_s``."""
         live = self.phone.live_call()
         if event.state is CallState.ENDED:
-            if not event.outgoing and event.reason in (EndReason.MISSED, EndReason.CANCELLED):
-                self.missed += 1
-            if live is not None:  # another call is live (glare): follow it
-                self._show_call(live)
+            if not event.outgoing:
+                self.missed = self.phone.missed_calls()
+            ended = next((c for c in self.phone.recent_calls() if c.call_id == event.call_id), None)
+            if live is not None:  # another call is live (glare, a held or waiting one)
+                if ended is not None and event.reason not in (None, EndReason.GLARE):
+                    why = REASONS.get(ended.reason, "") if ended.reason is not None else ""
+                    self.say(f"{why or 'ended'}: {short_who(self, ended)}")
+                self._show_call(live, front=True)
                 return
-            shown = self.shown_call
-            if shown is None or shown.call_id != event.call_id:
+            if self.find(Kind.CALL) is None:
                 return  # a caller refused here (busy, do not disturb), or an old call
-            self.shown_call = next(
-                (c for c in self.phone.recent_calls() if c.call_id == event.call_id), None
-            )
+            self.shown_call = ended
             self._ended_at = self.now
+            self.to_calls()
             return
-        if live is not None and live.call_id == event.call_id:
-            self._show_call(live)
-            if event.state is CallState.INCOMING:
-                self._awake = True  # a ringing call wakes the display
-                self._last_input = self.now
+        if live is None:
+            return
+        if event.state is CallState.INCOMING:
+            self._show_call(live, front=True)
+            self._awake = True  # a ringing call wakes the display
+            self._last_input = self.now
+        elif live.call_id == event.call_id:
+            self._show_call(live, front=False)
 
-    def _show_call(self, call: CallInfo) -> None:
+    def _show_call(self, call: CallInfo, *, front: bool) -> None:
+        """Follow ``call``: a call view is put on the stack if there is none (a number being
+        typed for a new call goes), and with ``front`` brought to the top."""
         self.shown_call = call
         self._ended_at = None
-        if self.top.kind is not Kind.CALL:
+        if self.find(Kind.CALL) is None:
             if self.top.kind is Kind.DIAL:
                 self._stack.pop()
                 self._marquee_at = None
             self.push(View(Kind.CALL, title=call.target))
+        elif front:
+            self.to_calls()
 
     def _on_identified(self, event: events.CallerIdentified) -> None:
         call = self.phone.live_call()
         if call is not None and call.call_id == event.call_id:
             self.shown_call = call
+
+    def _on_call_updated(self, event: events.CallUpdated) -> None:
+        if event.aspect == "transfer_failed":
+            self.say("transfer failed")
+
+    def _on_key_changed(self, event: events.KeyChanged) -> None:
+        """A contact's number from another key: an alert over everything, until read (a
+        handset without a display has nowhere to show it: the log has it)."""
+        if not self.config.has_display:
+            return
+        caller = self.phone.caller(event.number, event.public_key)
+        self.alerts.push(
+            KeyAlert(
+                call_id=event.call_id,
+                number=event.number,
+                contact=caller.contact,
+                seen=event.public_key.hex()[:8],
+            )
+        )
+        self._held = None  # a key already down was not meant for the alert
+        self._awake = True
+        self._last_input = self.now
 
     def _on_message(self, event: events.MessageReceived) -> None:
         self.unread += 1
@@ -643,6 +752,11 @@ class HandsetUI:
         self.settings = settings
         self._settings_dirty = True
 
+    def seen_missed(self) -> None:
+        """The owner has seen the missed calls (``missed_seen`` tells the shell)."""
+        self.missed = 0
+        self._missed_seen = True
+
     def status_bar(self) -> StatusBar:
         net = self.phone.network()
         prefs = self.phone.preferences()
@@ -654,6 +768,7 @@ class HandsetUI:
             missed=self.missed,
             unread=self.unread,
             dnd=prefs.do_not_disturb,
+            forwarded=self.phone.forwarding().always is not None,
             muted=prefs.muted,
             volume=volume,
         )

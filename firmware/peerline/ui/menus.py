@@ -1,4 +1,5 @@
-"""The handset's menus: contacts, history, messages, speed dials, settings, network, my number.
+"""The handset's menus: contacts, history, messages, speed dials, settings, forwarding, network,
+my number.
 
 Each entry of the main menu opens a list (``MenuScreen``), a page of text or a text editor on
 the UI's view stack; selecting an item does what it says (call a contact, read a message, set a
@@ -12,11 +13,14 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 from peerline.proto.identity import format_number
-from peerline.proto.phone import SetDoNotDisturb, SetVolume
+from peerline.proto.phone import SetDoNotDisturb, SetVolume, commands
 
 from .model import SPEED_DIAL_KEYS, MessageInfo
-from .show import REASONS, group
+from .show import group, history_item
 from .views import Kind, View
+
+HISTORY_SHOWN = 20
+"""Calls the history list shows (the store keeps more)."""
 
 if TYPE_CHECKING:
     from .handset import HandsetUI
@@ -35,6 +39,7 @@ class Menus:
             ("New message", self._new_message),
             ("Speed dial", self._speed_dials),
             (f"Do not disturb: {'on' if dnd else 'off'}", self._toggle_dnd),
+            (self._forward_label(), self._forward_page),
             ("Volume", self._volume_page),
             ("Brightness", self._brightness_page),
             ("Network", self._network),
@@ -42,13 +47,20 @@ class Menus:
         ]
         self._push_menu("Menu", entries)
 
-    def _push_menu(self, title: str, entries: Sequence[tuple[str, Callable[[], None]]]) -> None:
+    def _push_menu(
+        self,
+        title: str,
+        entries: Sequence[tuple[str, Callable[[], None]]],
+        *,
+        hints: Sequence[str] = (),
+    ) -> None:
         self.ui.push(
             View(
                 Kind.MENU,
                 title=title,
                 items=[label for label, _ in entries],
                 actions=[action for _, action in entries],
+                item_hints=list(hints),
             )
         )
 
@@ -61,22 +73,21 @@ class Menus:
         self._push_menu("Contacts", entries)
 
     def _history(self) -> None:
-        self.ui.missed = 0
-        entries = []
-        for call in self.ui.phone.recent_calls():
-            target = call.number or call.target
+        """The last calls from the call log, newest first; selecting one calls it back. The
+        missed calls count as seen from here on."""
+        self.ui.seen_missed()
+        entries, hints = [], []
+        for entry in self.ui.phone.history(HISTORY_SHOWN):
+            target = entry.number or entry.target
             if not target:
                 continue
-            arrow = ">" if call.outgoing else "<"
-            why = REASONS.get(call.reason, "") if call.reason is not None else "live"
-            label = f"{arrow}{format_number(target) if len(target) == 12 else target}"
-            if why and not call.answered:
-                label += f" {why}"
+            label, hint = history_item(entry)
             entries.append((label, partial(self.ui.dial, target)))
+            hints.append(hint)
         if not entries:
             self.ui.page("History", "No calls yet.")
             return
-        self._push_menu("History", entries)
+        self._push_menu("History", entries, hints=hints)
 
     def _messages(self) -> None:
         self.ui.unread = 0
@@ -124,6 +135,39 @@ class Menus:
         top = self.ui.top
         if top.kind is Kind.MENU:
             top.items[top.selected] = f"Do not disturb: {'on' if on else 'off'}"
+
+    def _forward_label(self) -> str:
+        always = self.ui.phone.forwarding().always
+        return f"Forward: {group(always) if always else 'off'}"
+
+    def _forward_page(self) -> None:
+        """Forward every call: the number to send them to (none: forwarding off)."""
+        self.ui.open_dial(tone=False, purpose="forward", title="Forward to")
+
+    def forward_all(self, target: str) -> None:
+        """Send every call to ``target`` (empty: ring here again); the other forwarding modes
+        (busy, no answer, offline: ``peerline forward``) stay as they are."""
+        now = self.ui.phone.forwarding()
+        self.ui.send(
+            commands.SetForwarding(
+                always=target or None,
+                busy=now.busy,
+                no_answer=now.no_answer,
+                no_answer_s=now.no_answer_s,
+                offline=now.offline,
+            )
+        )
+        self.ui.say(f"forwarding to {group(target)}" if target else "forwarding off")
+
+    def forwarding_changed(self) -> None:
+        """The core took new forwarding settings (``ForwardingChanged``): the main menu, if
+        open, says where calls go now (a number the core refused changes nothing)."""
+        menu = next((v for v in self.ui.stack if v.kind is Kind.MENU and v.title == "Menu"), None)
+        if menu is None:
+            return
+        for i, item in enumerate(menu.items):
+            if item.startswith("Forward: "):
+                menu.items[i] = self._forward_label()
 
     def _volume_page(self) -> None:
         level = self.ui.phone.preferences().volume

@@ -3,14 +3,15 @@
 The UI never reaches into the phone core: it gets events, sends commands, and reads what it
 must show through ``PhoneView`` (a port the shell implements over the core's views and the
 store; tests use a fake). ``HandsetSettings`` is what the handset remembers across restarts
-(speed dials, brightness); the shell stores it when the UI says it changed.
+(speed dials, brightness); the shell stores it when the UI says it changed. ``CallLog`` is the
+call history as the shell keeps it (the database in the daemon).
 """
 
 import json
 from dataclasses import asdict, dataclass, field, replace
 from typing import Protocol
 
-from peerline.proto.phone import CallInfo, ContactInfo, NetworkInfo, Preferences
+from peerline.proto.phone import CallInfo, ContactInfo, Forwarding, NetworkInfo, Preferences
 
 SPEED_DIAL_KEYS = tuple("23456789")
 
@@ -32,10 +33,75 @@ class CallDetails:
     """A talking call's facts for the in-call screen."""
 
     sas: str
+    "The call's SAS (protocol.md 2.6): what the owner compares by voice and then confirms."
     relayed: bool
     loss_pct: float | None
     rtt_ms: float | None
     talk_s: float | None
+    held_by_peer: bool = False
+    "The far phone put the call on hold."
+
+
+TRUST_LEVELS = ("verified", "pinned", "key_changed", "unknown")
+"""How far a far phone's key is trusted (``peerline.proto.phone.addressbook.Trust``'s values)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Caller:
+    """Who a far phone is to the owner: the contact's name, and how far its key is trusted."""
+
+    contact: str | None
+    "The contact's name for the number (a name the owner gave, unlike the one a caller sends)."
+    trust: str
+    "One of ``TRUST_LEVELS``."
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HistoryEntry:
+    """One call in the history, as the history list shows it."""
+
+    incoming: bool
+    outcome: str
+    "'answered', 'missed', 'rejected', 'busy', 'forwarded', 'cancelled', 'failed' or 'live'."
+    number: str | None
+    target: str
+    "What was dialled (outgoing): redialled when there is no number."
+    contact: str | None
+    "The contact's name for the number, if it is one."
+    trust: str
+    "``history_trust``: 'verified', 'key_changed', 'pinned' or 'unknown'."
+    when: str
+    "When it started, as the shell writes it for a small screen ('14:20', '03 Mar')."
+
+
+def history_trust(*, verified: bool, contact: bool, pinned: bytes | None, key: bytes | None) -> str:
+    """What the history says of a past call's key: 'verified' (the SAS was confirmed in the
+    call); 'key_changed' (a contact's number, from another key than the one pinned for it);
+    'pinned' (a contact's); else 'unknown'. A contact's name is never shown for a call from a
+    key that was not theirs without the warning."""
+    if verified:
+        return "verified"
+    if not contact:
+        return "unknown"
+    if pinned is not None and key is not None and key != pinned:
+        return "key_changed"
+    return "pinned"
+
+
+class CallLog(Protocol):
+    """The call history the shell keeps (it outlives the core's few recent calls)."""
+
+    def history(self, limit: int) -> list[HistoryEntry]:
+        """The newest ``limit`` calls, newest first."""
+        ...
+
+    def missed_unseen(self) -> int:
+        """Missed calls the owner has not looked at yet."""
+        ...
+
+    def mark_missed_seen(self) -> None:
+        """The owner looked at them (the shell calls this when the UI says so)."""
+        ...
 
 
 class PhoneView(Protocol):
@@ -60,6 +126,20 @@ class PhoneView(Protocol):
     def preferences(self) -> Preferences: ...
 
     def call_details(self, call_id: bytes) -> CallDetails | None: ...
+
+    def live_calls(self) -> list[CallInfo]:
+        """Every call not ended, oldest first (talking, held, ringing, being placed)."""
+        ...
+
+    def caller(self, number: str | None, key: bytes) -> Caller: ...
+
+    def history(self, limit: int) -> list[HistoryEntry]: ...
+
+    def missed_calls(self) -> int:
+        """Missed calls not seen yet (the idle screen's count)."""
+        ...
+
+    def forwarding(self) -> Forwarding: ...
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -5,7 +5,9 @@ picture is the same on every machine (the golden images depend on it) and crisp 
 OLED; numbers that matter (what is being dialled, the caller) are drawn twice as large where
 they fit. The geometry comes from ``size``: nothing here assumes 128x64 (a 128x32 panel gets
 fewer lines). A render that raises never reaches the screen (the display adapter shows only
-what was drawn to the end).
+what was drawn to the end), so nothing a far phone sends may make it raise: a character the
+font lacks is drawn as '?'. Two marks the font lacks are drawn as icons (``ICONS``): the check
+of a verified caller and the warning of a changed key.
 """
 
 from collections.abc import Callable
@@ -15,6 +17,7 @@ from typing import Any
 from PIL import Image, ImageDraw, ImageFont
 
 from .screens import (
+    AlertScreen,
     BlankScreen,
     CallScreen,
     ComposeScreen,
@@ -38,9 +41,65 @@ TOP = -1
 """The first line starts one pixel up (the font's cell has a blank top row)."""
 
 
+VERIFIED = "\u2713"
+"""The check mark after a caller whose key was verified (drawn as an icon)."""
+KEY_CHANGED = "\u26a0"
+"""The warning mark after a caller whose key is not the one pinned (drawn as an icon)."""
+
+ICONS: dict[str, tuple[str, ...]] = {
+    VERIFIED: (
+        "......",
+        "......",
+        "......",
+        ".....#",
+        "....##",
+        "#..##.",
+        "##.##.",
+        ".###..",
+        "..#...",
+        "......",
+        "......",
+    ),
+    KEY_CHANGED: (
+        "......",
+        "######",
+        "##..##",
+        "##..##",
+        "##..##",
+        "##..##",
+        "##..##",
+        "######",
+        "##..##",
+        "######",
+        "......",
+    ),
+}
+"""Marks the font lacks, as 6 x 11 cells ('#' lit), aligned with its letters: a check, and an
+exclamation mark cut out of a lit block (taller than the letters, as loud as a cell can be)."""
+
+
 @cache
 def _font() -> ImageFont.ImageFont:
     return ImageFont.load_default_imagefont()
+
+
+@cache
+def _icon(char: str) -> Image.Image:
+    rows = ICONS[char]
+    image = Image.new("1", (CHAR_W, len(rows)), OFF)
+    for y, row in enumerate(rows):
+        for x, cell in enumerate(row):
+            if cell == "#":
+                image.putpixel((x, y), ON)
+    return image
+
+
+def printable(text: str) -> str:
+    """``text`` with what the font cannot draw (controls, characters beyond Latin-1) as '?';
+    the icons stay."""
+    if text.isascii() and text.isprintable():
+        return text
+    return "".join(c if c in ICONS or (c.isprintable() and ord(c) < 0x100) else "?" for c in text)
 
 
 def columns(width: int) -> int:
@@ -88,9 +147,19 @@ def _text(
     draw: ImageDraw.ImageDraw, xy: tuple[int, int], text: str, *, invert: bool = False
 ) -> None:
     x, y = xy
+    text = printable(text)
     if invert:
         draw.rectangle((x, y + 1, x + CHAR_W * len(text), y + LINE_H), fill=ON)
-    draw.text((x, y), text, font=_font(), fill=OFF if invert else ON)
+    fill = OFF if invert else ON
+    start = 0
+    for i, char in enumerate(text):
+        if char in ICONS:
+            if start < i:
+                draw.text((x + CHAR_W * start, y), text[start:i], font=_font(), fill=fill)
+            draw.bitmap((x + CHAR_W * i, y), _icon(char), fill=fill)
+            start = i + 1
+    if start < len(text):
+        draw.text((x + CHAR_W * start, y), text[start:], font=_font(), fill=fill)
 
 
 def _line(
@@ -111,7 +180,7 @@ def _big(image_draw: ImageDraw.ImageDraw, y: int, text: str, size: tuple[int, in
     if not text or 2 * width > size[0]:
         return False
     small = Image.new("1", (width, LINE_H + 1), OFF)
-    ImageDraw.Draw(small).text((0, TOP), text, font=_font(), fill=ON)
+    _text(ImageDraw.Draw(small), (0, TOP), text)
     large = small.resize((2 * width, 2 * (LINE_H + 1)), Image.Resampling.NEAREST)
     image_draw.bitmap(((size[0] - 2 * width) // 2, y), large, fill=ON)
     return True
@@ -121,6 +190,8 @@ def _status(draw: ImageDraw.ImageDraw, bar: StatusBar, size: tuple[int, int]) ->
     left = ("net R" if bar.relayed else "net") if bar.online else "no net"
     if bar.dnd:
         left += " DND"
+    if bar.forwarded:
+        left += " FWD"
     if bar.muted:
         left += " MUTE"
     if bar.volume is not None:
@@ -172,10 +243,16 @@ def _call(draw: ImageDraw.ImageDraw, s: CallScreen, size: tuple[int, int]) -> No
         right = ("MUTE " + right).strip()
     _line(draw, 0, top + " " * max(1, cols - len(top) - len(right)) + right, size)
     draw.line((0, LINE_H, size[0] - 1, LINE_H), fill=ON)
-    if not _big(draw, TOP + LINE_H + 3, s.who, size):
-        _centred(draw, 2, s.who, size)
-    row = 3
-    if s.detail:
+    if s.other:  # a second call to show: everything small, one line each
+        _centred(draw, 1, s.who, size)
+        row = 2
+        last = rows(size[1]) - 2  # the other call's line, just above the hint line
+    else:
+        if not _big(draw, TOP + LINE_H + 3, s.who, size):
+            _centred(draw, 2, s.who, size)
+        row = 3
+        last = rows(size[1]) - (1 if s.hint else 0)
+    if s.detail and row < last:
         _centred(draw, row, s.detail, size)
         row += 1
     facts = []
@@ -183,11 +260,31 @@ def _call(draw: ImageDraw.ImageDraw, s: CallScreen, size: tuple[int, int]) -> No
         facts.append(f"SAS {s.sas}")
     if s.path:
         facts.append(s.path)
-    if facts and row < rows(size[1]) - (1 if s.hint else 0):
+    if facts and row < last:
         _centred(draw, row, "  ".join(facts), size)
+    if s.other and last >= 2:
+        _line(draw, last, s.other, size)
     if s.bars is not None:
         _bars(draw, s.bars, size)
     _hint(draw, s.hint, size)
+
+
+def _alert(draw: ImageDraw.ImageDraw, s: AlertScreen, size: tuple[int, int]) -> None:
+    """Light on dark turned round: the whole panel lit, the words dark. Hard to miss."""
+    draw.rectangle((0, 0, size[0] - 1, size[1] - 1), fill=ON)
+    cols = columns(size[0])
+    title = printable(s.title)[:cols]
+    _text(draw, ((size[0] - CHAR_W * len(title)) // 2, TOP), title, invert=True)
+    draw.line((0, LINE_H, size[0] - 1, LINE_H), fill=OFF)
+    last = rows(size[1]) - (1 if s.hint else 0)
+    for i, line in enumerate(s.lines[: max(0, last - 1)]):
+        text = printable(line)[:cols]
+        x = (size[0] - CHAR_W * len(text)) // 2
+        _text(draw, (x, TOP + (1 + i) * LINE_H), text, invert=True)
+    if s.hint:
+        row = rows(size[1]) - 1
+        draw.rectangle((0, TOP + row * LINE_H + 1, size[0] - 1, size[1] - 1), fill=OFF)
+        _line(draw, row, s.hint, size)
 
 
 def _bars(draw: ImageDraw.ImageDraw, bars: int, size: tuple[int, int]) -> None:
@@ -248,6 +345,7 @@ def _blank(draw: ImageDraw.ImageDraw, s: BlankScreen, size: tuple[int, int]) -> 
 
 
 _DRAW: dict[type[Screen], Callable[[ImageDraw.ImageDraw, Any, tuple[int, int]], None]] = {
+    AlertScreen: _alert,
     IdleScreen: _idle,
     DialScreen: _dial,
     CallScreen: _call,

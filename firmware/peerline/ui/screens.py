@@ -21,6 +21,8 @@ class StatusBar:
     missed: int = 0
     unread: int = 0
     dnd: bool = False
+    forwarded: bool = False
+    "Every call is forwarded elsewhere (the phone does not ring): shown as 'FWD'."
     muted: bool = False
     volume: int | None = None
     "Shown for a moment after a change."
@@ -53,11 +55,12 @@ class DialScreen(Screen):
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CallScreen(Screen):
     title: str
-    "'Calling', 'Ringing', 'Incoming call', 'In call', 'Call ended'."
+    "'Calling', 'Ringing', 'Incoming call', 'In call', 'On hold', 'Conference', 'Call ended'."
     who: str
     "The far phone's number (grouped), name, extension, or what was dialled."
     detail: str = ""
-    "The caller's display name, '(new)' for a caller not in the contacts, why it ended..."
+    "The contact's (or the caller's own) name and its trust mark (``show.MARKS``), why it"
+    " ended..."
     timer: str = ""
     "'0:42' while talking."
     sas: str = ""
@@ -68,6 +71,18 @@ class CallScreen(Screen):
     "Call quality, 0-4 (from loss and round-trip time), while talking."
     muted: bool = False
     hint: str = ""
+    other: str = ""
+    "The other calls in a line: one waiting, one on hold, the rest of a conference. With it,"
+    " the number is drawn small to make room."
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AlertScreen(Screen):
+    """A warning drawn inverted over everything, until it is acknowledged."""
+
+    title: str
+    lines: tuple[str, ...]
+    hint: str
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -2,7 +2,9 @@
 
 One function per view kind (``SCREENS``), reading the UI's public state and its ``PhoneView``:
 who is calling and how to show them, the call timer, quality bars from loss and round-trip
-time, the hints that say what the keys do.
+time, the hints that say what the keys do. Wherever a far phone is named, its trust mark
+follows (``MARKS``): a check for a verified key, a warning for a changed one, '?' for a
+phone that is not a contact.
 """
 
 from collections.abc import Callable
@@ -11,7 +13,11 @@ from typing import TYPE_CHECKING
 from peerline.proto.identity import format_number
 from peerline.proto.phone import CallInfo, CallState, EndReason
 
+from .lines import Lines
+from .model import HistoryEntry
+from .render import KEY_CHANGED, VERIFIED
 from .screens import (
+    AlertScreen,
     CallScreen,
     ComposeScreen,
     DialScreen,
@@ -49,13 +55,43 @@ REASONS = {
     EndReason.BAD_RECORD: "bad directory record",
     EndReason.LOOKUP_BUSY: "directory busy",
     EndReason.LOOKUP_TIMEOUT: "not found in time",
+    EndReason.TRANSFERRED: "transferred",
+    EndReason.REPLACED: "transferred",
+    EndReason.ANSWERED_ELSEWHERE: "answered elsewhere",
+    EndReason.FORWARDED: "forwarded",
+    EndReason.FORWARD_LOOP: "forwarding loop",
+    EndReason.SECURITY: "security check failed",
+    EndReason.TOO_MANY_CALLS: "all lines busy",
 }
 """A few words for the call-ended screen."""
+
+MARKS = {"verified": VERIFIED, "pinned": "", "key_changed": KEY_CHANGED, "unknown": "?"}
+"""Trust -> the mark after a far phone's name or number."""
+
+OUTCOMES = {
+    "answered": "",
+    "missed": "missed",
+    "rejected": "rejected",
+    "busy": "busy",
+    "forwarded": "forwarded",
+    "cancelled": "cancelled",
+    "failed": "failed",
+    "live": "now",
+}
+"""A history entry's outcome in a word (answered calls say 'in' or 'out')."""
+
+
+def marked(name: str, trust: str) -> str:
+    """``name`` and its trust mark."""
+    return f"{name} {MARKS.get(trust, '?')}".strip()
 
 
 def _idle_screen(ui: "HandsetUI") -> Screen:
     net = ui.phone.network()
     note = ui.config.notice
+    forward = ui.phone.forwarding().always
+    if forward is not None and not note:
+        note = f"fwd to {_who_target(forward)}"
     if ui.missed:
         note = f"{ui.missed} missed call" + ("s" if ui.missed > 1 else "")
     elif ui.unread:
@@ -71,60 +107,150 @@ def _idle_screen(ui: "HandsetUI") -> Screen:
     )
 
 
+DIAL_HINTS = {
+    "call": "# call  * delete",
+    "consult": "# call  * delete",
+    "transfer": "# transfer  * delete",
+}
+"""What '#' does on the dial screen, by what the number is for (else: '# ok')."""
+
+
 def _dial_screen(ui: "HandsetUI") -> Screen:
     top = ui.top
     status = ui.status_bar()
     if top.title and not top.digits:
         return DialScreen(status=status, digits="", hint=ui.hint(f"{top.title}: number"))
-    hint = "# call  * delete" if top.purpose == "call" else "# ok  * delete"
+    hint = DIAL_HINTS.get(top.purpose, "# ok  * delete")
     return DialScreen(status=status, digits=group(top.digits), hint=ui.hint(hint))
 
 
 def _call_screen(ui: "HandsetUI") -> Screen:
-    call = ui.shown_call if ui.shown_call is not None else ui.phone.live_call()
+    live = ui.phone.live_call()
+    call = live if live is not None else ui.shown_call
     top = ui.top
     if call is None:
         return CallScreen(title="Calling", who=_who_target(top.title), hint=ui.hint("* cancel"))
     who = _who(call)
     state = call.state
-    prefs = ui.phone.preferences()
     if state is CallState.ENDED:
         detail = REASONS.get(call.reason, "") if call.reason is not None else ""
         return CallScreen(title="Call ended", who=who, detail=detail, hint=ui.hint(""))
+    lines = ui.incall.lines()
+    caller = ui.phone.caller(call.number, call.peer_key)
+    # the contact's name (given by the owner), else the one the far phone sends (anyone may
+    # send any name: its mark says '?')
+    detail = marked(caller.contact or call.name, caller.trust)
+    other = _other(ui, lines, call)
+    alarm = "KEY CHANGED" if caller.trust == "key_changed" else ""
     if state is CallState.INCOMING:
-        detail = call.name or ""
-        known = any(c.public_key == call.peer_key for c in ui.phone.contacts())
-        if not known:
-            detail = (detail + " " if detail else "") + "(new)"
+        hint = "# answer  * decline"
         return CallScreen(
-            title="Incoming call", who=who, detail=detail, hint=ui.hint("# answer  * decline")
+            title="Incoming call", who=who, detail=detail, other=other, hint=ui.hint(hint)
+        )
+    if state is CallState.HELD:
+        return CallScreen(
+            title="On hold", who=who, detail=detail, other=other, hint=ui.hint("# resume")
         )
     if state is CallState.ACTIVE:
         details = ui.phone.call_details(call.call_id)
-        timer, sas, path, bars = "", "", "", None
+        timer, sas, path, bars, held_by_peer = "", "", "", None, False
         if details is not None:
             timer = _mmss(details.talk_s or 0.0)
             sas = details.sas
             path = "relay" if details.relayed else "direct"
             bars = _bars(details.loss_pct, details.rtt_ms)
+            held_by_peer = details.held_by_peer
+        title = "In call"
+        if lines.conference:
+            title = "Conference"
+        elif held_by_peer:
+            title = "Held by far end"
+        if lines.waiting is not None:
+            hint = "# answer  * reject"
+        elif ui.headset_missing:
+            hint = "no headset!"
+        else:
+            hint = alarm
         return CallScreen(
-            title="In call",
+            title=title,
             who=who,
-            detail=call.name,
+            detail=detail,
             timer=timer,
             sas=sas,
             path=path,
             bars=bars,
-            muted=prefs.muted,
-            hint=ui.hint("no headset!" if ui.headset_missing else ""),
+            muted=ui.phone.preferences().muted,
+            other=other,
+            hint=ui.hint(hint),
         )
     title = {CallState.RINGBACK: "Ringing"}.get(state, "Calling")
-    return CallScreen(title=title, who=who, hint=ui.hint("* cancel"))
+    return CallScreen(
+        title=title, who=who, detail=detail, other=other, hint=ui.hint(alarm or "* cancel")
+    )
+
+
+def short_who(ui: "HandsetUI", call: CallInfo) -> str:
+    """One call in a few characters: the contact's name, else the number, and the mark."""
+    caller = ui.phone.caller(call.number, call.peer_key)
+    return marked(caller.contact or _who(call), caller.trust)
+
+
+def _other(ui: "HandsetUI", lines: Lines, front: CallInfo) -> str:
+    """The line about the calls not in front: one waiting, the rest of a conference, one on
+    hold (``+1`` for each more)."""
+    waiting = lines.waiting
+    if waiting is not None and waiting.call_id != front.call_id:
+        return f"wait {short_who(ui, waiting)}"
+    for prefix, group in (("+ ", lines.talking), ("hold ", lines.held), ("call ", lines.placing)):
+        rest = [c for c in group if c.call_id != front.call_id]
+        if rest:
+            more = f" +{len(rest) - 1}" if len(rest) > 1 else ""
+            return f"{prefix}{short_who(ui, rest[-1])}{more}"
+    return ""
+
+
+def _alert_screen(ui: "HandsetUI") -> Screen:
+    alert = ui.alerts.top
+    assert alert is not None
+    first = alert.contact or format_number(alert.number)
+    return AlertScreen(
+        title="! KEY CHANGED !",
+        lines=(
+            first,
+            format_number(alert.number) if alert.contact else "",
+            f"new key: {alert.seen}",
+            "reset or impostor?",
+        ),
+        hint="# ok  * end call",
+    )
+
+
+ALERT_SCREEN = _alert_screen
+"""The screen of the alert on top (``HandsetUI.alerts``)."""
+
+
+def history_item(entry: HistoryEntry) -> tuple[str, str]:
+    """A history line and what the hint line says while it is selected: an arrow for the
+    direction (``<`` in, ``>`` out) or the outcome's mark (``!`` missed, ``x`` rejected or
+    busy, ``*`` forwarded), the contact's name or the number with its trust mark; the hint has
+    the outcome in a word and the time."""
+    who = entry.contact or _who_target(entry.number or entry.target) or "?"
+    mark = "<" if entry.incoming else ">"
+    if entry.outcome == "missed":
+        mark = "!"
+    elif entry.outcome in ("rejected", "busy") and entry.incoming:
+        mark = "x"
+    elif entry.outcome == "forwarded":
+        mark = "*"
+    word = OUTCOMES.get(entry.outcome, entry.outcome) or ("in" if entry.incoming else "out")
+    return f"{mark}{marked(who, entry.trust)}", f"{word} {entry.when}".strip()
 
 
 def _menu_screen(ui: "HandsetUI") -> Screen:
     top = ui.top
     hint = "A ok  B back" if ui.config.soft_keys else "5 ok  * back"
+    if top.item_hints and top.selected < len(top.item_hints):
+        hint = top.item_hints[top.selected]
     return MenuScreen(
         title=top.title,
         items=tuple(top.items),
@@ -137,6 +263,8 @@ def _menu_screen(ui: "HandsetUI") -> Screen:
 def _page_screen(ui: "HandsetUI") -> Screen:
     top = ui.top
     hint = "# reply  * back" if top.reply else "* back"
+    if top.confirm is not None:
+        hint = "# yes  * no"
     return TextScreen(title=top.title, lines=tuple(top.lines), top=top.top, hint=ui.hint(hint))
 
 

@@ -27,6 +27,8 @@ class View:
     items: list[str] = field(default_factory=list)
     actions: list[Callable[[], None]] = field(default_factory=list)
     "One per item (menus): what selecting it does."
+    item_hints: list[str] = field(default_factory=list)
+    "MENU: what the hint line says while each item is selected (none: the keys)."
     selected: int = 0
     scroll: int = 0
     "MENU: how far the selected item's text has scrolled (a long item scrolls)."
@@ -34,7 +36,11 @@ class View:
     top: int = 0
     digits: str = ""
     purpose: str = "call"
-    "DIAL: what the digits are for: 'call', 'message' (the recipient), 'speed:<key>'."
+    "DIAL: what the digits are for: 'call', 'consult' (a new call while one is held),"
+    " 'transfer' (where ``call_id`` goes), 'forward' (where every call goes), 'message' (the"
+    " recipient), 'speed:<key>'."
+    call_id: bytes | None = None
+    "DIAL: the call a transfer's number is for."
     typed_at: float | None = None
     "DIAL: when the first digit's key went down, if typed on the idle screen (raw time)."
     editor: MultiTap | None = None
@@ -42,4 +48,6 @@ class View:
     "COMPOSE: the recipient."
     reply: str = ""
     "PAGE: a number to reply to or call back with '#'."
+    confirm: Callable[[], None] | None = None
+    "PAGE: what '#' does when the page asks a question (a SAS compared)."
     hint: str = ""
