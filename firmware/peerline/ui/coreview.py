@@ -88,10 +88,10 @@ class CoreView:
         media = call.get("media") or {}
         rx = media.get("rx") or {}
         return CallDetails(
-            sas=str(call.get("sas") or ""),
+            sas=info.sas or "",
             relayed=session.get("path") == "relayed",
             loss_pct=rx.get("loss_pct"),
             rtt_ms=media.get("rtt_ms"),
             talk_s=call.get("talk_s"),
-            held_by_peer=bool(call.get("held_by_peer")),
+            held_by_peer=info.held_by_peer,
         )

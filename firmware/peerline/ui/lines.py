@@ -17,7 +17,7 @@ class Lines:
     talking: tuple[CallInfo, ...] = ()
     "Answered and not on hold here (more than one: a conference this phone mixes)."
     held: tuple[CallInfo, ...] = ()
-    "On hold here, in the order the calls began (the core resumes the one held last)."
+    "On hold here, least recently held first (the core resumes the one held last)."
     placing: tuple[CallInfo, ...] = ()
     ringing: tuple[CallInfo, ...] = ()
 
@@ -25,7 +25,12 @@ class Lines:
     def of(cls, calls: list[CallInfo]) -> "Lines":
         return cls(
             talking=tuple(c for c in calls if c.state is CallState.ACTIVE),
-            held=tuple(c for c in calls if c.state is CallState.HELD),
+            held=tuple(
+                sorted(
+                    (c for c in calls if c.state is CallState.HELD),
+                    key=lambda c: c.held_at or 0.0,
+                )
+            ),
             placing=tuple(c for c in calls if c.state in PLACING),
             ringing=tuple(c for c in calls if c.state is CallState.INCOMING),
         )

@@ -24,6 +24,14 @@ class CallInfo:
     detail: str
     answered: bool
     "Whether it was ever answered."
+    held_at: float | None = None
+    "When it was put on hold here (HELD only): the core resumes the one held last."
+    held_by_peer: bool = False
+    sas: str | None = None
+    "The call's SAS (protocol.md §2.6), once both nonces are in."
+    group: str | None = None
+    "The LAN group extension the call was dialled to, if any."
+    page: bool = False
 
     @property
     def live(self) -> bool:
@@ -42,6 +50,11 @@ class CallInfo:
             reason=call.reason,
             detail=call.detail,
             answered=call.answered_at is not None,
+            held_at=call.held_at if call.state is CallState.HELD else None,
+            held_by_peer=call.held_by_peer,
+            sas=call.sas,
+            group=call.group,
+            page=call.page,
         )
 
 
