@@ -505,7 +505,10 @@ def _number_arg(text: str) -> str:
 
 
 def _target_arg(text: str) -> str:
-    """A 12-digit number, a 3-4 digit LAN extension, or a speed-dial slot as ``*N``."""
+    """A 12-digit number, a 3-4 digit LAN extension, a speed-dial slot as ``*N``, or nothing
+    (``dial`` calls the hotline; argparse parses the default "" too)."""
+    if not text:
+        return text
     if text.isascii() and text.isdigit() and 3 <= len(text) <= 4:
         return text
     if text.startswith("*") and text[1:].isdigit() and 1 <= int(text[1:]) <= 99:

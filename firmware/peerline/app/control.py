@@ -31,6 +31,8 @@ from peerline.types import Addr
 from .eventjson import event_json, record_json
 
 if TYPE_CHECKING:
+    from peerline.proto.phone import PhoneCore
+
     from .daemon import Phone
 
 MAX_WAIT_S = 120.0
@@ -253,11 +255,7 @@ class Control:
         call = core.call(call_id)
         if call is None:
             raise CommandError("internal", "the call vanished")
-        if call.state is CallState.ENDED and call.reason is EndReason.GLARE:
-            live = core.live_call()
-            if live is not None and live.peer_key == call.peer_key:
-                call = live  # both dialled at once: the peer's call survived, answered here
-        elif (
+        if (
             call.state is CallState.ENDED
             and not call.answered
             and call.reason is not None
@@ -275,6 +273,8 @@ class Control:
             )
             await hub.wait(fut, DIAL_WAIT_S)
             fut.cancel()
+            call = core.call(call_id) or call
+        call = _glare_survivor(core, call)
         now = self._now()
         session = core.session(call.peer_key, now=now) or {}
         return {
@@ -567,6 +567,15 @@ def status_json(phone: "Phone") -> dict[str, Any]:
         "boot_config": phone.boot_import,
         "missed_calls": _missed(phone),
     }
+
+
+def _glare_survivor(core: "PhoneCore", call: CallInfo) -> CallInfo:
+    """The call a ``dial`` stands for: ``call``, or, when it ended in glare (both phones dialled
+    each other at once, while it resolved or while its INVITE was on its way), the peer's call
+    that survived and was answered here."""
+    if call.state is not CallState.ENDED or call.reason is not EndReason.GLARE:
+        return call
+    return next((c for c in core.recent_calls() if c.live and c.peer_key == call.peer_key), call)
 
 
 def _missed(phone: "Phone") -> int | None:

@@ -862,6 +862,35 @@ def test_an_intercom_call_from_a_caller_not_allowed_rings() -> None:
     assert sig.states("b") == [(CallState.INCOMING, "")]
 
 
+def test_a_ringing_intercom_call_is_answered_once_its_caller_is_allowed() -> None:
+    """The phone pins a contact's key only once the caller's number is derived, after the
+    INVITE: ``recheck_intercom`` then answers an intercom call as the INVITE would have been."""
+    sig = wire("abc")
+    b = sig.phones["b"]
+    ab = place(sig, "a", "b", now=0.0, intercom=True)
+    cb = place(sig, "c", "b", now=0.0)  # not intercom: refused busy (a call waits already)
+    sig.settle(now=0.0)
+    (ba,) = [x for x in b.live_calls() if x.peer_key == KEY["a"]]
+    assert [ba.state, cb.state] == [CallState.INCOMING, CallState.ENDED]
+    assert not b.recheck_intercom(ba.call_id, now=0.5)  # a is not allowed (yet)
+    b.intercom_keys = frozenset({KEY["a"], KEY["c"]})
+    assert b.recheck_intercom(ba.call_id, now=0.5)
+    sig.settle(now=0.5)
+    assert [ba.state, ab.state] == [CallState.ACTIVE] * 2
+    assert not b.recheck_intercom(ba.call_id, now=0.6)  # answered already
+    # An allowed caller's ordinary call, or an intercom call while a call is up, rings on.
+    cb = place(sig, "c", "b", now=1.0)
+    sig.settle(now=1.0)
+    (bc,) = [x for x in b.live_calls() if x.peer_key == KEY["c"]]
+    assert not b.recheck_intercom(bc.call_id, now=1.1)
+    b.hangup(bc.call_id, now=1.2)
+    cb = place(sig, "c", "b", now=1.3, intercom=True)
+    sig.settle(now=1.3)
+    (bc,) = [x for x in b.live_calls() if x.peer_key == KEY["c"]]
+    assert not b.recheck_intercom(bc.call_id, now=1.4)
+    assert [bc.state, ba.state] == [CallState.INCOMING, CallState.ACTIVE]
+
+
 def test_a_page_is_answered_at_once_and_the_listeners_microphone_is_not_sent() -> None:
     sig = wire("ab")
     ab = place(sig, "a", "b", now=0.0, page=True, group="700")

@@ -31,6 +31,7 @@ from peerline.proto.phone import (
     SetVolume,
     events,
 )
+from peerline.proto.phone.commands import SaveContact, SetForwarding
 from peerline.sim.numbers import sim_number
 from peerline.sim.phone import SimPhone
 from peerline.sim.phones import PhoneWorld
@@ -177,6 +178,74 @@ def test_an_incoming_call_names_its_caller_once_the_number_is_derived() -> None:
     w.run_for(1.0)
     active = [e for e in b.of_type(events.CallStateChanged) if e.state is CallState.ACTIVE]
     assert active and active[0].number == a.number
+
+
+def test_an_intercom_call_from_a_contact_added_by_number_is_answered_at_once() -> None:
+    """A contact marked auto-answer with no key yet: its first intercom call pins the key once
+    the caller's number is derived (trust on first use) and is answered then, unasked. Another
+    caller's intercom call rings."""
+    w, a, b = world()
+    b.handle(SaveContact(number=a.number, name="Alice", auto_answer=True))
+    a.handle(Dial(target=b.number, intercom=True))
+    assert w.run_until(lambda: bool(b.of_type(events.IncomingCall)), timeout=5.0)
+    assert w.run_until(
+        lambda: any(c.live and c.state is CallState.ACTIVE for c in b.core.recent_calls()),
+        timeout=5.0,
+    )
+    assert b.core.book.intercom_keys() == {a.key}
+    assert w.run_until(
+        lambda: getattr(a.core.live_call(), "state", None) is CallState.ACTIVE, timeout=2.0
+    )
+    a.handle(Hangup())
+    w.run_for(1.0)
+    c = w.add_phone("c", ("198.51.100.4", 4720), seeds=[w.phones["s"]])
+    w.run_for(5.0)
+    c.handle(Dial(target=b.number, intercom=True))
+    assert w.run_until(lambda: len(b.of_type(events.IncomingCall)) == 2, timeout=5.0)
+    w.run_for(2.0)
+    ringing = b.core.live_call()
+    assert ringing is not None and ringing.state is CallState.INCOMING
+    assert ringing.peer_key == c.key
+
+
+def _offline_forwarding_world() -> tuple[PhoneWorld, SimPhone, SimPhone, SimPhone]:
+    """``world()`` and C; B forwards to C while switched off (its record says so)."""
+    w, a, b = world()
+    c = w.add_phone("c", ("198.51.100.4", 4720), seeds=[w.phones["s"]])
+    b.handle(SetForwarding(offline=c.number))
+    w.run_for(5.0)
+    assert b.core.overlay.record is not None and b.core.overlay.record.forward_to == c.number
+    return w, a, b, c
+
+
+def _switched_off_then_forwarded(w: PhoneWorld, a: SimPhone, b: SimPhone, c: SimPhone) -> None:
+    w.sim.remove_node(b.addr)
+    dialled = a.handle(Dial(target=b.number))
+    assert w.run_until(lambda: bool(c.of_type(events.IncomingCall)), timeout=60.0)
+    first = a.core.call(dialled.call_id or b"")
+    assert first is not None and first.reason is EndReason.UNREACHABLE
+    (ringing,) = c.of_type(events.IncomingCall)
+    assert ringing.number == a.number
+    (at_c,) = [x for x in c.core.calls.calls() if x.live]
+    assert at_c.diverted == (b.number,)
+
+
+def test_a_call_to_a_phone_switched_off_follows_its_records_forwarding() -> None:
+    w, a, b, c = _offline_forwarding_world()
+    _switched_off_then_forwarded(w, a, b, c)  # a never saw b: the lookup read the record
+
+
+def test_offline_forwarding_is_followed_after_a_call_on_a_stale_session_too() -> None:
+    """A talked to B lately (a session that still counts as live: no lookup when dialling B
+    again). B is switched off; A's call goes out on that session, ends unreachable at the dial
+    timeout, and only then is B's record read: its forwarding target is called."""
+    w, a, b, c = _offline_forwarding_world()
+    a.handle(Dial(target=b.number))
+    assert w.run_until(lambda: b.core.live_call() is not None, timeout=5.0)
+    b.handle(Hangup())
+    w.run_for(1.0)
+    assert a.core.node.live_path(b.key, now=w.sim.now) is not None
+    _switched_off_then_forwarded(w, a, b, c)
 
 
 def test_audio_is_wanted_while_a_call_rings_or_talks_and_for_the_dial_tone() -> None:

@@ -413,6 +413,21 @@ class CallManager:
             self._end(call, EndReason.HANGUP if up else EndReason.CANCELLED, now)
         return call
 
+    def recheck_intercom(self, call_id: bytes, *, now: float) -> bool:
+        """``intercom_keys`` changed while ``call_id`` rings (the phone pinned its caller's key
+        only now, once the caller's number was derived: a contact marked auto-answer, added by
+        number). Answer it if its INVITE would have been answered at once with the keys as they
+        are now: an intercom call from one of them, no other call up. True if answered."""
+        call = self._calls.get(call_id)
+        if call is None or call.state is not CallState.INCOMING or call.outgoing:
+            return False
+        if not call.intercom or call.page or call.peer_key not in self.intercom_keys:
+            return False
+        if any(c.state in _UP for c in self.live_calls()):
+            return False
+        self.answer(call.call_id, now=now)
+        return True
+
     def hold(self, call_id: bytes | None = None, *, now: float) -> Call:
         """Put a talking call on hold (every talking call of a conference, without an id)."""
         call = self._pick(call_id, (CallState.ACTIVE,), "no call is talking")

@@ -643,6 +643,9 @@ class PhoneCore:
             return
         if card.public_key is None:
             self.save_card(replace(card, public_key=call.peer_key))
+            # Pinned only now (trust on first use): an intercom call from a contact marked
+            # auto-answer is answered as if the key had been known when its INVITE came.
+            self.calls.recheck_intercom(call.call_id, now=self._now)
             return
         if card.public_key != call.peer_key:
             call.key_warned = True
@@ -665,10 +668,21 @@ class PhoneCore:
 
     def _offline_forward(self, call: Call) -> None:
         """A call that could not reach a phone whose record names a forwarding target (it is
-        switched off): call the target instead."""
+        switched off): call the target instead. Without a target known when the call was placed
+        (no record was read: it went out on a session that had gone stale; or the record named
+        none then), the record is read now."""
         target = self.requests.offline_forwards.pop(call.call_id, None)
-        if target is None or call.reason is not EndReason.UNREACHABLE or call.answered_at:
+        if call.reason is not EndReason.UNREACHABLE or call.answered_at or not call.outgoing:
             return
+        if target is None:
+            if not call.fork:  # a group's leg is not forwarded
+                self.requests.check_offline_forward(call, self._now)
+            return
+        self.follow_offline(call, target)
+
+    def follow_offline(self, call: Call, target: str) -> None:
+        """Call ``target``, the forwarding target in the record of the phone ``call`` could not
+        reach, instead (unless that loops)."""
         if not self.calls.may_follow(call, target):
             self.calls.counters.forward_loops += 1
             log.info("call %s: offline forward to %s would loop", call.call_id.hex()[:8], target)

@@ -62,6 +62,10 @@ class PhoneRequests:
         "Finder request -> the message waiting for its recipient."
         self._adds: dict[bytes, list[tuple[int, cmd.AddPeer]]] = {}
         "Key -> peer additions waiting for its number."
+        self._forward_checks: dict[int, bytes] = {}
+        "Finder lookup -> a call that ended unreachable with no offline forwarding target known"
+        " (it went out on a session that had gone stale, so no record was read; or the record"
+        " named none then): the callee's record is read now, and its target followed."
         self._requests = 0
         self._handlers: dict[type[cmd.Command], Callable[[Any, float], cmd.Accepted]] = {
             cmd.Dial: self._dial,
@@ -594,7 +598,29 @@ class PhoneRequests:
     def _peer_saved(self, event: ev.PeerSaved, now: float) -> None:
         self.core.emit(event)
 
+    def check_offline_forward(self, call: Call, now: float) -> None:
+        """``call`` ended unreachable and no record read for it named an offline forwarding
+        target: read the callee's record now (``core.follow_offline`` if it names one)."""
+        if call.number is None or len(self._forward_checks) >= MAX_OPEN_REQUESTS:
+            return
+        self._forward_checks[self.core.finder.lookup(call.number, now=now)] = call.call_id
+
+    def _forward_checked(self, call_id: bytes, done: LookupDone) -> None:
+        call = self.core.find_call(call_id)
+        result = done.result
+        if call is None or not isinstance(result, overlay_events.LookupCompleted):
+            return
+        if any(c.created_at > (call.ended_at or call.created_at) for c in self.core.calls.calls()):
+            return  # another call began meanwhile: no surprise call now
+        targets = [r.forward_to for r in result.records if r.public_key == call.peer_key]
+        if targets and targets[0] and targets[0] != self.core.number:
+            self.core.follow_offline(call, targets[0])
+
     def _on_lookup_done(self, done: LookupDone, now: float) -> None:
+        checked = self._forward_checks.pop(done.request, None)
+        if checked is not None:
+            self._forward_checked(checked, done)
+            return
         result = done.result
         if result is None:
             code = done.error or "timeout"
