@@ -36,6 +36,8 @@ if TYPE_CHECKING:
     from .daemon import Phone
 
 MAX_WAIT_S = 120.0
+MAX_FOLLOWED = 5
+"""Forwards a ``dial`` follows to the call that rings (the call manager's MAX_DIVERSIONS)."""
 DIAL_WAIT_S = 10.0
 """``dial`` waits this long for the far phone to ring (or refuse) after the INVITE went out."""
 RESOLVE_WAIT_S = 60.0
@@ -226,7 +228,7 @@ class Control:
     async def dial(self, args: dict[str, Any]) -> dict[str, Any]:
         """Resolve a number or LAN extension, open a secure session and place a call on it;
         returns once the far phone rings or refuses (or after ``DIAL_WAIT_S``)."""
-        core, hub = self.phone.core, self.phone.hub
+        core = self.phone.core
         intercom = args.get("intercom", False)
         if not isinstance(intercom, bool):
             raise CommandError("bad_request", '"intercom" must be true or false')
@@ -238,42 +240,11 @@ class Control:
         accepted = self._submit(command)
         call_id = accepted.call_id
         assert call_id is not None
-
-        def moved_on(e: PhoneEvent) -> bool:
-            return (
-                isinstance(e, events.CallStateChanged)
-                and e.call_id == call_id
-                and e.state is not CallState.RESOLVING
-            )
-
-        fut = hub.waiter(moved_on)
-        self.phone.poke()
-        call = core.call(call_id)
-        if call is not None and call.state is CallState.RESOLVING:
-            await hub.wait(fut, RESOLVE_WAIT_S)
-        fut.cancel()
-        call = core.call(call_id)
-        if call is None:
-            raise CommandError("internal", "the call vanished")
-        if (
-            call.state is CallState.ENDED
-            and not call.answered
-            and call.reason is not None
-            and (call.reason in _END_CODES or call.reason is EndReason.UNREACHABLE)
-        ):
-            code = _END_CODES.get(call.reason, "unreachable")
-            raise CommandError(code, call.detail or str(call.reason))
-        if call.state is CallState.DIALING:
-            fut = hub.waiter(
-                lambda e: (
-                    isinstance(e, events.CallStateChanged)
-                    and e.call_id == call_id
-                    and e.state is not CallState.DIALING
-                )
-            )
-            await hub.wait(fut, DIAL_WAIT_S)
-            fut.cancel()
-            call = core.call(call_id) or call
+        call = await self._placed(call_id)
+        for _ in range(MAX_FOLLOWED):
+            if call.state is not CallState.ENDED or call.followed_by is None:
+                break
+            call = await self._placed(call.followed_by)  # forwarded: the call that follows it
         call = _glare_survivor(core, call)
         now = self._now()
         session = core.session(call.peer_key, now=now) or {}
@@ -285,6 +256,49 @@ class Control:
             "path": session.get("path", "direct"),
             "call": core.call_json(call.call_id, now),
         }
+
+    async def _placed(self, call_id: bytes) -> CallInfo:
+        """Wait until a call placed here has left RESOLVING (at most ``RESOLVE_WAIT_S``) and,
+        if it was sent, DIALING (at most ``DIAL_WAIT_S``): how it stands then. A call that
+        ended before it could be sent (its number not found, no session; and not forwarded)
+        is the command's error."""
+        await self._leave(call_id, CallState.RESOLVING, RESOLVE_WAIT_S)
+        call = self._call_info(call_id)
+        if (
+            call.state is CallState.ENDED
+            and not call.answered
+            and call.followed_by is None
+            and call.reason is not None
+            and (call.reason in _END_CODES or call.reason is EndReason.UNREACHABLE)
+        ):
+            code = _END_CODES.get(call.reason, "unreachable")
+            raise CommandError(code, call.detail or str(call.reason))
+        await self._leave(call_id, CallState.DIALING, DIAL_WAIT_S)
+        return self._call_info(call_id)
+
+    async def _leave(self, call_id: bytes, state: CallState, limit: float) -> None:
+        """Wait (at most ``limit``) until the call is no longer in ``state``."""
+        core, hub = self.phone.core, self.phone.hub
+
+        def moved_on(e: PhoneEvent) -> bool:
+            return (
+                isinstance(e, events.CallStateChanged)
+                and e.call_id == call_id
+                and e.state is not state
+            )
+
+        fut = hub.waiter(moved_on)
+        self.phone.poke()
+        call = core.call(call_id)
+        if call is not None and call.state is state:
+            await hub.wait(fut, limit)
+        fut.cancel()
+
+    def _call_info(self, call_id: bytes) -> CallInfo:
+        call = self.phone.core.call(call_id)
+        if call is None:
+            raise CommandError("internal", "the call vanished")
+        return call
 
     async def answer(self, args: dict[str, Any]) -> dict[str, Any]:
         return self._call_result(self._submit(commands.Answer(call_id=_call_id(args))))

@@ -32,6 +32,10 @@ class CallInfo:
     group: str | None = None
     "The LAN group extension the call was dialled to, if any."
     page: bool = False
+    forwarded_to: str | None = None
+    "Where the callee (or its record, when it was switched off) forwarded the call."
+    followed_by: bytes | None = None
+    "The call this phone placed to follow that forward."
 
     @property
     def live(self) -> bool:
@@ -55,6 +59,8 @@ class CallInfo:
             sas=call.sas,
             group=call.group,
             page=call.page,
+            forwarded_to=call.forwarded_to,
+            followed_by=call.followed_by,
         )
 
 
