@@ -5,7 +5,7 @@ SIGNAL messages (``peerline.wire.call``) over the secure sessions the node keeps
 ``MediaSession`` for every answered call, mixes the calls that talk at once (a conference this
 phone hosts), and makes what the speaker plays every 20 ms: the calls' audio, or the local
 tones of the region's plan (ringback, the ringer, call waiting, hold, busy, congestion) and
-DTMF.
+DTMF (``sounds.LocalSounds``). Its tunables and counters are in ``config``.
 
 It reads no clock and owns no socket or sound card. Inputs: commands (``place``, ``answer``,
 ``hangup``, ``hold``, ``resume``, ``swap``, ``conference``, ``transfer``, ``send_dtmf``), what
@@ -25,23 +25,17 @@ smaller call id survives and the phone that receives it answers it at once.
 import logging
 from collections import OrderedDict, deque
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from peerline.errors import DecodeError, LocalProtocolError, PeerlineError
-from peerline.ports import AudioDecoder, AudioEncoder, Rng
+from peerline.errors import DecodeError, PeerlineError
+from peerline.ports import Rng
 from peerline.proto.identity.sas import SAS_NONCE_SIZE, sas_commitment
 from peerline.proto.media.mixer import conference_mix
-from peerline.proto.media.session import MediaConfig, MediaSession
+from peerline.proto.media.session import MediaSession
 from peerline.proto.media.tones import (
     Tone,
-    ToneGenerator,
-    TonePlan,
-    ToneSpec,
     dtmf_tone,
     mix,
-    scale,
-    tone_plan,
 )
 from peerline.wire.call import (
     CALL_ID_SIZE,
@@ -69,6 +63,18 @@ from peerline.wire.call import (
 )
 from peerline.wire.media import MediaCodec
 
+from .config import (
+    DEFAULT_VOLUME,
+    MAX_DIVERSIONS,
+    SUPPORTED_RATES_KHZ,
+    VOLUME_LEVELS,
+    CallConfig,
+    CallCounters,
+    CallError,
+    CodecFactory,
+    Forwarding,
+    SasFunction,
+)
 from .events import (
     CallEvent,
     CallStateChanged,
@@ -78,27 +84,27 @@ from .events import (
     Redirected,
     TransferRequested,
 )
+from .sounds import LocalSounds
 from .state import TONE_AFTER, Call, CallState, CallTrigger, EndReason, next_state
+
+__all__ = [
+    "DEFAULT_VOLUME",
+    "MAX_DIVERSIONS",
+    "SUPPORTED_RATES_KHZ",
+    "VOLUME_LEVELS",
+    "CallConfig",
+    "CallCounters",
+    "CallError",
+    "CallManager",
+    "CodecFactory",
+    "Forwarding",
+    "SasFunction",
+]
 
 log = logging.getLogger(__name__)
 
-CodecFactory = Callable[[int], tuple[AudioEncoder, AudioDecoder]]
-"""Sample rate -> a fresh (encoder, decoder) pair for one call (the Opus adapter in the phone)."""
-SasFunction = Callable[[bytes, bytes, bytes, bytes], str | None]
-"""(peer key, call id, caller's nonce, callee's nonce) -> the call's SAS (protocol.md §2.6), or
-None when no session with the peer is current. The phone core binds it to the node's
-connection hash."""
-
 EARLY_HANGUPS_KEPT = 64
-VOLUME_LEVELS = 10
-"""Speaker volume runs 0..VOLUME_LEVELS; ``DEFAULT_VOLUME`` plays at unity gain."""
-DEFAULT_VOLUME = 7
 _VOLUME_DB_PER_STEP = 3.0
-SUPPORTED_RATES_KHZ = (16,)
-"""Wideband: what the phone's audio runs at (48 kHz is defined on the wire for later)."""
-MAX_DIVERSIONS = 5
-"""A call forwarded this many times is not forwarded again (with the loop check, it bounds
-every forwarding chain)."""
 
 _REMOTE_REASONS = {
     HangupReason.NORMAL: EndReason.REMOTE_HANGUP,
@@ -118,96 +124,6 @@ _UP = (CallState.ACTIVE, CallState.HELD)
 _PLACING = (CallState.RESOLVING, CallState.DIALING, CallState.RINGBACK)
 
 
-class CallError(LocalProtocolError):
-    """A command that cannot be carried out now; ``code`` says why (control API error code)."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Forwarding:
-    """Where calls go instead of ringing here (numbers; None: not forwarded that way)."""
-
-    always: str | None = None
-    "Every call, at once (the phone does not ring)."
-    busy: str | None = None
-    "Calls that would be refused busy (a call waiting already, or do not disturb)."
-    no_answer: str | None = None
-    "Calls not answered within ``no_answer_s``."
-    no_answer_s: float = 20.0
-    offline: str | None = None
-    "Published in the directory record: callers that cannot reach this phone call it instead."
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class CallConfig:
-    region: str = "us"
-    "Tone plan (``peerline.proto.media.tones``)."
-    sample_rate: int = 16_000
-    name: str = ""
-    "Display name sent in INVITEs."
-    auto_answer: bool = False
-    "Answer every call at once while no other call is up (a hotline handset or a kiosk)."
-    call_waiting: bool = True
-    "A caller rings (with the call-waiting beep) while a call is up; off: it hears busy."
-    max_calls: int = 10
-    "Calls up at once (talking, held, ringing, being placed): a conference of up to nine legs."
-    accept_pages: bool = True
-    "Pages (one-way announcements from a LAN group) are played at once, microphone not sent."
-    resolve_timeout_s: float = 35.0
-    "A placed call whose number is not found by then fails ('lookup_timeout'): two lookups of"
-    " at most 15 s each, and slack."
-    dial_timeout_s: float = 30.0
-    "An INVITE that rings nothing by then: the call fails ('unreachable')."
-    ring_timeout_s: float = 60.0
-    "A ringing call nobody answers by then ends ('no_answer')."
-    media_quiet_s: float = 2.5
-    "A talking call that hears nothing this long reports ``MediaQuiet`` (its path may be dead:"
-    " a relay gone). Receiver reports come every second even in silence: two missed, and slack."
-    media_timeout_s: float = 20.0
-    "A call that hears nothing (no media, no report) this long ends ('connection_lost')."
-    end_tone_s: float = 3.0
-    "How long busy or congestion plays after a failed outgoing call."
-    tone_level_dbfs: float = -16.0
-    ended_kept: int = 16
-    "Ended calls kept for status and so that late messages for them are ignored."
-    media: MediaConfig = field(default_factory=MediaConfig)
-
-
-@dataclass(slots=True)
-class CallCounters:
-    calls_placed: int = 0
-    calls_received: int = 0
-    calls_answered: int = 0
-    calls_busy: int = 0
-    "INVITEs refused because the lines were in use (or do not disturb)."
-    calls_forwarded: int = 0
-    "INVITEs this phone forwarded elsewhere."
-    forward_loops: int = 0
-    "Forwards not followed because they led back into the chain."
-    sas_failures: int = 0
-    "Calls refused because the callee's nonce did not match its commitment."
-    glare: int = 0
-    "Crossed INVITEs resolved by call id."
-    signals_malformed: int = 0
-    signals_unknown: int = 0
-    signals_ignored: int = 0
-    "Well-formed signals for no call of ours, from the wrong peer, or out of place."
-    media_without_call: int = 0
-    media_on_hold: int = 0
-    "Media that arrived for a call on hold (in flight when it was held): dropped."
-    dtmf_sent: int = 0
-    dtmf_received: int = 0
-
-    def as_dict(self) -> dict[str, int]:
-        return asdict(self)
-
-
 class CallManager:
     def __init__(
         self,
@@ -219,7 +135,11 @@ class CallManager:
         sas: SasFunction | None = None,
     ):
         self.config = config or CallConfig()
-        self.plan: TonePlan = tone_plan(self.config.region)
+        self.sounds = LocalSounds(
+            region=self.config.region,
+            sample_rate=self.config.sample_rate,
+            level_dbfs=self.config.tone_level_dbfs,
+        )
         self.counters = CallCounters()
         self.number = number
         "This phone's own number (a forward back to it is a loop)."
@@ -236,18 +156,8 @@ class CallManager:
         self._events: deque[CallEvent] = deque()
         self._frame = self.config.sample_rate // 50
         self._silence = b"\x00" * (2 * self._frame)
-        self._tone: tuple[Tone, bytes] | None = None
-        "The tone playing and the call it is for."
-        self._tone_gen: ToneGenerator | None = None
-        self._end_tone: tuple[Tone, bytes, float] | None = None
-        "(tone, call id, until): busy or congestion after a failed outgoing call."
-        self._overlays: list[ToneGenerator] = []
-        "DTMF feedback mixed over whatever plays."
-        self._local_tone: Tone | None = None
         self.muted = False
         "The microphone is cut: silence is sent instead (DTX), the calls go on."
-        self.volume = DEFAULT_VOLUME
-        self._gain = 1.0
         self.do_not_disturb = False
         "Callers are refused busy (``busy_here`` with the reason ``do_not_disturb`` shown here)."
         self._new: set[bytes] = set()
@@ -362,7 +272,7 @@ class CallManager:
         if any(getattr(config, f) != getattr(self.config, f) for f in fixed):
             raise CallError("bad_request", "the sample rate and media settings need a restart")
         self.config = config
-        self.plan = tone_plan(config.region)
+        self.sounds.reconfigure(region=config.region, level_dbfs=config.tone_level_dbfs)
 
     def set_forwarding(self, forwarding: Forwarding) -> None:
         """Where calls go instead (numbers are checked by the caller of this method)."""
@@ -379,12 +289,14 @@ class CallManager:
     def set_volume(self, level: int) -> None:
         """Speaker volume 0..``VOLUME_LEVELS`` (0 is silent), 3 dB a step around
         ``DEFAULT_VOLUME``."""
-        if not 0 <= level <= VOLUME_LEVELS:
-            raise CallError("bad_request", f"volume is 0 to {VOLUME_LEVELS}")
-        self.volume = level
-        self._gain = (
-            0.0 if level == 0 else 10 ** ((level - DEFAULT_VOLUME) * _VOLUME_DB_PER_STEP / 20)
-        )
+        try:
+            self.sounds.set_volume(level)
+        except ValueError as exc:
+            raise CallError("bad_request", str(exc)) from None
+
+    @property
+    def volume(self) -> int:
+        return self.sounds.volume
 
     def set_do_not_disturb(self, on: bool) -> None:
         """Refuse every new caller (busy, or forwarded on busy) while on; live calls go on."""
@@ -530,7 +442,7 @@ class CallManager:
             )
             call.dtmf_out_seq += 1
             self.counters.dtmf_sent += 1
-            self._overlay(dtmf_tone(digit, 0.1))
+            self.sounds.overlay(dtmf_tone(digit, 0.1))
         return call
 
     # -- what the peer sent ------------------------------------------------------------------
@@ -679,14 +591,10 @@ class CallManager:
             report = media.report_due(now)
             if body is not None or report is not None:
                 self._media.append((call.peer_key, body, report))
-        tone = self._tone_frame(talking, now)
+        tone = self.sounds.frame(self.live_calls(), talking, now)
         if tone is not None:
             out = mix(out, tone)
-        if self._overlays:
-            for gen in self._overlays:
-                out = mix(out, gen.frame(self._frame))
-            self._overlays = [g for g in self._overlays if not g.finished]
-        return scale(out, self._gain)
+        return self.sounds.finish(out)
 
     # -- timers ------------------------------------------------------------------------------
     def get_timer(self) -> float | None:
@@ -759,24 +667,22 @@ class CallManager:
         """A tone to play while no call needs the speaker: the dial tone while the handset is
         off the hook and nothing is dialled yet (the handset's UI sets and clears it). Call
         tones (ringback, ringer, busy after a failed call) take precedence."""
-        self._local_tone = tone
+        self.sounds.local_tone = tone
 
     def play_dtmf_feedback(self, digit: str) -> None:
         """The key's tone, locally only (e.g. dialling digits before a call exists)."""
-        self._overlay(dtmf_tone(digit, 0.1))
+        self.sounds.overlay(dtmf_tone(digit, 0.1))
 
     def audio_active(self, now: float) -> bool:
         """Whether the sound card is needed now: a call (placed, ringing, talking or held: not
         while its number is still being found), a tone, DTMF still playing."""
         if any(c.state is not CallState.RESOLVING for c in self.live_calls()):
             return True
-        if self._overlays or self._local_tone is not None:
-            return True
-        return self._end_tone is not None and now < self._end_tone[2]
+        return self.sounds.active(now)
 
     def tone_until(self) -> float | None:
         """When the busy or congestion tone after a failed call stops, if one plays."""
-        return None if self._end_tone is None else self._end_tone[2]
+        return self.sounds.until()
 
     def calls(self) -> list[Call]:
         """Live calls, then the recently ended ones (newest first)."""
@@ -963,7 +869,7 @@ class CallManager:
             call.dtmf_in_next = (call.dtmf_in_next + 1) & 0xFFFF
             call.dtmf_received = (call.dtmf_received + digit)[-32:]
             self.counters.dtmf_received += 1
-            self._overlay(dtmf_tone(digit, ms / 1000))
+            self.sounds.overlay(dtmf_tone(digit, ms / 1000))
             self._events.append(
                 DtmfReceived(
                     call_id=call.call_id, peer_key=call.peer_key, digit=digit, duration_ms=ms
@@ -1164,7 +1070,7 @@ class CallManager:
             and not self._fork_goes_on(call)
         ):
             tone = Tone.BUSY if reason in _BUSY_TONE else Tone.CONGESTION
-            self._end_tone = (tone, call.call_id, now + self.config.end_tone_s)
+            self.sounds.after_failure(tone, call.call_id, now + self.config.end_tone_s)
         self._ended.append(call)
         self._prune()
         if not any(c.live for c in self._calls.values()):
@@ -1263,45 +1169,3 @@ class CallManager:
         if call.quiet_since == heard:
             return None  # this silence was reported
         return max(call.state_since, heard) + self.config.media_quiet_s
-
-    def _tone_frame(self, talking: list[Call], now: float) -> bytes | None:
-        """The local tone for this period, mixed over the calls' audio."""
-        live = self.live_calls()
-        want: tuple[Tone, bytes] | None = None
-        ringing = [c for c in live if c.state is CallState.INCOMING]
-        engaged = [c for c in live if c.state in _UP or c.state in _PLACING[1:]]
-        ringback = [c for c in live if c.state is CallState.RINGBACK]
-        if ringing:
-            tone = Tone.CALL_WAITING if engaged else Tone.RINGER
-            want = (tone, ringing[0].call_id)
-        elif ringback and not talking:
-            want = (Tone.RINGBACK, ringback[0].call_id)
-        elif not talking and any(c.state is CallState.ACTIVE and c.held_by_peer for c in live):
-            want = (Tone.HOLD, b"")
-        elif not engaged and self._end_tone is not None:
-            tone, call_id, until = self._end_tone
-            if now < until:
-                want = (tone, call_id)
-            else:
-                self._end_tone = None
-        if want is None and not live and self._local_tone is not None:
-            want = (self._local_tone, b"")
-        if want != self._tone:
-            self._tone = want
-            self._tone_gen = None if want is None else self._generator(want[0])
-        return None if self._tone_gen is None else self._tone_gen.frame(self._frame)
-
-    def _generator(self, tone: Tone) -> ToneGenerator:
-        return ToneGenerator(
-            self.plan.spec(tone),
-            sample_rate=self.config.sample_rate,
-            level_dbfs=self.config.tone_level_dbfs,
-        )
-
-    def _overlay(self, spec: ToneSpec) -> None:
-        self._overlays.append(
-            ToneGenerator(
-                spec, sample_rate=self.config.sample_rate, level_dbfs=self.config.tone_level_dbfs
-            )
-        )
-        del self._overlays[:-4]
