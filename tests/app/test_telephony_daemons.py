@@ -155,6 +155,8 @@ def test_dnd_forwarding_and_a_forwarding_loop(phones: Callable[..., Daemon]) -> 
     refused = cli(a.data, "dial", b.number, "--json", check=False)
     assert refused.returncode != 0 or '"busy"' in refused.stdout
     assert wait_for(lambda: _calls(a)[0]["reason"] == "busy"), _calls(a)
+    refused_at_b = _calls(b)[0]  # refused, but shown (and kept) with the caller's number
+    assert (refused_at_b["reason"], refused_at_b["number"]) == ("do_not_disturb", a.number)
     cli_json(b.data, "dnd", "off")
 
     # Always: B forwards to C; A's call follows to C, which rings and shows A's number.
@@ -174,4 +176,6 @@ def test_dnd_forwarding_and_a_forwarding_loop(phones: Callable[..., Daemon]) -> 
     cli(a.data, "dial", b.number, "--json", check=False)
     assert wait_for(lambda: _calls(a)[0]["reason"] == "forward_loop"), _calls(a)
     assert not _live(a) and not _live(c)
+    looped_at_b = _calls(b)[0]
+    assert (looped_at_b["reason"], looped_at_b["number"]) == ("forwarded", a.number)
     cli_json(b.data, "forward", "clear")
