@@ -13,6 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from peerline.app.control_client import call as control
+from peerline.app.daemon import CONTROL_SOCKET_NAME
+
 LOOPBACK_CONFIG = """\
 [network]
 port = 0
@@ -43,6 +46,29 @@ def write_silence(path: Path, *, seconds: float) -> None:
         w.writeframes(bytes(2 * round(16_000 * seconds)))
 
 
+def calls_of(d: "Daemon") -> list[dict[str, Any]]:
+    """``d``'s ``status`` calls, live ones first, over the control socket (polled often: a CLI
+    process per poll would be slow)."""
+    status = control(d.data / CONTROL_SOCKET_NAME, "status", timeout=10)
+    calls: list[dict[str, Any]] = status["calls"]
+    return calls
+
+
+def live_calls(d: "Daemon") -> list[dict[str, Any]]:
+    return [c for c in calls_of(d) if c["state"] != "ended"]
+
+
+def call_with(d: "Daemon", peer: "Daemon") -> dict[str, Any] | None:
+    """``d``'s live call with ``peer``, if any."""
+    return next((c for c in live_calls(d) if c["peer_key"] == peer.public_key), None)
+
+
+def state_with(d: "Daemon", peer: "Daemon") -> str | None:
+    """The state of ``d``'s live call with ``peer`` (None: no such call)."""
+    call = call_with(d, peer)
+    return None if call is None else str(call["state"])
+
+
 def cli(
     data: Path, *args: str, check: bool = True, timeout: float = 30
 ) -> subprocess.CompletedProcess[str]:
@@ -56,6 +82,13 @@ def cli(
     if check and proc.returncode != 0:
         raise AssertionError(f"peerline {' '.join(args)} failed ({proc.returncode}): {proc.stderr}")
     return proc
+
+
+def knows(caller: "Daemon", *callees: "Daemon") -> None:
+    """``caller`` adds each callee as a peer by hand (``peer add``: number, key, address), as a
+    user would with no directory on loopback."""
+    for callee in callees:
+        cli(caller.data, "peer", "add", callee.number, callee.public_key, callee.addr)
 
 
 def cli_json(data: Path, *args: str) -> Any:

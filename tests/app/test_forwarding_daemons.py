@@ -18,7 +18,18 @@ from contextlib import contextmanager
 from typing import Any
 
 import pytest
-from daemons import LOOPBACK_CONFIG, Daemon, cli, cli_json, wait_for
+from daemons import (
+    LOOPBACK_CONFIG,
+    Daemon,
+    call_with,
+    calls_of,
+    cli,
+    cli_json,
+    knows,
+    live_calls,
+    state_with,
+    wait_for,
+)
 
 from peerline.app.control_client import call as control
 from peerline.app.daemon import CONTROL_SOCKET_NAME
@@ -37,53 +48,27 @@ SLACK_S = 30.0
 " derivations, a busy machine)."
 
 
-def _calls(d: Daemon) -> list[dict[str, Any]]:
-    """``status`` ``calls`` (through the control socket: polled often, a CLI process each time
-    would be slow)."""
-    calls: list[dict[str, Any]] = _control(d, "status", {})["calls"]
-    return calls
-
-
-def _live(d: Daemon) -> list[dict[str, Any]]:
-    return [c for c in _calls(d) if c["state"] != "ended"]
-
-
-def _with(d: Daemon, peer: Daemon) -> dict[str, Any] | None:
-    """``d``'s live call with ``peer``, if any."""
-    return next((c for c in _live(d) if c["peer_key"] == peer.public_key), None)
-
-
-def _state(d: Daemon, peer: Daemon) -> str | None:
-    call = _with(d, peer)
-    return None if call is None else str(call["state"])
-
-
 def _ended(d: Daemon, call_id: str) -> dict[str, Any] | None:
     """Call ``call_id`` at ``d`` once it has ended (None while it is live or unknown)."""
-    call = next((c for c in _calls(d) if c["call_id"] == call_id), None)
+    call = next((c for c in calls_of(d) if c["call_id"] == call_id), None)
     return call if call is not None and call["state"] == "ended" else None
 
 
 def _placing(d: Daemon, peer: Daemon) -> bool:
     """Whether ``d`` has placed a call to ``peer`` (being resolved, dialled or ringing)."""
-    call = _with(d, peer)
+    call = call_with(d, peer)
     return call is not None and call["direction"] == "outgoing"
-
-
-def _knows(caller: Daemon, *callees: Daemon) -> None:
-    for callee in callees:
-        cli(caller.data, "peer", "add", callee.number, callee.public_key, callee.addr)
 
 
 def _rings(callee: Daemon, caller: Daemon, timeout: float = 10.0) -> dict[str, Any]:
     """``callee``'s call from ``caller`` once it rings and shows the caller's number."""
 
     def shown() -> bool:
-        call = _with(callee, caller)
+        call = call_with(callee, caller)
         return call is not None and call["state"] == "incoming" and call["number"] is not None
 
-    assert wait_for(shown, timeout), _calls(callee)
-    call = _with(callee, caller)
+    assert wait_for(shown, timeout), calls_of(callee)
+    call = call_with(callee, caller)
     assert call is not None
     assert call["number"] == caller.number, call  # derived from the caller's key
     return call
@@ -135,14 +120,14 @@ def _stopped(d: Daemon) -> Iterator[None]:
 
 def test_a_call_cancelled_while_it_rings_is_missed(phones: Phones) -> None:
     a, b = phones("a"), phones("b")
-    _knows(a, b)
+    knows(a, b)
     ringing = _ring(a, b)
 
     hung = cli_json(a.data, "hangup")
     assert (hung["state"], hung["reason"]) == ("ended", "cancelled"), hung
-    assert wait_for(lambda: _ended(b, ringing["call_id"]) is not None), _calls(b)
+    assert wait_for(lambda: _ended(b, ringing["call_id"]) is not None), calls_of(b)
     assert (_ended(b, ringing["call_id"]) or {})["reason"] == "cancelled"
-    assert not _live(a) and not _live(b)
+    assert not live_calls(a) and not live_calls(b)
     assert _history(b) == [(a.number, "in", "missed")]
     assert _history(a) == [(b.number, "out", "cancelled")]
 
@@ -155,22 +140,22 @@ def test_glare_two_phones_dialling_each_other_get_one_call(phones: Phones) -> No
     phone it reaches has a call to the other being placed: glare, resolved the same way at both
     ends (protocol.md §6.7)."""
     a, b = phones("a"), phones("b")
-    _knows(a, b)
-    _knows(b, a)
+    knows(a, b)
+    knows(b, a)
     with ThreadPoolExecutor(max_workers=2) as pool:
         with _stopped(b):
             dial_a = pool.submit(_control, a, "dial", {"number": b.number})
-            assert wait_for(lambda: _state(a, b) == "resolving"), _calls(a)
+            assert wait_for(lambda: state_with(a, b) == "resolving"), calls_of(a)
             os.kill(a.proc.pid, signal.SIGSTOP)
         try:
             dial_b = pool.submit(_control, b, "dial", {"number": a.number})
-            assert wait_for(lambda: _placing(b, a)), _calls(b)
+            assert wait_for(lambda: _placing(b, a)), calls_of(b)
         finally:
             os.kill(a.proc.pid, signal.SIGCONT)
         results = [dial_a.result(timeout=60), dial_b.result(timeout=60)]
 
     def one_call_up() -> bool:
-        at_a, at_b = _with(a, b), _with(b, a)
+        at_a, at_b = call_with(a, b), call_with(b, a)
         return (
             at_a is not None
             and at_b is not None
@@ -178,21 +163,21 @@ def test_glare_two_phones_dialling_each_other_get_one_call(phones: Phones) -> No
             and at_a["call_id"] == at_b["call_id"]
         )
 
-    assert wait_for(one_call_up), (_calls(a), _calls(b))
-    calls = _calls(a) + _calls(b)
+    assert wait_for(one_call_up), (calls_of(a), calls_of(b))
+    calls = calls_of(a) + calls_of(b)
     glared = [c for c in calls if c["reason"] == "glare"]
     assert len(glared) == 1, calls
-    survivor = _with(a, b)
+    survivor = call_with(a, b)
     assert survivor is not None and glared[0]["call_id"] != survivor["call_id"]
-    assert len(_live(a)) == len(_live(b)) == 1, calls
+    assert len(live_calls(a)) == len(live_calls(b)) == 1, calls
     # Both dials answered with the call that survived; its callee shows the caller's number.
     assert {r["call"]["call_id"] for r in results} == {survivor["call_id"]}, results
     caller, callee = (a, b) if survivor["direction"] == "outgoing" else (b, a)
-    incoming = _with(callee, caller)
+    incoming = call_with(callee, caller)
     assert incoming is not None and incoming["direction"] == "incoming"
     assert incoming["number"] == caller.number, incoming
     cli(a.data, "hangup")
-    assert wait_for(lambda: not _live(a) and not _live(b))
+    assert wait_for(lambda: not live_calls(a) and not live_calls(b))
 
 
 def test_a_call_nobody_answers_stops_ringing_after_the_ring_timeout(phones: Phones) -> None:
@@ -200,17 +185,17 @@ def test_a_call_nobody_answers_stops_ringing_after_the_ring_timeout(phones: Phon
     ``no_answer``), and a caller's phone gives up too (the callee's call is cancelled)."""
     a = phones("a")  # the default ring timeout: 60 s
     b = phones("b", config=LOOPBACK_CONFIG + f"\n[calls]\nring_timeout_s = {RING_TIMEOUT_S}\n")
-    _knows(a, b)
+    knows(a, b)
 
     # B's ring timeout ends A's call to B.
     ringing = _ring(a, b)
     assert wait_for(lambda: _ended(b, ringing["call_id"]) is not None, RING_TIMEOUT_S + SLACK_S)
     assert (_ended(b, ringing["call_id"]) or {})["reason"] == "missed"
-    assert wait_for(lambda: _ended(a, ringing["call_id"]) is not None), _calls(a)
+    assert wait_for(lambda: _ended(a, ringing["call_id"]) is not None), calls_of(a)
     assert (_ended(a, ringing["call_id"]) or {})["reason"] == "no_answer"
 
     # B's ring timeout ends B's call to A (which would ring for 60 s).
-    _knows(b, a)
+    knows(b, a)
     ringing = _ring(b, a)
     assert wait_for(lambda: _ended(a, ringing["call_id"]) is not None, RING_TIMEOUT_S + SLACK_S)
     assert (_ended(a, ringing["call_id"]) or {})["reason"] == "cancelled"
@@ -224,30 +209,30 @@ def test_forward_on_busy_with_a_call_waiting_or_a_call_up(phones: Phones) -> Non
     talks to D, A's call to B follows to C, which shows A's number and that B diverted it."""
     a, c, d = phones("a"), phones("c"), phones("d")
     b = phones("b", config=LOOPBACK_CONFIG + "\n[calls]\ncall_waiting = false\n")
-    _knows(a, b, c)
-    _knows(d, b)
+    knows(a, b, c)
+    knows(d, b)
     cli_json(b.data, "forward", "set", "busy", c.number)
 
     def forwarded_to_c() -> None:
         dialled = _dial(a, b.number)  # answers with the call that follows the forward
         assert dialled["number"] == c.number, dialled
         assert dialled["call"]["diverted"] == [b.number], dialled
-        first = next(x for x in _calls(a) if x["number"] == b.number)
+        first = next(x for x in calls_of(a) if x["number"] == b.number)
         assert (first["reason"], first["forwarded_to"]) == ("forwarded", c.number), first
         assert first["call_id"] != dialled["call"]["call_id"]
         call = _rings(c, a)
         assert call["diverted"] == [b.number], call
         cli(c.data, "reject")
-        assert wait_for(lambda: not _live(a) and not _live(c)), _calls(a)
+        assert wait_for(lambda: not live_calls(a) and not live_calls(c)), calls_of(a)
 
     from_d = _ring(d, b)  # a call waiting at B: A's call would be refused busy
     forwarded_to_c()
-    assert _state(b, d) == "incoming"
+    assert state_with(b, d) == "incoming"
 
     answered = cli_json(b.data, "answer")  # now B talks to D, call waiting off
     assert answered["call_id"] == from_d["call_id"] and answered["state"] == "active"
     forwarded_to_c()
-    assert _state(b, d) == "active" and _state(d, b) == "active"
+    assert state_with(b, d) == "active" and state_with(d, b) == "active"
 
     forwards = [h for h in cli_json(b.data, "history")["calls"] if h["outcome"] == "forwarded"]
     assert [(h["number"], h["forwarded_to"]) for h in forwards] == [(a.number, c.number)] * 2
@@ -255,7 +240,7 @@ def test_forward_on_busy_with_a_call_waiting_or_a_call_up(phones: Phones) -> Non
 
 def test_forward_on_no_answer(phones: Phones) -> None:
     a, b, c = phones("a"), phones("b"), phones("c")
-    _knows(a, b, c)
+    knows(a, b, c)
     fwd = cli_json(b.data, "forward", "set", "no-answer", c.number, "--after", str(NO_ANSWER_S))
     assert (fwd["no_answer"], fwd["no_answer_s"]) == (c.number, NO_ANSWER_S), fwd
 
@@ -263,11 +248,11 @@ def test_forward_on_no_answer(phones: Phones) -> None:
     at_c = _rings(c, a, NO_ANSWER_S + SLACK_S)  # then, unanswered, it follows to C
     assert at_c["diverted"] == [b.number], at_c
     ended = _ended(b, ringing["call_id"])
-    assert ended is not None and ended["reason"] == "forwarded", _calls(b)
+    assert ended is not None and ended["reason"] == "forwarded", calls_of(b)
     assert (_ended(a, ringing["call_id"]) or {})["forwarded_to"] == c.number
     answered = cli_json(c.data, "answer")
     assert answered["state"] == "active" and answered["diverted"] == [b.number]
-    assert wait_for(lambda: _state(a, c) == "active"), _calls(a)
+    assert wait_for(lambda: state_with(a, c) == "active"), calls_of(a)
     assert _history(b) == [(a.number, "in", "forwarded")]
 
 
@@ -279,7 +264,7 @@ def test_offline_forwarding_follows_the_directory_record_of_a_phone_switched_off
     overlay, try the phones (in vain, for the connect timeout) and call C and D instead."""
     c = phones("c")  # every other phone joins the overlay through C
     d, b, b2, a, e = (phones(name, "--seed", c.addr) for name in ("d", "b", "b2", "a", "e"))
-    _knows(e, b2)
+    knows(e, b2)
     for phone, target in ((b, c), (b2, d)):
         fwd = cli_json(phone.data, "forward", "set", "offline", target.number)
         assert fwd["offline"] == target.number, fwd
@@ -298,9 +283,9 @@ def test_offline_forwarding_follows_the_directory_record_of_a_phone_switched_off
             dial.result(timeout=90)
     assert at_c["diverted"] == [b.number] and at_d["diverted"] == [b2.number], (at_c, at_d)
     for caller, callee, target in ((a, b, c), (e, b2, d)):
-        first = next(x for x in _calls(caller) if x["number"] == callee.number)
+        first = next(x for x in calls_of(caller) if x["number"] == callee.number)
         assert (first["reason"], first["forwarded_to"]) == ("unreachable", target.number), first
-        assert _state(caller, target) == "ringback"
+        assert state_with(caller, target) == "ringback"
 
 
 @pytest.mark.slow
@@ -310,11 +295,11 @@ def test_offline_forwarding_after_a_call_on_a_session_gone_stale(phones: Phones)
     (``DIAL_TIMEOUT_S``). Then A reads B's record and calls C, its forwarding target."""
     c = phones("c")
     b, a = (phones(name, "--seed", c.addr) for name in ("b", "a"))
-    _knows(a, b)
+    knows(a, b)
     cli_json(b.data, "forward", "set", "offline", c.number)
     _ring(a, b)
     cli(a.data, "hangup")
-    assert wait_for(lambda: not _live(b)), _calls(b)
+    assert wait_for(lambda: not live_calls(b)), calls_of(b)
     assert wait_for(lambda: _published(c, b, c), 30)
     b.stop()
     dialled = _dial(a, b.number)["call"]  # on the old session: it stays unanswered
@@ -331,34 +316,38 @@ def test_intercom_calls_are_answered_at_once_for_a_contact_marked_auto_answer(
     """B marks A auto-answer (by number: B never saw A's key): A's intercom call talks at once.
     C is no such contact: its intercom call rings, as A's ordinary call does."""
     a, b, c = phones("a"), phones("b"), phones("c")
-    _knows(a, b)
-    _knows(c, b)
+    knows(a, b)
+    knows(c, b)
     card = cli_json(b.data, "contacts", "add", a.number, "Alice", "--auto-answer")
     assert card["auto_answer"] and card["public_key"] is None, card
 
     dialled = _dial(a, b.number, "--intercom")
     assert dialled["call"]["intercom"], dialled
-    assert wait_for(lambda: _state(b, a) == "active" and _state(a, b) == "active"), _calls(b)
-    at_b = _with(b, a)
+    assert wait_for(lambda: state_with(b, a) == "active" and state_with(a, b) == "active"), (
+        calls_of(b)
+    )
+    at_b = call_with(b, a)
     assert at_b is not None and at_b["intercom"] and at_b["number"] == a.number, at_b
     assert at_b["contact"] == "Alice"
     cli(a.data, "hangup")
-    assert wait_for(lambda: not _live(a) and not _live(b))
+    assert wait_for(lambda: not live_calls(a) and not live_calls(b))
 
     at_b = _ring(c, b, "--intercom")
     assert at_b["intercom"] and at_b["contact"] is None, at_b
     cli(c.data, "hangup")
-    assert wait_for(lambda: not _live(b)), _calls(b)
+    assert wait_for(lambda: not live_calls(b)), calls_of(b)
 
     at_b = _ring(a, b)  # not an intercom call: it rings, from a contact too
     assert not at_b["intercom"] and at_b["contact"] == "Alice", at_b
     cli(a.data, "hangup")
-    assert wait_for(lambda: not _live(b)), _calls(b)
+    assert wait_for(lambda: not live_calls(b)), calls_of(b)
 
     # A's key is pinned for Alice now (trust on first use): answered as soon as it arrives.
     assert cli_json(b.data, "contacts", "list")[0]["public_key"] == a.public_key
     _dial(a, b.number, "--intercom")
-    assert wait_for(lambda: _state(b, a) == "active" and _state(a, b) == "active"), _calls(b)
+    assert wait_for(lambda: state_with(b, a) == "active" and state_with(a, b) == "active"), (
+        calls_of(b)
+    )
     outcomes = [outcome for _, _, outcome in _history(b)]
     assert outcomes == ["live", "missed", "missed", "answered"], outcomes
 
@@ -366,14 +355,14 @@ def test_intercom_calls_are_answered_at_once_for_a_contact_marked_auto_answer(
 def test_the_hotline_is_dialled_when_no_number_is_given(phones: Phones) -> None:
     b = phones("b")
     a = phones("a", config=LOOPBACK_CONFIG + f'\n[hardware]\nhotline = "{b.number}"\n')
-    _knows(a, b)
+    knows(a, b)
     assert cli_json(a.data, "status")["hotline"] == b.number
     dialled = _dial(a)
     assert dialled["number"] == b.number and dialled["call"]["state"] == "ringback", dialled
     at_b = _rings(b, a)
     assert at_b["call_id"] == dialled["call"]["call_id"]
     cli_json(b.data, "answer")
-    assert wait_for(lambda: _state(a, b) == "active"), _calls(a)
+    assert wait_for(lambda: state_with(a, b) == "active"), calls_of(a)
     cli(a.data, "hangup")
-    assert wait_for(lambda: not _live(b)), _calls(b)
+    assert wait_for(lambda: not live_calls(b)), calls_of(b)
     assert _history(a) == [(b.number, "out", "answered")]

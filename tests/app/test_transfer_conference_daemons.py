@@ -55,7 +55,16 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import pytest
-from daemons import Daemon, cli, cli_json, wait_for
+from daemons import (
+    Daemon,
+    call_with,
+    calls_of,
+    cli_json,
+    knows,
+    live_calls,
+    state_with,
+    wait_for,
+)
 
 from peerline.app.control_client import call
 from peerline.app.daemon import CONTROL_SOCKET_NAME
@@ -150,39 +159,15 @@ def _status(d: Daemon) -> dict[str, Any]:
     return status
 
 
-def _calls(d: Daemon) -> list[dict[str, Any]]:
-    calls: list[dict[str, Any]] = _status(d)["calls"]
-    return calls
-
-
-def _live(d: Daemon) -> list[dict[str, Any]]:
-    return [c for c in _calls(d) if c["state"] != "ended"]
-
-
-def _with(d: Daemon, peer: Daemon) -> dict[str, Any] | None:
-    """``d``'s live call with ``peer``, if any."""
-    return next((c for c in _live(d) if c["peer_key"] == peer.public_key), None)
-
-
-def _state(d: Daemon, peer: Daemon) -> str | None:
-    c = _with(d, peer)
-    return None if c is None else str(c["state"])
-
-
 def _talking(d: Daemon, peer: Daemon) -> bool:
     """``d`` and ``peer`` talk: active at ``d`` and not held by ``peer``."""
-    c = _with(d, peer)
+    c = call_with(d, peer)
     return c is not None and c["state"] == "active" and not c["held_by_peer"]
 
 
 def _held_by_peer(d: Daemon, peer: Daemon) -> bool:
-    c = _with(d, peer)
+    c = call_with(d, peer)
     return c is not None and c["held_by_peer"] is True
-
-
-def _knows(caller: Daemon, *callees: Daemon) -> None:
-    for callee in callees:
-        cli(caller.data, "peer", "add", callee.number, callee.public_key, callee.addr)
 
 
 def _ringing(callee: Daemon, caller: Daemon) -> dict[str, Any]:
@@ -190,11 +175,11 @@ def _ringing(callee: Daemon, caller: Daemon) -> dict[str, Any]:
     nobody told ``callee`` (it learns it from the call)."""
 
     def shown() -> bool:
-        c = _with(callee, caller)
+        c = call_with(callee, caller)
         return c is not None and c["state"] == "incoming" and c["number"] is not None
 
-    assert wait_for(shown), _calls(callee)
-    c = _with(callee, caller)
+    assert wait_for(shown), calls_of(callee)
+    c = call_with(callee, caller)
     assert c is not None
     assert c["number"] == caller.number, c
     return c
@@ -269,7 +254,7 @@ def _receiving(d: Daemon) -> dict[str, int]:
     """Media packets received so far on each of ``d``'s calls that talk."""
     return {
         c["call_id"]: int(c["media"]["rx"]["packets"])
-        for c in _live(d)
+        for c in live_calls(d)
         if c["state"] == "active" and not c["held_by_peer"] and c["media"] is not None
     }
 
@@ -292,7 +277,7 @@ def _phase(
                 return False
         return True
 
-    assert wait_for(flowing, timeout=PHASE_WAIT_S), (name, {n: _calls(lab[n]) for n in talkers})
+    assert wait_for(flowing, timeout=PHASE_WAIT_S), (name, {n: calls_of(lab[n]) for n in talkers})
     start = {n: _position(d) for n, d in lab.phones.items()}
     need = round((SETTLE_S + PHASE_S) * RATE)
     listeners = sorted(set(hears) | set(deaf))
@@ -383,20 +368,20 @@ def test_blind_transfer_a_talks_with_c_and_both_hear_each_other(
     showing A's number (referred by B); C answers; A and C hear each other."""
     lab = _lab(phones, tmp_path, "a", "b", "c")
     a, b, c = lab["a"], lab["b"], lab["c"]
-    _knows(a, b, c)
+    knows(a, b, c)
     _call_and_answer(a, b)
 
     res = cli_json(b.data, "transfer", c.number)
     assert res["transferred"] is True and res["reason"] == "transferred", res
     ringing = _ringing(c, a)
     assert ringing["referred_by"] == b.number, ringing
-    assert not _live(b), _calls(b)
-    ended = [x for x in _calls(a) if x["peer_key"] == b.public_key]
-    assert ended and ended[0]["reason"] == "transferred", _calls(a)
-    placed = _with(a, c)
-    assert placed is not None and placed["referred_by"] == b.number, _calls(a)
+    assert not live_calls(b), calls_of(b)
+    ended = [x for x in calls_of(a) if x["peer_key"] == b.public_key]
+    assert ended and ended[0]["reason"] == "transferred", calls_of(a)
+    placed = call_with(a, c)
+    assert placed is not None and placed["referred_by"] == b.number, calls_of(a)
     _answer(c, a)
-    assert wait_for(lambda: _talking(a, c) and _talking(c, a)), (_calls(a), _calls(c))
+    assert wait_for(lambda: _talking(a, c) and _talking(c, a)), (calls_of(a), calls_of(c))
 
     talk = _phase(lab, "a-c", {"a": ("c",), "c": ("a",)}, {"a": ("a",), "c": ("c",)})
     _stop(lab)
@@ -411,11 +396,11 @@ def test_attended_transfer_the_held_party_hears_nothing_then_talks_with_c(
     neither B nor C, and they do not hear A."""
     lab = _lab(phones, tmp_path, "a", "b", "c")
     a, b, c = lab["a"], lab["b"], lab["c"]
-    _knows(a, b, c)
-    _knows(b, c)
+    knows(a, b, c)
+    knows(b, c)
     _call_and_answer(a, b)
     _call_and_answer(b, c)  # the consultation: B's call with A is held
-    assert wait_for(lambda: _state(b, a) == "held" and _held_by_peer(a, b)), _calls(a)
+    assert wait_for(lambda: state_with(b, a) == "held" and _held_by_peer(a, b)), calls_of(a)
     consult = _phase(
         lab,
         "b-c, a held",
@@ -425,15 +410,15 @@ def test_attended_transfer_the_held_party_hears_nothing_then_talks_with_c(
 
     res = cli_json(b.data, "transfer", "--attended", c.number)
     assert res["transferred"] is True and res["peer_key"] == a.public_key, res
-    assert wait_for(lambda: _talking(a, c) and _talking(c, a)), (_calls(a), _calls(c))
+    assert wait_for(lambda: _talking(a, c) and _talking(c, a)), (calls_of(a), calls_of(c))
     # C answered A's call at once (it replaces the call with B): the number still shows.
-    assert wait_for(lambda: (_with(c, a) or {}).get("number") is not None), _calls(c)
-    new = _with(c, a)
+    assert wait_for(lambda: (call_with(c, a) or {}).get("number") is not None), calls_of(c)
+    new = call_with(c, a)
     assert new is not None and new["number"] == a.number and new["referred_by"] == b.number, new
-    replaced = [x for x in _calls(c) if x["peer_key"] == b.public_key]
-    assert replaced and replaced[0]["reason"] == "replaced", _calls(c)
-    assert wait_for(lambda: not _live(b)), _calls(b)
-    assert {x["reason"] for x in _calls(b)} == {"transferred"}, _calls(b)
+    replaced = [x for x in calls_of(c) if x["peer_key"] == b.public_key]
+    assert replaced and replaced[0]["reason"] == "replaced", calls_of(c)
+    assert wait_for(lambda: not live_calls(b)), calls_of(b)
+    assert {x["reason"] for x in calls_of(b)} == {"transferred"}, calls_of(b)
 
     after = _phase(lab, "a-c", {"a": ("c",), "c": ("a",)}, {"a": ("a",), "c": ("c",)})
     _stop(lab)
@@ -450,7 +435,7 @@ def test_four_party_conference_with_a_drop_an_add_and_a_removal(
     ``conference``) and removes P1 (``hangup --call-id``): H, P2 and P3 hear each other."""
     lab = _lab(phones, tmp_path, "h", "p1", "p2", "p3")
     h, p1, p2, p3 = (lab[n] for n in ("h", "p1", "p2", "p3"))
-    _knows(h, p1, p2, p3)
+    knows(h, p1, p2, p3)
 
     conf = background(h.data, "conference", p1.number, p2.number, p3.number)
     for p in (p1, p2, p3):
@@ -468,10 +453,10 @@ def test_four_party_conference_with_a_drop_an_add_and_a_removal(
     )
 
     cli_json(p3.data, "hangup")  # a party drops
-    assert wait_for(lambda: _with(h, p3) is None), _calls(h)
-    left = next(x for x in _calls(h) if x["peer_key"] == p3.public_key)
+    assert wait_for(lambda: call_with(h, p3) is None), calls_of(h)
+    left = next(x for x in calls_of(h) if x["peer_key"] == p3.public_key)
     assert left["reason"] == "remote_hangup", left
-    assert all(_talking(h, p) and _talking(p, h) for p in (p1, p2)), _calls(h)
+    assert all(_talking(h, p) and _talking(p, h) for p in (p1, p2)), calls_of(h)
     three = ("h", "p1", "p2")
     dropped = _phase(
         lab,
@@ -482,17 +467,17 @@ def test_four_party_conference_with_a_drop_an_add_and_a_removal(
 
     # Add P3 back: dial it (the conference goes on hold meanwhile), then join every call.
     assert cli_json(h.data, "dial", p3.number)["call"]["state"] in ("ringback", "dialing")
-    assert wait_for(lambda: all(_held_by_peer(p, h) for p in (p1, p2))), _calls(h)
+    assert wait_for(lambda: all(_held_by_peer(p, h) for p in (p1, p2))), calls_of(h)
     _answer(p3, h)
-    assert wait_for(lambda: _talking(h, p3)), _calls(h)
+    assert wait_for(lambda: _talking(h, p3)), calls_of(h)
     legs = cli_json(h.data, "conference")["legs"]
     assert {leg["peer_key"] for leg in legs} == {p.public_key for p in (p1, p2, p3)}, legs
-    leg = _with(h, p1)
+    leg = call_with(h, p1)
     assert leg is not None
     removed = cli_json(h.data, "hangup", "--call-id", leg["call_id"])
     assert (removed["state"], removed["reason"]) == ("ended", "hangup"), removed
-    assert wait_for(lambda: not _live(p1)), _calls(p1)
-    assert _calls(p1)[0]["reason"] == "remote_hangup", _calls(p1)
+    assert wait_for(lambda: not live_calls(p1)), calls_of(p1)
+    assert calls_of(p1)[0]["reason"] == "remote_hangup", calls_of(p1)
     assert wait_for(lambda: all(_talking(h, p) and _talking(p, h) for p in (p2, p3)))
     again = ("h", "p2", "p3")
     readded = _phase(
