@@ -286,6 +286,8 @@ def test_offline_forwarding_follows_the_directory_record_of_a_phone_switched_off
         first = next(x for x in calls_of(caller) if x["number"] == callee.number)
         assert (first["reason"], first["forwarded_to"]) == ("unreachable", target.number), first
         assert state_with(caller, target) == "ringback"
+        # The caller's history says where the call went, not that it failed.
+        assert (callee.number, "out", "forwarded") in _history(caller), _history(caller)
 
 
 @pytest.mark.slow
@@ -308,6 +310,7 @@ def test_offline_forwarding_after_a_call_on_a_session_gone_stale(phones: Phones)
     assert at_c["diverted"] == [b.number], at_c
     first = _ended(a, dialled["call_id"]) or {}
     assert (first["reason"], first["forwarded_to"]) == ("unreachable", c.number), first
+    assert (b.number, "out", "forwarded") in _history(a), _history(a)
 
 
 def test_intercom_calls_are_answered_at_once_for_a_contact_marked_auto_answer(

@@ -748,6 +748,23 @@ def test_call_ended_answered_call_records_end_and_duration(db: Database) -> None
     assert db.missed_unseen() == 0
 
 
+def test_call_forwarded_turns_a_failed_call_into_a_forwarded_one_only(db: Database) -> None:
+    """Offline forwarding is found after the call ended unreachable (recorded as failed)."""
+    start(db, 1, started_at=10.0)
+    assert not db.call_forwarded(cid(1), OTHER_NUMBER)  # still live: not settled yet
+    assert db.call_ended(cid(1), ended_at=25.0, end_reason="unreachable", outcome="failed")
+    assert db.call_forwarded(cid(1), OTHER_NUMBER)
+    row = db.call(cid(1))
+    assert row is not None and (row.outcome, row.forwarded_to) == ("forwarded", OTHER_NUMBER)
+    assert row.end_reason == "unreachable"
+    assert not db.call_forwarded(cid(1), OTHER_NUMBER)  # once
+    start(db, 2, started_at=30.0)
+    db.call_ended(cid(2), ended_at=31.0, end_reason="declined", outcome="rejected")
+    assert not db.call_forwarded(cid(2), OTHER_NUMBER)  # only a failed call
+    with pytest.raises(ValueError):
+        db.call_forwarded(cid(3), "12")
+
+
 def test_call_ended_missed_is_unseen_until_marked(db: Database) -> None:
     start(db, 1, started_at=1.0)
     start(db, 2, started_at=2.0)

@@ -106,6 +106,7 @@ class Persistence:
             events.LanAnnouncementChanged: self._lan,
             events.CallStateChanged: self._call,
             events.CallerIdentified: self._caller,
+            events.CallUpdated: self._call_forwarded,
             events.ContactSaved: self._contact,
             events.ContactRemoved: self._contact_removed,
             events.ForwardingChanged: self._forward,
@@ -210,6 +211,12 @@ class Persistence:
             changes["verified"] = event.trust == "verified"
         if changes:
             db.call_updated(event.call_id, **changes)  # type: ignore[arg-type]
+
+    def _call_forwarded(self, event: events.CallUpdated) -> None:
+        """An outgoing call that ended unreachable went on to the offline forwarding target
+        in the callee's record: the history says forwarded, not failed."""
+        if event.aspect == "forwarded" and event.forwarded_to is not None:
+            self.db.call_forwarded(event.call_id, event.forwarded_to)
 
     def _caller(self, event: events.CallerIdentified) -> None:
         self.db.set_call_numbers(event.peer_key, event.number)

@@ -860,6 +860,19 @@ class Database:
             )
         return cur.rowcount > 0
 
+    def call_forwarded(self, call_id: bytes, forwarded_to: str) -> bool:
+        """A settled call that failed went on to ``forwarded_to`` after all (offline
+        forwarding, found once the call had ended unreachable). False if no such call."""
+        _check_bytes(call_id, CALL_ID_LEN, "call_id")
+        _check_number(forwarded_to, "forwarded_to")
+        with self._write("forward call"):
+            cur = self._conn.execute(
+                "UPDATE calls SET outcome = 'forwarded', forwarded_to = ?"
+                " WHERE call_id = ? AND outcome = 'failed'",
+                (forwarded_to, call_id),
+            )
+        return cur.rowcount > 0
+
     def set_call_numbers(self, peer_key: bytes, number: str) -> int:
         """Fill in ``number`` on calls with ``peer_key`` recorded before it was known."""
         _check_key(peer_key, "peer_key")

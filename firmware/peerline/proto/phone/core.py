@@ -688,6 +688,7 @@ class PhoneCore:
             log.info("call %s: offline forward to %s would loop", call.call_id.hex()[:8], target)
             return
         call.forwarded_to = target
+        self.emit(ev.CallUpdated(call_id=call.call_id, aspect="forwarded", forwarded_to=target))
         chain = call.diverted + ((call.number,) if call.number else ())
         redirect = Redirected(
             call_id=call.call_id,

@@ -47,13 +47,16 @@ class CallStateChanged(PhoneEvent):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CallUpdated(PhoneEvent):
-    """Something about a live call changed but not its state: ``aspect`` is 'held_by_peer',
-    'sas', 'transfer' or 'transfer_failed'; ``status`` has the rest."""
+    """Something about a call changed but not its state: ``aspect`` is 'held_by_peer',
+    'sas', 'transfer' or 'transfer_failed' (a live call), or 'forwarded' (an outgoing call
+    that ended unreachable is followed to the forwarding target in the callee's record);
+    ``status`` has the rest."""
 
     call_id: bytes
     aspect: str
     held_by_peer: bool = False
     sas: str | None = None
+    forwarded_to: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
