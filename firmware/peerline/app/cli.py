@@ -346,8 +346,10 @@ def cmd_dial(args: argparse.Namespace) -> int:
             cargs["intercom"] = True
     res = _call(args, args.command, cargs, timeout=60.0)
     call = res["call"]
+    diverted = call.get("diverted") or []
+    via = f", forwarded by {' -> '.join(map(_shown, diverted))}" if diverted else ""
     human = (
-        f"calling {format_number(res['number'])} ({res['path']}), SAS {res['sas']}: "
+        f"calling {_shown(res['number'])} ({res['path']}{via}), SAS {res['sas']}: "
         f"{_call_state(call)}"
     )
     _out(args, res, human)
@@ -399,7 +401,7 @@ def cmd_transfer(args: argparse.Namespace) -> int:
         cargs["call_id"] = args.call_id
     res = _call(args, "transfer", cargs, timeout=RESOLVE_WAIT_S + 130)
     done = "transferred" if res["transferred"] else f"not transferred: {_call_state(res)}"
-    _out(args, res, f"call with {format_number(res['number'] or '') or '?'}: {done}")
+    _out(args, res, f"call with {_shown(res['number'])}: {done}")
     return 0 if res["transferred"] else EXIT_FAILED
 
 
@@ -477,7 +479,7 @@ def cmd_history(args: argparse.Namespace) -> int:
         when = time.strftime("%Y-%m-%d %H:%M", time.localtime(c["started_at"]))
         took = f" {c['duration_s']:.0f} s" if c["duration_s"] is not None else ""
         mark = " verified" if c["verified"] else ""
-        fwd = f" to {format_number(c['forwarded_to'])}" if c.get("forwarded_to") else ""
+        fwd = f" to {_shown(c['forwarded_to'])}" if c.get("forwarded_to") else ""
         lines.append(f"{when} {arrow} {who}  {c['outcome']}{fwd}{took}{mark}")
     head = f"{res['missed_unseen']} missed call(s) not seen before" if res["missed_unseen"] else ""
     _out(args, res, "\n".join(([head] if head else []) + lines) or "no calls")
@@ -497,6 +499,16 @@ def cmd_msg_list(args: argparse.Namespace) -> int:
 
 
 # -- argument parsing ---------------------------------------------------------------------------
+def _shown(number: str | None) -> str:
+    """A number as the phone shows it (in fours); an extension or anything else as it is."""
+    if not number:
+        return "?"
+    try:
+        return format_number(number)
+    except InvalidNumber:
+        return number
+
+
 def _number_arg(text: str) -> str:
     try:
         return parse_number(text)
