@@ -44,6 +44,7 @@ from peerline.proto.lan import (
     LanAnnouncement,
     LanEvent,
     LanPeer,
+    RegistryState,
     from_txt,
     to_txt,
 )
@@ -425,8 +426,10 @@ class LanDriver:
         self._closed = False
 
     async def start(self) -> None:
-        """Start the registry's probe and zeroconf (browse first, then register)."""
-        self.registry.start(now=self._loop.time())
+        """Start the registry's probe (unless its owner already did, at a time it chose) and
+        zeroconf (browse first, then register)."""
+        if self.registry.state is RegistryState.IDLE:
+            self.registry.start(now=self._loop.time())
         self.poke()
         announcement = self.registry.announcement
         assert announcement is not None
