@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from daemons import cli, start_daemon
+from daemons import Daemon, cli, start_daemon
 
 Event = dict[str, Any]
 
@@ -63,13 +63,16 @@ class Follower:
 
 def test_events_json_shows_a_message_an_incoming_call_and_its_states(tmp_path: Path) -> None:
     a = start_daemon(tmp_path / "a")
-    b = start_daemon(tmp_path / "b", "--seed", a.addr)
     follower = Follower(a.data)
+    b: Daemon | None = None
     try:
         deadline = time.monotonic() + 10.0
         while a.status()["events"]["subscribers"] < 1:  # the stream is open before anything
             assert time.monotonic() < deadline, "peerline events never subscribed"
             time.sleep(0.05)
+        # B starts only now: whatever makes A derive B's number (B's record stored at A as it
+        # joins, its message, its call) happens while the stream is open.
+        b = start_daemon(tmp_path / "b", "--seed", a.addr)
         cli(b.data, "msg", "send", a.number, "hello from b")
         message = follower.wait_for(lambda e: e["event"] == "message_received")
         assert message["text"] == "hello from b" and message["peer_key"] == b.public_key
@@ -104,5 +107,6 @@ def test_events_json_shows_a_message_an_incoming_call_and_its_states(tmp_path: P
     finally:
         follower.stop()
         for d in (b, a):
-            d.stop(timeout=5)
+            if d is not None:
+                d.stop(timeout=5)
     assert follower.proc.returncode is not None
