@@ -144,9 +144,15 @@ def test_a_call_carries_speech_both_ways_and_dtmf_then_hangs_up(
     dialed = _dial(a, b)
     t_ring = time.monotonic()  # both devices have started (about now): IN.wav is being read
     assert dialed["call"]["state"] == "ringback", dialed
-    assert wait_for(lambda: _call(b)["state"] == "incoming"), b.status()["calls"]
-    assert _call(b)["number"] == a.number  # the caller's number, shown while it rings
+    ringing: dict[str, Any] = {}
+
+    def rings() -> bool:
+        ringing.update(_call(b))  # one status per poll: the answer must come within LEAD_S
+        return ringing["state"] == "incoming"
+
+    assert wait_for(rings), b.status()["calls"]
     answered = cli_json(b.data, "answer")
+    assert ringing["number"] == a.number  # the caller's number, shown while it rang
     assert answered["state"] == "active", answered
     assert wait_for(lambda: _call(a)["state"] == "active"), a.status()["calls"]
 
