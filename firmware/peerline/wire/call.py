@@ -278,8 +278,8 @@ class SasCommit:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class SasNonce:
-    """The caller's call-SAS nonce, sent only once it has the callee's commitment (§2.6)."""
+class _SasNonceField:
+    """SAS_NONCE and SAS_REVEAL: the same field, a 16-byte nonce (§2.6)."""
 
     call_id: bytes
     nonce: bytes
@@ -290,15 +290,13 @@ class SasNonce:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class SasReveal:
+class SasNonce(_SasNonceField):
+    """The caller's call-SAS nonce, sent only once it has the callee's commitment (§2.6)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SasReveal(_SasNonceField):
     """The callee's call-SAS nonce, sent only once it has the caller's (§2.6)."""
-
-    call_id: bytes
-    nonce: bytes
-
-    def __post_init__(self) -> None:
-        _check_call_id(self.call_id)
-        _check_nonce(self.nonce)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -401,12 +399,9 @@ def push_signal(signal: Signal) -> bytes:
         buf.push_u8(SignalKind.SAS_COMMIT)
         buf.push_bytes(signal.call_id)
         buf.push_bytes(signal.commitment)
-    elif isinstance(signal, SasNonce):
-        buf.push_u8(SignalKind.SAS_NONCE)
-        buf.push_bytes(signal.call_id)
-        buf.push_bytes(signal.nonce)
-    elif isinstance(signal, SasReveal):
-        buf.push_u8(SignalKind.SAS_REVEAL)
+    elif isinstance(signal, SasNonce | SasReveal):
+        kind = SignalKind.SAS_NONCE if isinstance(signal, SasNonce) else SignalKind.SAS_REVEAL
+        buf.push_u8(kind)
         buf.push_bytes(signal.call_id)
         buf.push_bytes(signal.nonce)
     elif isinstance(signal, Transfer):
