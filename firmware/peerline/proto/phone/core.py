@@ -27,12 +27,8 @@ from typing import Any
 
 from peerline.errors import InvalidKey, LocalProtocolError
 from peerline.ports import Rng
-from peerline.proto.call.events import CallEvent, MediaQuiet, Redirected, TransferRequested
-from peerline.proto.call.events import CallStateChanged as CallMoved
-from peerline.proto.call.events import CallUpdated as CallChanged
-from peerline.proto.call.events import DtmfReceived as CallDtmf
 from peerline.proto.call.manager import CallConfig, CallManager, CodecFactory
-from peerline.proto.call.state import Call, CallState, EndReason
+from peerline.proto.call.state import Call
 from peerline.proto.engine import Engine
 from peerline.proto.events import (
     HandshakeCompleted,
@@ -75,6 +71,7 @@ from peerline.wire.overlay import Contact
 from . import commands as cmd
 from . import events as ev
 from .addressbook import AddressBook, ContactCard, Trust
+from .callevents import CallReactions
 from .config import PhoneConfig, PhoneState, Surroundings
 from .contacts import ContactBook
 from .finder import PeerFinder
@@ -188,6 +185,7 @@ class PhoneCore:
         }
         "Engine event type -> what the core does with it (the rest: traversal's alone)."
         self.requests = PhoneRequests(self)
+        self.reactions = CallReactions(self)
         self.groups = GroupCalls(
             place=self.requests.place_member,
             cancel=self.requests.cancel_leg,
@@ -283,7 +281,7 @@ class PhoneCore:
             if call.peer_key == key and call.number is None:
                 call.number = number
                 self.emit(ev.CallerIdentified(call_id=call.call_id, peer_key=key, number=number))
-                self._check_key(call)
+                self.reactions.check_key(call)
         self._pump(now)
 
     def derivation_failed(self, key: bytes) -> None:
@@ -525,7 +523,7 @@ class PhoneCore:
             self.node.send_media(key, media, now=now, report=report)
         while (event := self.calls.next_event()) is not None:
             busy = True
-            self._on_call_event(event)
+            self.reactions.on_event(event)
         active = self.calls.audio_active(now)
         if active != self._audio_active:
             self._audio_active = active
@@ -539,166 +537,16 @@ class PhoneCore:
         until = self.calls.tone_until()
         return until if until is not None and until > self._now else None
 
+    @property
+    def now(self) -> float:
+        """The time of what the core is handling now (a command, a datagram, a timer)."""
+        return self._now
+
     def emit(self, event: ev.PhoneEvent) -> None:
         """Queue an event for ``next_event`` (the core's helpers report through here)."""
         self._events.append(event)
 
     # -- call events --------------------------------------------------------------------------
-    def _on_call_event(self, event: CallEvent) -> None:
-        call = self.find_call(event.call_id)
-        if isinstance(event, CallMoved):
-            if call is None:
-                return
-            number = call.number
-            if number is None and call.peer_key:
-                number = call.number = self.numbers.get(call.peer_key)
-            log.info(
-                "call %s with %s: %s%s",
-                event.call_id.hex()[:8],
-                format_number(number) if number else call.target or self.label(call.peer_key),
-                event.state,
-                f" ({event.reason})" if event.reason else "",
-            )
-            self.emit(
-                ev.CallStateChanged(
-                    call_id=call.call_id,
-                    state=event.state,
-                    outgoing=call.outgoing,
-                    peer_key=call.peer_key,
-                    number=number,
-                    name=call.name,
-                    reason=event.reason,
-                    detail=event.detail,
-                    target=call.target,
-                    answered=call.answered_at is not None,
-                    forwarded_to=call.forwarded_to,
-                    trust=str(self.trust(call)) if number is not None else "unknown",
-                )
-            )
-            if not call.outgoing and number is None and call.peer_key:
-                self.numbers.request(call.peer_key, urgent=True)  # caller ID, even if refused
-            if event.state is CallState.INCOMING:
-                card = self.book.get(number)
-                self.emit(
-                    ev.IncomingCall(
-                        call_id=call.call_id,
-                        peer_key=call.peer_key,
-                        number=number,
-                        name=call.name,
-                        known=self.contacts.get(call.peer_key) is not None,
-                        contact=card.name if card is not None else None,
-                        trust=str(self.book.trust(number, call.peer_key)),
-                        waiting=any(
-                            c.state in (CallState.ACTIVE, CallState.HELD)
-                            for c in self.calls.live_calls()
-                        ),
-                        group=call.group,
-                        page=call.page,
-                    )
-                )
-            if event.state in (CallState.INCOMING, CallState.DIALING):
-                self._check_key(call)
-            if event.state is CallState.ENDED:
-                self._offline_forward(call)
-            if call.fork:
-                self.groups.leg_moved(call, now=self._now)
-        elif isinstance(event, CallChanged):
-            if call is None:
-                return
-            log.info("call %s: %s", event.call_id.hex()[:8], event.aspect)
-            self.emit(
-                ev.CallUpdated(
-                    call_id=call.call_id,
-                    aspect=event.aspect,
-                    held_by_peer=call.held_by_peer,
-                    sas=call.sas,
-                )
-            )
-        elif isinstance(event, TransferRequested):
-            self.requests.transfer_requested(event, self._now)
-        elif isinstance(event, Redirected):
-            self.requests.follow_forward(event, self._now)
-        elif isinstance(event, MediaQuiet):
-            # Nothing heard in a talking call: its path may be dead; look for another.
-            if self.node.report_quiet(event.peer_key, now=self._now):
-                log.info(
-                    "call %s: nothing heard for a while; probing other paths",
-                    event.call_id.hex()[:8],
-                )
-        elif isinstance(event, CallDtmf):
-            log.info("call %s: DTMF %s", event.call_id.hex()[:8], event.digit)
-            self.emit(
-                ev.DtmfReceived(
-                    call_id=event.call_id, digit=event.digit, duration_ms=event.duration_ms
-                )
-            )
-
-    def _check_key(self, call: Call) -> None:
-        """A call with a contact's number from another key than the pinned one: say so, loudly
-        (once per call). A first key for a contact with none is pinned."""
-        if call.number is None or not call.peer_key or call.key_warned:
-            return
-        card = self.book.get(call.number)
-        if card is None:
-            return
-        if card.public_key is None:
-            self.save_card(replace(card, public_key=call.peer_key))
-            # Pinned only now (trust on first use): an intercom call from a contact marked
-            # auto-answer is answered as if the key had been known when its INVITE came.
-            self.calls.recheck_intercom(call.call_id, now=self._now)
-            return
-        if card.public_key != call.peer_key:
-            call.key_warned = True
-            log.warning(
-                "call %s: %s (%s) uses key %s, not the pinned %s: a reset phone or an impostor",
-                call.call_id.hex()[:8],
-                card.name,
-                format_number(call.number),
-                call.peer_key.hex()[:16],
-                card.public_key.hex()[:16],
-            )
-            self.emit(
-                ev.KeyChanged(
-                    call_id=call.call_id,
-                    number=call.number,
-                    pinned_key=card.public_key,
-                    public_key=call.peer_key,
-                )
-            )
-
-    def _offline_forward(self, call: Call) -> None:
-        """A call that could not reach a phone whose record names a forwarding target (it is
-        switched off): call the target instead. Without a target known when the call was placed
-        (no record was read: it went out on a session that had gone stale; or the record named
-        none then), the record is read now."""
-        target = self.requests.offline_forwards.pop(call.call_id, None)
-        if call.reason is not EndReason.UNREACHABLE or call.answered_at or not call.outgoing:
-            return
-        if target is None:
-            if not call.fork:  # a group's leg is not forwarded
-                self.requests.check_offline_forward(call, self._now)
-            return
-        self.follow_offline(call, target)
-
-    def follow_offline(self, call: Call, target: str) -> None:
-        """Call ``target``, the forwarding target in the record of the phone ``call`` could not
-        reach, instead (unless that loops)."""
-        if not self.calls.may_follow(call, target):
-            self.calls.counters.forward_loops += 1
-            log.info("call %s: offline forward to %s would loop", call.call_id.hex()[:8], target)
-            return
-        call.forwarded_to = target
-        self.emit(ev.CallUpdated(call_id=call.call_id, aspect="forwarded", forwarded_to=target))
-        chain = call.diverted + ((call.number,) if call.number else ())
-        redirect = Redirected(
-            call_id=call.call_id,
-            peer_key=call.peer_key,
-            target=target,
-            reason="offline",
-            diverted=chain,
-        )
-        self.requests.follow_forward(redirect, self._now)
-
     def set_offline_forward(self, target: str | None, now: float) -> None:
         """Publish (or withdraw) the offline forwarding target in this phone's record."""
         if target != self.reach.forward_to:

@@ -600,7 +600,7 @@ class PhoneRequests:
 
     def check_offline_forward(self, call: Call, now: float) -> None:
         """``call`` ended unreachable and no record read for it named an offline forwarding
-        target: read the callee's record now (``core.follow_offline`` if it names one)."""
+        target: read the callee's record now (``reactions.follow_offline`` if it names one)."""
         if call.number is None or len(self._forward_checks) >= MAX_OPEN_REQUESTS:
             return
         self._forward_checks[self.core.finder.lookup(call.number, now=now)] = call.call_id
@@ -614,7 +614,7 @@ class PhoneRequests:
             return  # another call began meanwhile: no surprise call now
         targets = [r.forward_to for r in result.records if r.public_key == call.peer_key]
         if targets and targets[0] and targets[0] != self.core.number:
-            self.core.follow_offline(call, targets[0])
+            self.core.reactions.follow_offline(call, targets[0])
 
     def _on_lookup_done(self, done: LookupDone, now: float) -> None:
         checked = self._forward_checks.pop(done.request, None)
