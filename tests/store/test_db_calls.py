@@ -15,6 +15,7 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
+from peerline.store import contactbook
 from peerline.store import db as db_module
 from peerline.store.db import (
     MAX_CALL_HISTORY,
@@ -237,7 +238,7 @@ def test_add_contact_taken_speed_dial_names_its_holder(db: Database) -> None:
 def test_add_contact_beyond_the_limit_raises_value_error(
     db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(db_module, "MAX_CONTACTS", 2)
+    monkeypatch.setattr(contactbook, "MAX_CONTACTS", 2)  # where the limit is checked
     db.add_contact(NUMBER, "Ada", now=1.0)
     db.add_contact(OTHER_NUMBER, "Bob", now=1.0)
     with pytest.raises(ValueError, match="full"):
