@@ -102,10 +102,11 @@ class Daemon:
     number: str
     public_key: str
     port: int
+    host: str = "127.0.0.1"
 
     @property
     def addr(self) -> str:
-        return f"127.0.0.1:{self.port}"
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
 
     def status(self) -> Any:
         return cli_json(self.data, "status")
@@ -162,12 +163,13 @@ def start_daemon(
         if line.strip() == "ready":
             break
     text = "".join(lines)
-    match = re.search(r"listen\s+udp 127\.0\.0\.1:(\d+)", text)
+    match = re.search(r"listen\s+udp (127\.0\.0\.1|\[::1\]):(\d+)", text)
     assert match, text
     return Daemon(
         data=data,
         proc=proc,
         number=ident["number"],
         public_key=ident["public_key"],
-        port=int(match.group(1)),
+        port=int(match.group(2)),
+        host=match.group(1).strip("[]"),
     )

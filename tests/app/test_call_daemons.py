@@ -170,7 +170,7 @@ def test_a_call_carries_speech_both_ways_and_dtmf_then_hangs_up(
         assert media["counters"]["decode_errors"] == 0, (d.data.name, media)
         assert media["tx"]["kbps"] > 0, (d.data.name, media)
     shown = cli(a.data, "status").stdout
-    assert "call     outgoing" in shown and "active, direct, opus/16k" in shown, shown
+    assert "  call      " in shown and ": active, direct, opus/16k" in shown, shown
 
     hung = cli_json(a.data, "hangup")
     assert (hung["state"], hung["reason"]) == ("ended", "hangup"), hung

@@ -11,7 +11,7 @@ import ipaddress
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import asdict
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from peerline import __version__
 from peerline.errors import InvalidNumber, StoreError
@@ -28,6 +28,7 @@ from peerline.proto.phone import (
 from peerline.runtime.control import CommandError, EventStream
 from peerline.types import Addr
 
+from .eventhub import Subscription
 from .eventjson import event_json, record_json
 
 if TYPE_CHECKING:
@@ -225,18 +226,37 @@ class Control:
             result["reason"] = event.reason
         return result
 
-    async def dial(self, args: dict[str, Any]) -> dict[str, Any]:
+    async def dial(self, args: dict[str, Any]) -> dict[str, Any] | EventStream:
         """Resolve a number or LAN extension, open a secure session and place a call on it;
-        returns once the far phone rings or refuses (or after ``DIAL_WAIT_S``)."""
+        returns once the far phone rings or refuses (or after ``DIAL_WAIT_S``). With
+        ``progress``: a stream of the call's steps instead, until it rings (or, with
+        ``until: "answered"``, is answered) or fails."""
         core = self.phone.core
         intercom = args.get("intercom", False)
         if not isinstance(intercom, bool):
             raise CommandError("bad_request", '"intercom" must be true or false')
+        progress = args.get("progress", False)
+        if not isinstance(progress, bool):
+            raise CommandError("bad_request", '"progress" must be true or false')
+        until = args.get("until", "ringing")
+        if until not in ("ringing", "answered"):
+            raise CommandError("bad_request", '"until" is "ringing" or "answered"')
         command = commands.Dial(
             target=str(args.get("number", "")),
             public_key=_optional_key(args.get("public_key")),
             intercom=intercom,
         )
+        if progress:
+            sub = self.phone.hub.subscribe()
+            try:
+                accepted = self._submit(command)
+            except CommandError:
+                sub.close()
+                raise
+            assert accepted.call_id is not None
+            self.phone.poke()  # send the INVITE or the lookup, and deliver what is queued
+            steps = DialProgress(self, accepted.call_id, answered=until == "answered")
+            return EventStream(steps.items(sub))
         accepted = self._submit(command)
         call_id = accepted.call_id
         assert call_id is not None
@@ -246,6 +266,11 @@ class Control:
                 break
             call = await self._placed(call.followed_by)  # forwarded: the call that follows it
         call = _glare_survivor(core, call)
+        return self.dial_result(call)
+
+    def dial_result(self, call: CallInfo) -> dict[str, Any]:
+        """What ``dial`` answers for ``call``: the far phone, its session, the call."""
+        core = self.phone.core
         now = self._now()
         session = core.session(call.peer_key, now=now) or {}
         return {
@@ -493,13 +518,14 @@ class Control:
         wanted = _number_or_none(number)
         return next(c for c in self.phone.core.contact_cards() if c["number"] == wanted)
 
-    async def redial(self, args: dict[str, Any]) -> dict[str, Any]:
+    async def redial(self, args: dict[str, Any]) -> dict[str, Any] | EventStream:
         """Dial again what was dialled last (from the call history, so across restarts)."""
         last = next((r for r in self.phone.db.calls(200) if r.direction == "out"), None)
         target = None if last is None else (last.target or last.number)
         if not target:
             raise CommandError("no_call", "nothing was dialled yet")
-        return await self.dial({"number": target})
+        follow = {k: args[k] for k in ("progress", "until") if k in args}
+        return await self.dial({"number": target} | follow)
 
     async def history(self, args: dict[str, Any]) -> dict[str, Any]:
         limit = args.get("limit", 50)
@@ -581,6 +607,83 @@ def status_json(phone: "Phone") -> dict[str, Any]:
         "boot_config": phone.boot_import,
         "missed_calls": _missed(phone),
     }
+
+
+class DialProgress:
+    """A call being placed, step by step, for ``dial`` with ``progress``: one item when it
+    starts and one each time it moves (looked up, INVITE sent, ringing, answered, forwarded),
+    until it rings (or is answered) or fails. Follows forwards and a glare's survivor."""
+
+    STAGES: ClassVar[dict[CallState, str]] = {
+        CallState.RESOLVING: "looking_up",
+        CallState.DIALING: "calling",
+        CallState.RINGBACK: "ringing",
+        CallState.ACTIVE: "answered",
+        CallState.HELD: "answered",
+        CallState.INCOMING: "answered",
+        CallState.ENDED: "failed",
+    }
+
+    def __init__(self, control: Control, call_id: bytes, *, answered: bool) -> None:
+        self.control = control
+        self.call_id = call_id
+        self.answered = answered
+        self.started = control._now()
+        self.followed = 0
+
+    async def items(self, sub: "Subscription") -> AsyncIterator[dict[str, Any]]:
+        core = self.control.phone.core
+        try:
+            last = None
+            while True:
+                call = core.call(self.call_id)
+                if call is None:
+                    yield self._item("failed", None, code="internal", message="the call vanished")
+                    return
+                call = _glare_survivor(core, call)
+                follower = call.followed_by if call.state is CallState.ENDED else None
+                if follower is not None and self.followed < MAX_FOLLOWED:
+                    self.followed += 1
+                    yield self._item("forwarded", call)
+                    self.call_id, last = follower, None
+                    continue
+                stage = self.STAGES[call.state]
+                if (stage, call.state) != last:
+                    last = (stage, call.state)
+                    if stage == "failed":
+                        reason = call.reason or EndReason.FAILED
+                        code = _END_CODES.get(reason, str(reason))
+                        yield self._item(stage, call, code=code, message=call.detail or str(reason))
+                        return
+                    done = stage == "answered" or (stage == "ringing" and not self.answered)
+                    yield self._item(stage, call, final=done)
+                    if done:
+                        return
+                event = await sub.next(timeout=1.0)
+                if event is None and sub.dropped:
+                    return
+        finally:
+            sub.close()
+
+    def _item(
+        self,
+        stage: str,
+        call: CallInfo | None,
+        *,
+        final: bool = False,
+        code: str = "",
+        message: str = "",
+    ) -> dict[str, Any]:
+        item: dict[str, Any] = {
+            "stage": stage,
+            "elapsed_s": round(self.control._now() - self.started, 2),
+            "final": final or stage == "failed",
+        }
+        if call is not None:
+            item |= self.control.dial_result(call)
+        if code:
+            item["error"] = {"code": code, "message": message}
+        return item
 
 
 def _glare_survivor(core: "PhoneCore", call: CallInfo) -> CallInfo:

@@ -3,7 +3,7 @@
 import itertools
 import json
 import socket
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -32,9 +32,17 @@ def _connect(socket_path: Path, request: dict[str, Any], timeout: float | None) 
     try:
         sock.connect(str(socket_path))
         sock.sendall((json.dumps(request) + "\n").encode())
-    except (FileNotFoundError, ConnectionRefusedError) as exc:
+    except (FileNotFoundError, ConnectionRefusedError, NotADirectoryError) as exc:
         sock.close()
-        raise NotRunning(f"no phone is running with control socket {socket_path}") from exc
+        raise NotRunning(
+            f"no phone is running on {socket_path.parent} (start one with"
+            f" `peerline run --data {socket_path.parent}`)"
+        ) from exc
+    except PermissionError as exc:
+        sock.close()
+        raise NotRunning(
+            f"{socket_path}: permission denied (the phone runs as another user)"
+        ) from exc
     except BaseException:
         sock.close()
         raise
@@ -70,15 +78,45 @@ def call(
     return _answer(data).get("result")
 
 
-def stream(socket_path: Path, cmd: str, args: dict[str, Any] | None = None) -> Iterator[Any]:
-    """Send one command that answers with a stream (``events``) and yield each item until the
-    phone stops; raises ``NotRunning`` or ``ControlError`` as ``call`` does."""
+def stream(
+    socket_path: Path,
+    cmd: str,
+    args: dict[str, Any] | None = None,
+    *,
+    idle_s: float | None = None,
+) -> Generator[Any, None, None]:
+    """Send one command that answers with a stream (``events``, ``dial`` with progress) and
+    yield each item until the stream ends; raises ``NotRunning`` or ``ControlError`` as
+    ``call`` does. With ``idle_s``, None is yielded after each ``idle_s`` seconds without an
+    item (so a caller can show time passing)."""
     request = {"id": next(_ids), "cmd": cmd, "args": args or {}}
-    sock = _connect(socket_path, request, None)
+    sock = _connect(socket_path, request, idle_s)
     try:
-        lines = sock.makefile("rb")
-        _answer(lines.readline())
+        lines = _lines(sock)
+        first = next(lines, b"")
+        while first is None:
+            first = next(lines, b"")
+        _answer(first)
         for line in lines:
-            yield json.loads(line).get("event")
+            yield None if line is None else json.loads(line).get("event")
     finally:
         sock.close()
+
+
+def _lines(sock: socket.socket) -> Iterator[bytes | None]:
+    """The socket's lines as they come; None at each timeout; ends when the phone closes."""
+    buffered = b""
+    while True:
+        while b"\n" in buffered:
+            line, buffered = buffered.split(b"\n", 1)
+            yield line
+        try:
+            chunk = sock.recv(65536)
+        except TimeoutError:
+            yield None
+            continue
+        if not chunk:
+            if buffered:
+                yield buffered
+            return
+        buffered += chunk

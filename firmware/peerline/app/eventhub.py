@@ -59,18 +59,19 @@ class EventHub:
     def subscribers(self) -> int:
         return len(self._subscribers)
 
+    def subscribe(self) -> "Subscription":
+        """Every event from now on, queued for one reader: take it before submitting the
+        command whose progress it follows, and no event of it is missed."""
+        return Subscription(self)
+
     async def stream(self) -> AsyncIterator[PhoneEvent]:
         """Every event from now on, until the subscriber falls ``MAX_QUEUED`` behind."""
-        queue: asyncio.Queue[PhoneEvent | None] = asyncio.Queue(MAX_QUEUED + 1)
-        self._subscribers.add(queue)
+        sub = self.subscribe()
         try:
-            while True:
-                event = await queue.get()
-                if event is None:
-                    return
+            while (event := await sub.next()) is not None:
                 yield event
         finally:
-            self._subscribers.discard(queue)
+            sub.close()
 
     def close(self) -> None:
         for _, fut in self._waiters:
@@ -80,3 +81,29 @@ class EventHub:
             with contextlib.suppress(asyncio.QueueFull):
                 queue.put_nowait(None)
         self._subscribers.clear()
+
+
+class Subscription:
+    """One reader's queue of events (``EventHub.subscribe``); ``close`` when done."""
+
+    def __init__(self, hub: EventHub) -> None:
+        self._hub = hub
+        self._queue: asyncio.Queue[PhoneEvent | None] = asyncio.Queue(MAX_QUEUED + 1)
+        self.dropped = False
+        hub._subscribers.add(self._queue)
+
+    async def next(self, timeout: float | None = None) -> PhoneEvent | None:
+        """The next event; None after ``timeout`` seconds, or when the hub dropped this
+        reader or closed (``dropped`` says which)."""
+        if self.dropped:
+            return None
+        try:
+            event = await asyncio.wait_for(self._queue.get(), timeout)
+        except TimeoutError:
+            return None
+        if event is None:
+            self.dropped = True
+        return event
+
+    def close(self) -> None:
+        self._hub._subscribers.discard(self._queue)

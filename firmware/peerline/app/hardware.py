@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from peerline.errors import HardwareError
+from peerline.errors import ConfigError, HardwareError
 from peerline.ports import Display, HookInput, Indicators, KeyInput
 from peerline.store.config import Config
 from peerline.store.pinmap import PinMap, load_pinmap
@@ -56,8 +56,18 @@ class Hardware:
         self.closers.clear()
 
 
-def resolve_kind(kind: str, *, stdin: TextIO, stdout: TextIO) -> str:
-    """``auto`` made concrete (see the module docstring); other kinds as they are."""
+def resolve_kind(kind: str, *, stdin: TextIO, stdout: TextIO, where: str = "") -> str:
+    """``auto`` made concrete (see the module docstring); other kinds as they are, but the
+    emulator only in a terminal (``where`` says where it was asked for, for the error).
+
+    :raises ConfigError: ``emulator`` without a terminal to draw in and read keys from.
+    """
+    if kind == "emulator" and not (_is_tty(stdin) and _is_tty(stdout)):
+        origin = f" ({where})" if where else ""
+        raise ConfigError(
+            f'hardware.kind = "emulator"{origin} draws the phone in a terminal, but stdin and'
+            " stdout are not one: run it in a terminal, or use --hw none (headless)"
+        )
     if kind != "auto":
         return kind
     if on_raspberry_pi():

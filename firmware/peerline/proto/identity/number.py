@@ -10,10 +10,8 @@ from typing import Final
 
 import nacl.bindings
 
-from peerline.errors import InvalidKey, InvalidNumber
-
-NUMBER_DIGITS: Final = 12
-"""Decimal digits in a number; 10**12 numbers in all."""
+from peerline.errors import InvalidKey
+from peerline.wire.number_text import NUMBER_DIGITS, format_number, parse_number
 
 NUMBER_SALT: Final = b"peerline-number1"
 """argon2id salt: fixed, exactly 16 bytes (libsodium's crypto_pwhash_SALTBYTES)."""
@@ -35,7 +33,6 @@ NUMBER_HASH_BYTES: Final = 16
 _ALG: Final = nacl.bindings.crypto_pwhash_ALG_ARGON2ID13
 _PUBLIC_KEY_SIZE: Final = 32
 _ASCII_DIGITS: Final = frozenset("0123456789")
-_SEPARATORS: Final = frozenset(" -")
 
 assert len(NUMBER_SALT) == nacl.bindings.crypto_pwhash_SALTBYTES
 assert nacl.bindings.crypto_pwhash_argon2id_OPSLIMIT_MIN <= NUMBER_OPSLIMIT
@@ -85,35 +82,6 @@ def verify_number(number: str, public_key: bytes) -> bool:
     if not (isinstance(public_key, bytes | bytearray) and len(public_key) == _PUBLIC_KEY_SIZE):
         return False
     return derive_number(public_key) == number
-
-
-def parse_number(text: str) -> str:
-    """Canonicalise a number a person typed or read: ``"4821 5590-1736"`` -> ``"482155901736"``.
-
-    Spaces and dashes anywhere are ignored; what is left must be exactly 12 ASCII digits.
-    Raises InvalidNumber naming the problem otherwise.
-    """
-    if not isinstance(text, str):
-        raise InvalidNumber(f"a number is text, not {type(text).__name__}")
-    digits = "".join(ch for ch in text if ch not in _SEPARATORS)
-    for ch in digits:
-        if ch not in _ASCII_DIGITS:
-            raise InvalidNumber(
-                f"a number may contain only digits 0-9, spaces and dashes; found {ch!r}"
-            )
-    if len(digits) != NUMBER_DIGITS:
-        raise InvalidNumber(f"a number has {NUMBER_DIGITS} digits; got {len(digits)}")
-    return digits
-
-
-def format_number(number: str) -> str:
-    """Group a number in fours for the display and for reading aloud: ``"4821 5590 1736"``.
-
-    Accepts anything ``parse_number`` does (so formatting is idempotent); raises InvalidNumber
-    otherwise.
-    """
-    digits = parse_number(number)
-    return " ".join(digits[i : i + 4] for i in range(0, NUMBER_DIGITS, 4))
 
 
 def _is_canonical(number: object) -> bool:

@@ -52,6 +52,7 @@ from typing import Final, NamedTuple
 
 from peerline.errors import DecodeError
 from peerline.proto.identity import PUBLIC_KEY_SIZE, SIGNATURE_SIZE, Identity, verify_signature
+from peerline.wire.number_text import is_extension
 
 __all__ = [
     "ANNOUNCEMENT_DOMAIN",
@@ -105,20 +106,6 @@ _HEX: Final = frozenset("0123456789abcdef")
 _B64URL: Final = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
 _SIG_B64_LEN: Final = 86
 """Characters of a 64-byte value in unpadded base64url."""
-
-
-def is_extension(value: object) -> bool:
-    """Whether ``value`` is a well-formed extension: 3 or 4 ASCII digits, not starting with 0.
-
-    A leading 0 is left to "dial out" prefixes, as on office PBXs. Typed ``object`` so remote
-    input can be tested without raising.
-    """
-    return (
-        isinstance(value, str)
-        and len(value) in (3, 4)
-        and all(ch in _DIGITS for ch in value)
-        and value[0] != "0"
-    )
 
 
 def _is_number(value: object) -> bool:

@@ -463,7 +463,7 @@ class PhoneCore:
         direct or relayed), or None."""
         for session in self.node.sessions(now=now):
             if session["peer_key"] == key.hex():
-                return session_status(session)
+                return session_status(session, self.numbers.get(key))
         return None
 
     @property

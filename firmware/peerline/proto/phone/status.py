@@ -16,8 +16,10 @@ if TYPE_CHECKING:
     from .core import PhoneCore
 
 
-def session_status(session: dict[str, Any]) -> dict[str, Any]:
-    """A node session for status: its path says direct or relayed (and through whom)."""
+def session_status(session: dict[str, Any], number: str | None = None) -> dict[str, Any]:
+    """A node session for status: the far phone's number if known, and its path: direct or
+    relayed (and through whom)."""
+    session["number"] = number
     endpoint = session["endpoint"]
     via = relay_of((endpoint[0], endpoint[1])) if endpoint else None
     session["path"] = "relayed" if via is not None else "direct"
@@ -75,7 +77,10 @@ def phone_status(core: "PhoneCore", *, now: float, uptime_s: float = 0.0) -> dic
             ),
         },
         "peers": len(core.contacts),
-        "sessions": [session_status(s) for s in node.sessions(now=now)],
+        "sessions": [
+            session_status(s, core.numbers.get(bytes.fromhex(s["peer_key"])))
+            for s in node.sessions(now=now)
+        ],
         "calls": [call_json(core, c, now) for c in core.calls.calls()],
         "forwarding": core.calls.forwarding.as_dict(),
         "do_not_disturb": core.calls.do_not_disturb,
