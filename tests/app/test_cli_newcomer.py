@@ -131,11 +131,12 @@ def test_4_global_options_go_before_or_after_the_command(phones: Phones, tmp_pat
 
 
 def test_4_run_json_prints_its_ready_object(tmp_path: Path) -> None:
+    argv = [
+        *PEERLINE, "--json", "run", "--data", str(tmp_path / "p"), "--port", "0",
+        "--bind", "127.0.0.1", "--no-lan", "--hw", "none", "--audio", "null",
+    ]  # fmt: skip
     proc = subprocess.Popen(
-        [
-            *PEERLINE, "--json", "run", "--data", str(tmp_path / "p"), "--port", "0",
-            "--bind", "127.0.0.1", "--no-lan", "--hw", "none", "--audio", "null",
-        ],  # fmt: skip
+        argv,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         stdin=subprocess.DEVNULL,
@@ -269,11 +270,12 @@ def test_12_every_kind_init_offers_runs_or_says_why_naming_the_file(tmp_path: Pa
     for kind in ("auto", "none", "pi", "emulator"):  # what the comment above kind offers
         assert f'"{kind}"' in text.split("kind =")[0].rsplit("[hardware]", 1)[1], kind
         config.write_text(text.replace('kind = "auto"', f'kind = "{kind}"', 1))
+        argv = [
+            *PEERLINE, "run", "--data", str(data), "--port", "0", "--bind", "127.0.0.1",
+            "--no-lan", "--audio", "null",
+        ]  # fmt: skip
         proc = subprocess.Popen(
-            [
-                *PEERLINE, "run", "--data", str(data), "--port", "0", "--bind", "127.0.0.1",
-                "--no-lan", "--audio", "null",
-            ],  # fmt: skip
+            argv,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
