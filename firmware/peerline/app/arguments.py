@@ -13,6 +13,9 @@ import math
 from peerline.errors import InvalidNumber
 from peerline.wire.number_text import is_extension, parse_number
 
+RESOLVE_WAIT_S = 60.0
+"""At most this long for a lookup-backed command to hear back (the core's own deadlines end
+every lookup well before: two lookups of at most 15 s each)."""
 MAX_WAIT_S = 120.0
 """``msg send --wait``: the longest a command waits for a delivery acknowledgement."""
 MAX_MESSAGE_BYTES = 1000

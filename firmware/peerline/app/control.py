@@ -7,11 +7,10 @@ the store.
 """
 
 import asyncio
-import ipaddress
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import asdict
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from peerline import __version__
 from peerline.errors import InvalidNumber, StoreError
@@ -28,6 +27,8 @@ from peerline.proto.phone import (
 from peerline.runtime.control import CommandError, EventStream
 from peerline.types import Addr
 
+from . import arguments
+from .arguments import MAX_WAIT_S, RESOLVE_WAIT_S
 from .eventhub import Subscription
 from .eventjson import event_json, record_json
 
@@ -36,14 +37,12 @@ if TYPE_CHECKING:
 
     from .daemon import Phone
 
-MAX_WAIT_S = 120.0
+T = TypeVar("T")
+
 MAX_FOLLOWED = 5
 """Forwards a ``dial`` follows to the call that rings (the call manager's MAX_DIVERSIONS)."""
 DIAL_WAIT_S = 10.0
 """``dial`` waits this long for the far phone to ring (or refuse) after the INVITE went out."""
-RESOLVE_WAIT_S = 60.0
-"""At most this long for a lookup-backed command to hear back (the core's own deadlines end
-every lookup well before: two lookups of at most 15 s each)."""
 
 _END_CODES = {
     EndReason.UNKNOWN_NUMBER: "unknown_number",
@@ -156,13 +155,8 @@ class Control:
         ]
 
     async def msg_send(self, args: dict[str, Any]) -> dict[str, Any]:
-        text = args.get("text")
-        if not isinstance(text, str) or not text:
-            raise CommandError("bad_request", '"text" must be a non-empty string')
-        wait = args.get("wait_s", 10.0)
-        bad_type = isinstance(wait, bool) or not isinstance(wait, int | float)
-        if bad_type or not 0 <= wait <= MAX_WAIT_S:
-            raise CommandError("bad_request", f'"wait_s" must be a number 0..{MAX_WAIT_S:g}')
+        text = _checked(arguments.message_text, args.get("text"), "text")
+        wait = _checked(arguments.wait_seconds, args.get("wait_s", 10.0), "wait_s")
         key = _optional_key(args.get("public_key"))
         command = commands.SendMessage(
             target=str(args.get("number", "")), text=text, public_key=key
@@ -187,9 +181,7 @@ class Control:
         return {"id": message_id.hex(), "status": status}
 
     async def msg_list(self, args: dict[str, Any]) -> list[dict[str, Any]]:
-        limit = args.get("limit", 100)
-        if not isinstance(limit, int) or isinstance(limit, bool) or not 0 <= limit <= 10_000:
-            raise CommandError("bad_request", '"limit" must be an integer 0..10000')
+        limit = _checked(arguments.message_limit, args.get("limit", 100), "limit")
         return [
             {
                 "id": m.id.hex(),
@@ -332,9 +324,7 @@ class Control:
         return self._call_result(self._submit(commands.Hangup(call_id=_call_id(args))))
 
     async def dtmf(self, args: dict[str, Any]) -> dict[str, Any]:
-        digits = args.get("digits")
-        if not isinstance(digits, str) or not 1 <= len(digits) <= 32:
-            raise CommandError("bad_request", '"digits" must be a string of 1 to 32 DTMF digits')
+        digits = _checked(arguments.dtmf_digits, args.get("digits"), "digits")
         call_id = _call_id(args)
         return self._call_result(self._submit(commands.SendDtmf(digits=digits, call_id=call_id)))
 
@@ -528,9 +518,7 @@ class Control:
         return await self.dial({"number": target} | follow)
 
     async def history(self, args: dict[str, Any]) -> dict[str, Any]:
-        limit = args.get("limit", 50)
-        if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= 1000:
-            raise CommandError("bad_request", '"limit" must be an integer 1..1000')
+        limit = _checked(arguments.history_limit, args.get("limit", 50), "limit")
         missed_only = bool(args.get("missed", False))
         db = self.phone.db
         rows = db.calls(limit, missed_only=missed_only)
@@ -706,13 +694,18 @@ def _for_request(event: PhoneEvent, accepted: commands.Accepted) -> bool:
     return getattr(event, "request", None) == accepted.request
 
 
+def _checked(check: Callable[[object], T], value: object, name: str) -> T:
+    """One of ``arguments``' checks (the CLI runs the same): ``bad_request`` naming the field."""
+    try:
+        return check(value)
+    except ValueError as exc:
+        raise CommandError("bad_request", f'"{name}": {exc}') from None
+
+
 def _call_id(args: dict[str, Any]) -> bytes | None:
     if args.get("call_id") is None:
         return None
-    try:
-        return bytes.fromhex(str(args["call_id"]))
-    except ValueError:
-        raise CommandError("bad_request", '"call_id" must be hex') from None
+    return _checked(arguments.call_id, args["call_id"], "call_id")
 
 
 def _number_or_none(text: str) -> str | None:
@@ -724,12 +717,9 @@ def _number_or_none(text: str) -> str | None:
 
 def _parse_key(value: object) -> bytes:
     try:
-        key = bytes.fromhex(str(value))
-    except ValueError:
-        raise CommandError("bad_key", "public key must be 64 hex digits") from None
-    if len(key) != 32:
-        raise CommandError("bad_key", "public key must be 64 hex digits")
-    return key
+        return arguments.public_key(value)
+    except ValueError as exc:
+        raise CommandError("bad_key", str(exc)) from None
 
 
 def _optional_key(value: object) -> bytes | None:
@@ -738,9 +728,6 @@ def _optional_key(value: object) -> bytes | None:
 
 def _parse_host_port(host: object, port: object) -> Addr:
     try:
-        ip = ipaddress.ip_address(str(host))
-    except ValueError:
-        raise CommandError("bad_address", f"host must be an IP address, got {host!r}") from None
-    if not isinstance(port, int) or isinstance(port, bool) or not 1 <= port <= 65535:
-        raise CommandError("bad_address", f"port must be 1..65535, got {port!r}")
-    return (str(ip), port)
+        return (arguments.host(host), arguments.port(port))
+    except ValueError as exc:
+        raise CommandError("bad_address", str(exc)) from None

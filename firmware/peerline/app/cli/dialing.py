@@ -9,11 +9,12 @@ import argparse
 import contextlib
 from typing import Any
 
+from peerline.app.arguments import RESOLVE_WAIT_S
 from peerline.app.control_client import ControlError, NotRunning, call, stream
 
 from .exits import FAILED, INTERRUPTED
 from .output import Output, shown
-from .remote import RESOLVE_WAIT_S, control_socket
+from .remote import control_socket
 
 REASONS = {
     "busy": "the far phone is in a call",

@@ -6,6 +6,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from peerline.app.arguments import RESOLVE_WAIT_S
 from peerline.app.control_client import call, stream
 
 from .exits import FAILED, Fail
@@ -14,8 +15,6 @@ from .output import Output, address, plural, seconds, shown, when, who
 log = logging.getLogger("peerline.cli")
 
 CONTROL_SOCKET = "control.sock"
-RESOLVE_WAIT_S = 60.0
-"""At most this long for a lookup-backed command (the phone's own deadlines end sooner)."""
 
 
 def ask(
