@@ -9,7 +9,7 @@ command. Light on purpose: handlers import what they need when they run.
 
 import argparse
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TypeVar
 
@@ -526,6 +526,27 @@ def _directory_commands(tree: _Tree) -> None:
         default=100,
         help="at most this many (1-10000; default: %(default)s)",
     )
+
+
+def commands(
+    parser: argparse.ArgumentParser, path: str = "peerline"
+) -> Iterator[tuple[str, argparse.ArgumentParser]]:
+    """Every command that runs something (``peerline msg send``, ...) with its parser, in the
+    order ``--help`` lists them: for the man page's examples and the tests."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield from commands(sub, f"{path} {name}")
+            return
+    yield path, parser
+
+
+def examples(parser: argparse.ArgumentParser) -> list[str]:
+    """The example lines of one command's help."""
+    epilog = parser.epilog or ""
+    if not epilog.startswith("examples:"):
+        return []
+    return [line.strip() for line in epilog.splitlines()[1:] if line.startswith("  ")]
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
