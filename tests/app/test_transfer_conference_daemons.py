@@ -6,12 +6,15 @@ Audio. Each phone talks its own band-limited noise (100-3400 Hz, its own seed, R
 about -24 dBFS) from ``file:IN.wav``; noises of different seeds are uncorrelated at every lag,
 so a phone's OUT.wav, a mix of several talkers in a conference, is scored against each source
 on its own. The ``file:`` device runs only while a call or a tone plays, so each phone's IN
-and OUT advance together on the phone's own clock. A *phase* (``_phase``) waits until media
+and OUT advance together on the phone's own clock, and both start again when a phone's device
+starts again (P3, called back into the conference). A *phase* (``_phase``) waits until media
 flows on every call of the phones that talk (``FLOW_PACKETS`` more received on each), reads
-every phone's ``audio.frames_captured`` (how far it has read IN and written OUT), waits until
-the listeners have played ``SETTLE_S + PHASE_S`` more (polling that counter), and reads them
-again. A source's lag in a listener's OUT is the difference of their positions at the phase's
-start plus the path's delay. ``_heard`` scores the listener's phase minus its first
+every phone's position (the frames in its OUT.wav's header, which counts what the phone has
+written so far: as far as it has read IN), waits until the listeners have played
+``SETTLE_S + PHASE_S`` more (polling those headers), and reads them again. Each phase is scored
+as soon as it ends, from the OUT.wav files of the running phones, before a new call can start
+one of them again. A source's lag in a listener's OUT is the difference of their positions at
+the phase's start plus the path's delay. ``_heard`` scores the listener's phase minus its first
 ``SETTLE_S`` in ``WINDOW_S`` windows, each aligned on its own at the lag from
 ``-LAG_SLACK_S`` to ``+MAX_PATH_S`` around that difference where it matches the source best
 (a jitter buffer under load moves its delay by 20-100 ms at once), as one normalized
@@ -70,7 +73,6 @@ from peerline.app.control_client import call
 from peerline.app.daemon import CONTROL_SOCKET_NAME
 
 RATE = 16_000
-FRAME = 320
 INPUT_S = 60.0
 "Each IN.wav: longer than any phone's audio device runs in a test (it must not run dry)."
 LEVEL = 2_000.0
@@ -137,7 +139,8 @@ class Lab:
         return self.phones[name]
 
     def played(self, name: str) -> Samples:
-        """What ``name`` played (its OUT.wav, complete once the daemon has stopped)."""
+        """What ``name`` played since its device last started (its OUT.wav, complete at every
+        moment)."""
         return _read_wav(self.tmp / f"{name}_out.wav")
 
 
@@ -234,8 +237,10 @@ def _finish(proc: subprocess.Popen[str]) -> Any:
 
 
 def _position(d: Daemon) -> int:
-    """How far ``d``'s audio device has read IN.wav and written OUT.wav, in samples."""
-    return int(_status(d)["audio"]["frames_captured"]) * FRAME
+    """How far ``d``'s audio device has read IN.wav and written OUT.wav since its device last
+    started, in samples: the frames OUT.wav's header counts (right at every moment)."""
+    with wave.open(str(d.data.parent / f"{d.data.name}_out.wav"), "rb") as w:
+        return w.getnframes()
 
 
 @dataclass(frozen=True)
@@ -328,7 +333,8 @@ def _heard(out: Samples, ref: Samples, w0: int, w1: int, lag0: int) -> dict[str,
 
 
 def _score(lab: Lab, phases: list[Phase]) -> None:
-    """Score every phase (after the daemons stopped: OUT.wav is complete) and assert."""
+    """Score phases just ended (OUT.wav is complete at every moment, and holds them until the
+    phone's device starts again) and assert."""
     outs = {n: lab.played(n) for n in lab.phones}
     table: dict[str, dict[str, dict[str, Any]]] = {}
     failed: list[str] = []
@@ -355,7 +361,7 @@ def _score(lab: Lab, phases: list[Phase]) -> None:
 
 def _stop(lab: Lab) -> None:
     for d in lab.phones.values():
-        d.stop(5)  # closes OUT.wav (its header is written on close)
+        d.stop(5)
 
 
 # ------------------------------------------------------------------------------- the tests
@@ -384,8 +390,8 @@ def test_blind_transfer_a_talks_with_c_and_both_hear_each_other(
     assert wait_for(lambda: _talking(a, c) and _talking(c, a)), (calls_of(a), calls_of(c))
 
     talk = _phase(lab, "a-c", {"a": ("c",), "c": ("a",)}, {"a": ("a",), "c": ("c",)})
-    _stop(lab)
     _score(lab, [talk])
+    _stop(lab)
 
 
 def test_attended_transfer_the_held_party_hears_nothing_then_talks_with_c(
@@ -407,6 +413,7 @@ def test_attended_transfer_the_held_party_hears_nothing_then_talks_with_c(
         {"b": ("c",), "c": ("b",)},
         {"a": ("a", "b", "c"), "b": ("a", "b"), "c": ("a", "c")},
     )
+    _score(lab, [consult])
 
     res = cli_json(b.data, "transfer", "--attended", c.number)
     assert res["transferred"] is True and res["peer_key"] == a.public_key, res
@@ -421,8 +428,8 @@ def test_attended_transfer_the_held_party_hears_nothing_then_talks_with_c(
     assert {x["reason"] for x in calls_of(b)} == {"transferred"}, calls_of(b)
 
     after = _phase(lab, "a-c", {"a": ("c",), "c": ("a",)}, {"a": ("a",), "c": ("c",)})
+    _score(lab, [after])
     _stop(lab)
-    _score(lab, [consult, after])
 
 
 def test_four_party_conference_with_a_drop_an_add_and_a_removal(
@@ -451,6 +458,7 @@ def test_four_party_conference_with_a_drop_an_add_and_a_removal(
         {n: tuple(o for o in everyone if o != n) for n in everyone},
         {n: (n,) for n in everyone},
     )
+    _score(lab, [four])  # now: P3's OUT.wav starts again when it is called back
 
     cli_json(p3.data, "hangup")  # a party drops
     assert wait_for(lambda: call_with(h, p3) is None), calls_of(h)
@@ -464,6 +472,7 @@ def test_four_party_conference_with_a_drop_an_add_and_a_removal(
         {n: tuple(o for o in three if o != n) for n in three},
         {n: (n,) for n in three},
     )
+    _score(lab, [dropped])
 
     # Add P3 back: dial it (the conference goes on hold meanwhile), then join every call.
     assert cli_json(h.data, "dial", p3.number)["call"]["state"] in ("ringback", "dialing")
@@ -486,5 +495,5 @@ def test_four_party_conference_with_a_drop_an_add_and_a_removal(
         {n: tuple(o for o in again if o != n) for n in again},
         {n: (n,) for n in again},
     )
+    _score(lab, [readded])
     _stop(lab)
-    _score(lab, [four, dropped, readded])

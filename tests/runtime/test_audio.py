@@ -7,6 +7,7 @@ inode and mtime, so configs are replaced atomically (``os.replace``) to be re-re
 """
 
 import importlib.util
+import logging
 import os
 import struct
 import threading
@@ -229,37 +230,89 @@ def test_file_round_trip_paced_in_real_time(tmp_path: Path, running: list[AudioD
     assert out[len(played) :] == bytes(len(out) - len(played))  # underruns played silence
 
 
-def test_inactive_device_is_left_alone_and_resumes_where_it_stopped(
+def read_wav(path: Path) -> tuple[int, bytes]:
+    """(frames the header counts, those frames' bytes), checking the format."""
+    with wave.open(str(path), "rb") as w:
+        assert (w.getnchannels(), w.getsampwidth(), w.getframerate()) == (1, 2, 16000)
+        return w.getnframes(), w.readframes(w.getnframes())
+
+
+def test_file_each_take_plays_in_from_its_start_and_starts_out_again(
     tmp_path: Path, running: list[AudioDevice]
 ) -> None:
-    """Idle (no call, no tone), the thread neither reads IN nor writes OUT; made active it
-    carries on from where it was, so ``file:IN`` starts at the first call."""
+    """Idle (no call, no tone), the thread neither reads IN nor writes OUT, and OUT is an empty
+    WAV from ``start`` on. Each time the device becomes active (a take: a call, a tone) IN plays
+    from its start and OUT starts again, so between calls OUT holds the last call."""
     infile, outfile = tmp_path / "in.wav", tmp_path / "out.wav"
     pcm_in = ramp(30)
     write_wav(infile, pcm_in)
-    dev = AudioDevice(parse_audio_spec(f"file:{infile},{outfile}"), capture_queue=100)
+    dev = AudioDevice(
+        parse_audio_spec(f"file:{infile},{outfile}"), capture_queue=200, playback_queue=60
+    )
     dev.set_active(False)
     start(running, dev)
-    time.sleep(0.3)
+    assert read_wav(outfile) == (0, b"")  # a valid, empty WAV before the first call
+    time.sleep(0.2)
     idle = dev.status()
     assert not idle.active and idle.frames_captured == 0 and idle.frames_played == 0
+    assert not idle.device_open and idle.problem == ""
     assert dev.read_frames() == []
-    dev.play(bytes(FRAME))
-    dev.set_active(True)
-    assert wait_until(lambda: dev.status().frames_captured >= 10)
+
+    first = ramp(40, start=777)
+    for frame in chunks(first):
+        dev.play(frame)
+    dev.set_active(True)  # take 1
+    assert wait_until(lambda: dev.status().frames_captured >= 35)
     dev.set_active(False)
-    time.sleep(0.1)
-    paused = dev.status().frames_captured
     assert dev.playback_queued == 0  # cleared: a stale frame must not play at the next call
-    time.sleep(0.2)
+    assert wait_until(lambda: not dev.status().device_open)
+    paused = dev.status().frames_captured
+    time.sleep(0.15)
     assert dev.status().frames_captured == paused
-    dev.set_active(True)
-    assert wait_until(lambda: dev.status().frames_captured >= 30)
     captured = b"".join(dev.read_frames())
-    assert captured[: len(pcm_in)] == pcm_in  # nothing skipped while idle
-    dev.stop()
-    with wave.open(str(outfile), "rb") as w:
-        assert w.getnframes() == dev.status().frames_played * 320
+    assert captured[: len(pcm_in)] == pcm_in
+    frames, out = read_wav(outfile)  # complete while the device is still running
+    assert frames == paused * 320
+    assert out[: len(first) // 2] == first[: len(first) // 2]
+
+    second = ramp(10, start=31337)
+    for frame in chunks(second):
+        dev.play(frame)
+    dev.set_active(True)  # take 2: IN again from its start, OUT again from empty
+    assert wait_until(lambda: dev.status().frames_captured >= paused + 35)
+    captured = b"".join(dev.read_frames())
+    assert captured[: len(pcm_in)] == pcm_in
+    dev.set_active(False)
+    assert wait_until(lambda: not dev.status().device_open)
+    frames, out = read_wav(outfile)
+    assert frames == (dev.status().frames_captured - paused) * 320  # take 2 only
+    assert out.startswith(second)
+    assert outfile.stat().st_size == 44 + 2 * frames
+
+
+def test_file_out_is_a_valid_wav_while_it_is_written(
+    tmp_path: Path, running: list[AudioDevice]
+) -> None:
+    """A reader that opens OUT at any moment of a call finds a WAV whose header counts the
+    frames written so far (at most one period behind the bytes on disk)."""
+    infile, outfile = tmp_path / "in.wav", tmp_path / "out.wav"
+    write_wav(infile, ramp(10))
+    played = ramp(50, start=5)
+    dev = AudioDevice(parse_audio_spec(f"file:{infile},{outfile}"), playback_queue=60)
+    for frame in chunks(played):
+        dev.play(frame)
+    start(running, dev)
+    seen = set()
+    end = time.monotonic() + 1.2
+    while time.monotonic() < end:
+        frames, out = read_wav(outfile)
+        ahead = outfile.stat().st_size - (44 + 2 * frames)
+        assert len(out) == 2 * frames
+        assert 0 <= ahead <= 2 * FRAME  # a write that had not reached the header, and one more
+        assert out == (played + bytes(len(out)))[: len(out)]  # what was played, then silence
+        seen.add(frames)
+        time.sleep(0.013)
+    assert len(seen) >= 10 and max(seen) >= 50 * 320  # it grew while we looked
 
 
 @pytest.mark.parametrize(
@@ -492,3 +545,75 @@ def test_alsa_device_closed_while_inactive_and_reopened_when_wanted(
     assert wait_until(lambda: dev.status().device_open)
     captured = dev.status().frames_captured
     assert wait_until(lambda: dev.status().frames_captured >= captured + 3)
+
+
+def audio_warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [
+        r.getMessage()
+        for r in caplog.records
+        if r.name == "peerline.runtime.audio" and r.levelno >= logging.WARNING
+    ]
+
+
+def test_alsa_missing_device_is_reported_at_start_retried_quietly_and_cleared_when_back(
+    running: list[AudioDevice], caplog: pytest.LogCaptureFixture
+) -> None:
+    """A phone starts idle, so the thread probes its device at once (open, close): a missing
+    one is one WARNING naming it and ALSA's reason, and ``status().problem``. During a call the
+    retries (every ``reopen_interval``) log nothing more. Idle again, a probe finds the device
+    back, clears the problem and says so, and leaves the device closed."""
+    caplog.set_level(logging.DEBUG, logger="peerline.runtime.audio")
+    world = FakeAlsa()
+    world.present = False
+    dev = AudioDevice(
+        parse_audio_spec("alsa:headset"),
+        pcm_opener=world.open,
+        reopen_interval=0.05,
+        probe_interval=0.1,
+        capture_queue=500,
+    )
+    dev.set_active(False)
+    start(running, dev)
+    assert wait_until(lambda: dev.status().problem != "")
+    status = dev.status()
+    assert status.problem.startswith("alsa:headset cannot be opened: No such file or directory")
+    assert "aplay -L" in status.problem
+    assert status.last_error == status.problem and not status.device_open
+    assert audio_warnings(caplog) == [f"audio: {status.problem}"]
+
+    dev.set_active(True)  # a call: silence on the clock, the device retried every 50 ms
+    assert wait_until(lambda: dev.status().reopen_attempts >= 6)
+    status = dev.status()
+    assert status.running and not status.device_open and status.frames_played > 0
+    assert len(audio_warnings(caplog)) == 1  # the same reason is not logged again
+
+    dev.set_active(False)
+    world.present = True  # plugged in between calls
+    assert wait_until(lambda: dev.status().problem == "")
+    assert any("alsa:headset works again" in r.getMessage() for r in caplog.records)
+    assert not dev.status().device_open  # probed, not held: the card stays free while idle
+    assert dev.status().last_error  # the history stays
+
+
+@needs_alsa
+def test_alsa_unknown_pcm_reported_at_start_and_alsa_lib_silent_on_stderr(
+    running: list[AudioDevice],
+    caplog: pytest.LogCaptureFixture,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    """Through real alsa-lib: an unknown PCM name is reported at start (probe) with ALSA's
+    reason; retries during a call print no ``ALSA lib ...`` line to stderr."""
+    caplog.set_level(logging.INFO, logger="peerline.runtime.audio")
+    capfd.readouterr()
+    dev = AudioDevice(parse_audio_spec("alsa:peerline-no-such-pcm"), reopen_interval=0.05)
+    dev.set_active(False)
+    start(running, dev)
+    assert wait_until(lambda: dev.status().problem != "")
+    problem = dev.status().problem
+    assert problem.startswith("alsa:peerline-no-such-pcm cannot be opened: "), problem
+    assert "[peerline-no-such-pcm]" in problem  # pyalsaaudio's reason names the PCM
+    dev.set_active(True)
+    assert wait_until(lambda: dev.status().reopen_attempts >= 5)
+    assert dev.status().running
+    assert audio_warnings(caplog) == [f"audio: {problem}"]
+    assert "ALSA lib" not in capfd.readouterr().err

@@ -4,10 +4,17 @@
 
 - ``alsa:DEVICE`` -- pyalsaaudio capture and playback on an ALSA PCM (``default``,
   ``plughw:1,0``, ``null``, a PCM defined in an asoundrc). Blocking reads of one period pace the
-  thread; a device that does not block (the ``null`` PCM) is paced by the clock instead.
+  thread; a device that does not block (the ``null`` PCM) is paced by the clock instead. An
+  idle phone starts by *probing* the device (opened without waiting, closed at once), so a
+  device that cannot work is reported at start, not at the first call. alsa-lib's own messages
+  go to the log at DEBUG, not to stderr (``runtime.alsalog``).
 - ``file:IN.wav,OUT.wav`` -- capture comes from IN (mono, 16-bit, at the sample rate; anything
-  else is refused by ``AudioDevice.start``), playback goes to OUT, paced in real time. When IN
-  runs out, capture continues with silence (it does not loop). OUT is finalised by ``stop``.
+  else is refused by ``AudioDevice.start``), playback goes to OUT, paced in real time. Each time
+  the device becomes active (a call starts ringing, or a tone plays) IN plays from its start and
+  OUT starts again, empty: between calls OUT holds the last call's audio, from its ring to its
+  end. When IN runs out, capture continues with silence (it does not loop). OUT is a complete
+  WAV at every moment: its header's sizes are rewritten after each 20 ms (``runtime.livewav``).
+  ``start`` makes OUT an empty WAV.
 - ``null`` -- captures silence and discards playback, paced by the clock.
 
 Every frame is 16-bit little-endian mono PCM, 20 ms long: 320 samples (640 bytes) at 16 kHz,
@@ -20,7 +27,9 @@ puts the captured frame on a bounded capture queue (``read_frame``) or gives it 
 ``on_capture``. Full queues drop their oldest frame and count it. An ALSA device that fails to
 open, errors mid-stream or disappears (an unplugged USB headset) is closed; the thread goes on
 with silence on the clock and tries to open it again every ``reopen_interval`` seconds, resuming
-real audio when it is back. ``status()`` reports the counters.
+real audio when it is back. What keeps the device from working is logged once as a WARNING
+(the same message again at most every ``REPORT_REPEAT_S``) and shown by ``status()`` as
+``problem`` until the device opens. ``status()`` reports the counters.
 
 Example (no hardware needed)::
 
@@ -37,8 +46,10 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import functools
 import importlib
 import logging
+import math
 import threading
 import time
 import wave
@@ -48,6 +59,9 @@ from pathlib import Path
 from typing import Any, Literal, Protocol
 
 from peerline.errors import ConfigError, PeerlineError
+
+from . import alsalog
+from .livewav import LiveWav
 
 log = logging.getLogger(__name__)
 
@@ -60,8 +74,16 @@ SAMPLE_BYTES = 2
 "16-bit mono: bytes per sample."
 DEFAULT_REOPEN_INTERVAL = 1.0
 "Seconds between attempts to open an ALSA device that is missing or failed."
+DEFAULT_PROBE_INTERVAL = 10.0
+"""Seconds between probes of an ALSA device that failed, while the phone is idle (so that
+``status`` stops showing the problem once the device is there)."""
 MAX_LATE_PERIODS = 5
 "When the thread falls this many periods behind the clock it re-anchors instead of bursting."
+REPORT_REPEAT_S = 60.0
+"""The audio thread logs one message (a device that cannot be opened) at most once in this
+many seconds; the repeats are counted in ``errors`` and said with the next report."""
+MAX_REPORTS = 32
+"Messages remembered for ``REPORT_REPEAT_S`` (forgotten all at once beyond this)."
 
 Kind = Literal["alsa", "file", "null"]
 OnCapture = Callable[[bytes], None]
@@ -191,13 +213,25 @@ class AudioStatus:
     errors: int
     "Device errors (open, read, write) and exceptions raised by ``on_capture``."
     last_error: str
-    "The most recent error, '' if none."
+    "The most recent error, '' if none (kept after the device works again)."
+    problem: str
+    """What keeps the device from working now, '' if nothing: an ALSA device that cannot be
+    opened (found by the probe at start, or at the last attempt) or that failed mid-call, a
+    file that cannot be read or written. Cleared when the device opens (or an idle probe
+    succeeds)."""
 
 
 class _Backend(Protocol):
     paced_by_device: bool
 
-    def open(self) -> None: ...
+    def check(self) -> None:
+        """At ``AudioDevice.start``: refuse a configuration that cannot work (``ConfigError``).
+        Quick, and never waits for hardware."""
+        ...
+
+    def open(self) -> None:
+        """The device becomes active (a call, a tone): start using it."""
+        ...
 
     def transfer(self, playback: bytes) -> bytes:
         """Play one frame and capture one; may block for up to one period."""
@@ -216,6 +250,9 @@ class _NullBackend:
     def __init__(self, frame_bytes: int) -> None:
         self._silence = bytes(frame_bytes)
 
+    def check(self) -> None:
+        pass
+
     def open(self) -> None:
         pass
 
@@ -227,26 +264,33 @@ class _NullBackend:
 
 
 class _FileBackend:
-    """WAV in, WAV out; IN ends in silence (no looping)."""
+    """WAV in, WAV out, one *take* at a time: ``open`` (the device becomes active) plays IN from
+    its start and makes OUT an empty WAV; ``transfer`` appends to OUT, whose header is right
+    after every frame; ``close`` (idle again) leaves OUT holding that take. IN ends in silence
+    (no looping)."""
 
     paced_by_device = False
 
     def __init__(self, spec: AudioSpec) -> None:
         assert spec.infile is not None and spec.outfile is not None
         self._spec = spec
+        self._infile: Path = spec.infile
+        self._outfile: Path = spec.outfile
         self._in: wave.Wave_read | None = None
-        self._out: wave.Wave_write | None = None
+        self._out: LiveWav | None = None
         self._silence = bytes(spec.frame_bytes)
 
-    def open(self) -> None:
-        spec = self._spec
-        assert spec.infile is not None and spec.outfile is not None
+    def _open_input(self) -> wave.Wave_read:
+        """IN, at its start; ``AudioFormatError`` if it is missing or not the right format."""
+        spec, infile = self._spec, self._infile
         try:
-            reader = wave.open(str(spec.infile), "rb")  # noqa: SIM115 (closed by close())
+            reader = wave.open(str(infile), "rb")  # noqa: SIM115 (closed by close())
         except FileNotFoundError:
-            raise AudioFormatError(f"--audio: input file {spec.infile} does not exist") from None
+            raise AudioFormatError(f"--audio: input file {infile} does not exist") from None
         except (wave.Error, EOFError) as exc:
-            raise AudioFormatError(f"--audio: {spec.infile} is not a WAV file: {exc}") from None
+            raise AudioFormatError(f"--audio: {infile} is not a WAV file: {exc}") from None
+        except OSError as exc:
+            raise AudioFormatError(f"--audio: cannot read {infile}: {exc}") from None
         problems = []
         if reader.getnchannels() != 1:
             problems.append(f"{reader.getnchannels()} channels (need mono)")
@@ -258,15 +302,27 @@ class _FileBackend:
             problems.append(f"compression {reader.getcomptype()!r} (need PCM)")
         if problems:
             reader.close()
-            raise AudioFormatError(f"--audio: {spec.infile}: " + ", ".join(problems))
+            raise AudioFormatError(f"--audio: {infile}: " + ", ".join(problems))
+        return reader
+
+    def _create_output(self) -> LiveWav:
         try:
-            writer = wave.open(str(spec.outfile), "wb")  # noqa: SIM115 (closed by close())
+            return LiveWav.create(self._outfile, sample_rate=self._spec.sample_rate)
         except OSError as exc:
+            raise ConfigError(f"--audio: cannot write {self._outfile}: {exc}") from None
+
+    def check(self) -> None:
+        self._open_input().close()
+        self._create_output().close()  # OUT is an empty WAV until the first call
+
+    def open(self) -> None:
+        self.close()
+        reader = self._open_input()
+        try:
+            writer = self._create_output()
+        except ConfigError:
             reader.close()
-            raise ConfigError(f"--audio: cannot write {spec.outfile}: {exc}") from None
-        writer.setnchannels(1)
-        writer.setsampwidth(SAMPLE_BYTES)
-        writer.setframerate(spec.sample_rate)
+            raise
         self._in, self._out = reader, writer
 
     def transfer(self, playback: bytes) -> bytes:
@@ -280,7 +336,7 @@ class _FileBackend:
                     self._in = None
                 captured = data
             if self._out is not None:
-                self._out.writeframesraw(playback)
+                self._out.write(playback)
         except (OSError, wave.Error, EOFError) as exc:
             raise _DeviceError(f"file audio: {exc}") from exc
         return captured
@@ -290,7 +346,7 @@ class _FileBackend:
         if reader is not None:
             reader.close()
         if writer is not None:
-            writer.close()  # patches the header sizes: OUT is a complete WAV
+            writer.close()  # complete already: the header is rewritten at every write
 
 
 PcmOpener = Callable[[bool], Any]
@@ -306,19 +362,21 @@ class _AlsaBackend:
     def __init__(self, spec: AudioSpec, opener: PcmOpener | None) -> None:
         self._spec = spec
         self._opener = opener or self._open_pcm
+        self._prober = opener or functools.partial(self._open_pcm, nonblock=True)
         self._capture: Any = None
         self._playback: Any = None
         self.xruns = 0
         self._silence = bytes(spec.frame_bytes)
 
-    def _open_pcm(self, capture: bool) -> Any:
+    def _open_pcm(self, capture: bool, *, nonblock: bool = False) -> Any:
         try:
             alsaaudio: Any = importlib.import_module("alsaaudio")
         except ImportError as exc:
             raise _DeviceError(f"pyalsaaudio is not available: {exc}") from exc
+        alsalog.install()  # before alsa-lib's first message: none reaches stderr
         return alsaaudio.PCM(
             alsaaudio.PCM_CAPTURE if capture else alsaaudio.PCM_PLAYBACK,
-            alsaaudio.PCM_NORMAL,
+            alsaaudio.PCM_NONBLOCK if nonblock else alsaaudio.PCM_NORMAL,
             device=self._spec.device,
             rate=self._spec.sample_rate,
             channels=1,
@@ -326,6 +384,28 @@ class _AlsaBackend:
             periodsize=self._spec.frame_samples,
             periods=4,
         )
+
+    def _cannot_open(self, exc: Exception) -> str:
+        """One line naming the device and ALSA's reason."""
+        if isinstance(exc, _DeviceError):
+            return str(exc)
+        hint = " (aplay -L lists the devices)" if "No such file or directory" in str(exc) else ""
+        return f"alsa:{self._spec.device} cannot be opened: {exc}{hint}"
+
+    def check(self) -> None:
+        pass  # the audio thread probes the device: an open may take time
+
+    def probe(self) -> None:
+        """Open both directions and close them again at once, without waiting for a card
+        another program holds (a non-blocking open): can ``open`` work? Raises ``_DeviceError``
+        naming the device and ALSA's reason."""
+        for capture in (True, False):
+            try:
+                pcm = self._prober(capture)
+            except Exception as exc:
+                raise _DeviceError(self._cannot_open(exc)) from exc
+            with contextlib.suppress(Exception):
+                pcm.close()
 
     def open(self) -> None:
         self.close()
@@ -336,7 +416,7 @@ class _AlsaBackend:
             self._playback.write(self._silence)
         except Exception as exc:
             self.close()
-            raise _DeviceError(f"alsa:{self._spec.device}: open failed: {exc}") from exc
+            raise _DeviceError(self._cannot_open(exc)) from exc
 
     def transfer(self, playback: bytes) -> bytes:
         if self._capture is None or self._playback is None:
@@ -371,7 +451,8 @@ class AudioDevice:
     thread with each captured frame instead of queuing it; it MUST NOT block (use
     ``loop.call_soon_threadsafe``). ``capture_queue``/``playback_queue``: queue lengths in
     frames (1 s and 200 ms by default). ``reopen_interval``: seconds between attempts to open a
-    failed ALSA device. ``clock``: monotonic seconds. ``pcm_opener``: replaces pyalsaaudio (tests).
+    failed ALSA device during a call; ``probe_interval``: between probes of a failed one while
+    idle. ``clock``: monotonic seconds. ``pcm_opener``: replaces pyalsaaudio (tests).
 
     Then: ``start()``; each period ``read_frame()`` until None and ``play(frame)``; ``stop()``.
     """
@@ -384,6 +465,7 @@ class AudioDevice:
         capture_queue: int = 50,
         playback_queue: int = 10,
         reopen_interval: float = DEFAULT_REOPEN_INTERVAL,
+        probe_interval: float = DEFAULT_PROBE_INTERVAL,
         clock: Callable[[], float] = time.monotonic,
         pcm_opener: PcmOpener | None = None,
     ) -> None:
@@ -394,25 +476,28 @@ class AudioDevice:
         self._capture_max = capture_queue
         self._playback_max = playback_queue
         self._reopen_interval = reopen_interval
+        self._probe_interval = probe_interval
         self._clock = clock
         self._captured: collections.deque[bytes] = collections.deque()
         self._playback: collections.deque[bytes] = collections.deque()
         self._silence = bytes(spec.frame_bytes)
         self._backend: _Backend
+        self._alsa: _AlsaBackend | None = None
         if spec.kind == "alsa":
-            self._alsa: _AlsaBackend | None = _AlsaBackend(spec, pcm_opener)
+            self._alsa = _AlsaBackend(spec, pcm_opener)
             self._backend = self._alsa
         elif spec.kind == "file":
-            self._alsa = None
             self._backend = _FileBackend(spec)
         else:
-            self._alsa = None
             self._backend = _NullBackend(spec.frame_bytes)
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
         self._active = True
-        "False: the thread leaves the device alone (ALSA closed, a file not read) until active."
+        "False: the thread leaves the device alone (closed: ALSA free, a file not read)."
+        self._activations = 0
+        "Times the device was made active: a new one starts a new take (``file:`` rewinds)."
         self._open = False
+        self._opened_at = 0.0
         # Counters: each is written by one thread only (the audio thread, except
         # _playback_dropped, which only play() writes).
         self._frames_captured = 0
@@ -424,6 +509,9 @@ class AudioDevice:
         self._reopen_attempts = 0
         self._errors = 0
         self._last_error = ""
+        self._problem = ""
+        self._reported: dict[str, tuple[float, int]] = {}
+        "Message -> (when it was last logged, repeats left out since): ``_report``."
 
     @property
     def sample_rate(self) -> int:
@@ -438,24 +526,24 @@ class AudioDevice:
         return self.spec.frame_bytes
 
     def start(self) -> None:
-        """Open the backend and start the thread.
+        """Check the backend and start the thread.
 
-        ``file`` and ``null`` open here, so a bad input WAV raises ``AudioFormatError``. An
-        ALSA device is opened by the thread; if that fails the thread runs on silence and
+        ``file`` checks IN here (a bad input WAV raises ``AudioFormatError``) and makes OUT an
+        empty WAV (``ConfigError`` if it cannot be written). An ALSA device is opened by the
+        thread, which first probes it if the device starts idle; a device that cannot be
+        opened is logged and shown in ``status().problem``, and the thread runs on silence and
         retries, so this never raises for a missing sound card. Then: ``read_frame``/``play``.
         """
         if self._thread is not None:
             raise RuntimeError("AudioDevice already started")
-        if self.spec.kind != "alsa":
-            self._backend.open()
-            self._open = True
+        self._backend.check()
         self._stopping.clear()
         self._thread = threading.Thread(target=self._run, name=f"audio {self.spec}", daemon=True)
         self._thread.start()
 
     def stop(self, timeout: float = 2.0) -> None:
-        """Stop the thread (waiting at most ``timeout`` s) and close the device; OUT.wav is
-        finalised. Safe to call twice or before ``start``."""
+        """Stop the thread (waiting at most ``timeout`` s) and close the device. Safe to call
+        twice or before ``start``."""
         self._stopping.set()
         thread = self._thread
         if thread is not None:
@@ -483,18 +571,21 @@ class AudioDevice:
         return self._active
 
     def set_active(self, active: bool) -> None:
-        """Run the device only while something plays (a call, a tone): idle, an ALSA device is
-        closed (the sound card is free, an unplugged headset is no error) and a file's input
-        is not consumed, so ``file:IN`` starts at the first call. Takes effect within 50 ms."""
+        """Run the device only while something plays (a call, a tone): idle, it is closed (an
+        ALSA sound card is free, an unplugged headset is no error; a file is not read). Each
+        time it becomes active is a new take: ``file:`` plays IN from its start and starts OUT
+        again. Takes effect within 50 ms."""
         if active != self._active:
+            if active:
+                self._activations += 1
             self._active = active
             if not active:
                 self._playback.clear()
 
     @property
     def device_open(self) -> bool:
-        """The device is open and taking frames (False while an unplugged ALSA device is
-        retried, and while inactive)."""
+        """The device is open and taking frames (False while inactive, and while an ALSA
+        device that failed is retried)."""
         return self._open
 
     @property
@@ -535,15 +626,42 @@ class AudioDevice:
             reopen_attempts=self._reopen_attempts,
             errors=self._errors,
             last_error=self._last_error,
+            problem=self._problem,
         )
 
     # The audio thread.
 
+    def _report(self, level: int, message: str) -> None:
+        """Log ``message``, but the same message at most once per ``REPORT_REPEAT_S``."""
+        now = self._clock()
+        last = self._reported.get(message)
+        if last is not None and now - last[0] < REPORT_REPEAT_S:
+            self._reported[message] = (last[0], last[1] + 1)
+            return
+        if len(self._reported) >= MAX_REPORTS:
+            self._reported.clear()
+        self._reported[message] = (now, 0)
+        again = f" (repeated {last[1]} times since last logged)" if last and last[1] else ""
+        log.log(level, "audio: %s%s", message, again)
+
     def _error(self, message: str) -> None:
+        """Something went wrong (counted, logged, kept as ``last_error``)."""
         self._errors += 1
-        if message != self._last_error:
-            log.warning("audio: %s", message)
         self._last_error = message
+        self._report(logging.WARNING, message)
+
+    def _failed(self, message: str) -> None:
+        """The device cannot be used: an error, and the ``problem`` until it opens."""
+        self._error(message)
+        self._problem = message  # after the log line: whoever sees the problem finds it logged
+
+    def _works(self, what: str) -> None:
+        """The device opened, or an idle probe found it: the problem, if any, is over."""
+        if self._problem:
+            self._problem = ""
+            self._report(logging.INFO, f"{self.spec} works again ({what})")
+        else:
+            log.debug("audio: %s %s", self.spec, what)
 
     def _close_backend(self) -> None:
         self._open = False
@@ -553,17 +671,32 @@ class AudioDevice:
             self._error(f"close failed: {exc}")
 
     def _try_open(self) -> None:
-        self._reopen_attempts += 1
+        if self._alsa is not None:
+            self._reopen_attempts += 1
         try:
             self._backend.open()
         except Exception as exc:
-            self._error(str(exc))
+            self._failed(str(exc))
         else:
             self._open = True
-            log.info("audio: %s open", self.spec)
+            self._opened_at = self._clock()
+            self._works("open")
+
+    def _probe(self) -> None:
+        """ALSA, idle: can the device be opened? Said at once, not at the first call."""
+        if self._alsa is None:
+            return
+        try:
+            self._alsa.probe()
+        except Exception as exc:
+            self._failed(str(exc))
+        else:
+            self._works("probed")
 
     def _run(self) -> None:
         try:
+            if not self._active:
+                self._probe()
             self._loop()
         except Exception as exc:  # a bug; keep the app alive and say so
             log.exception("audio thread failed")
@@ -573,19 +706,27 @@ class AudioDevice:
 
     def _loop(self) -> None:
         period = self.spec.frame_samples / self.spec.sample_rate
-        retry_at = self._clock()  # ALSA: first open right away
+        retry_at = self._clock()  # first open right away
         deadline = self._clock()
+        probe_at = self._clock() + self._probe_interval
+        take = self._activations
         while not self._stopping.is_set():
-            if not self._active:
-                if self._open and self.spec.kind == "alsa":
+            if not self._active or take != self._activations:
+                if self._open:  # ALSA: the card is free; a file: OUT holds the take
                     self._close_backend()
-                self._stopping.wait(IDLE_POLL_S)
+                take = self._activations
+                if not self._active:
+                    if self._problem and self._clock() >= probe_at:
+                        self._probe()
+                        probe_at = self._clock() + self._probe_interval
+                    self._stopping.wait(IDLE_POLL_S)
                 retry_at = deadline = self._clock()
                 continue
             now = self._clock()
-            if not self._open and self.spec.kind == "alsa" and now >= retry_at:
+            if not self._open and now >= retry_at:
                 self._try_open()
-                retry_at = now + self._reopen_interval
+                # ALSA: again every reopen_interval; a file or null: once a take.
+                retry_at = now + self._reopen_interval if self._alsa is not None else math.inf
             try:
                 frame = self._playback.popleft()
             except IndexError:
@@ -598,10 +739,9 @@ class AudioDevice:
                 try:
                     captured = self._backend.transfer(frame)
                 except Exception as exc:
-                    self._error(str(exc))
+                    self._failed(str(exc))
                     self._close_backend()
-                    # ALSA: one immediate retry (an xrun that needs a fresh PCM), then 1 s.
-                    retry_at = self._clock()
+                    retry_at = self._retry_after_failure()
                 else:
                     self._frames_captured += 1
                     blocked = self._clock() - before >= period / 4
@@ -619,6 +759,17 @@ class AudioDevice:
                 deadline = now
             elif deadline > now:
                 self._stopping.wait(deadline - now)
+
+    def _retry_after_failure(self) -> float:
+        """When to open the device again after it failed mid-stream."""
+        now = self._clock()
+        if self._alsa is None:
+            return math.inf  # a file: silence until the next take
+        # ALSA: at once (an xrun that needs a fresh PCM), unless it has just been opened and
+        # failed already (a device that opens but does not work): then after reopen_interval.
+        if now - self._opened_at >= self._reopen_interval:
+            return now
+        return now + self._reopen_interval
 
     def _deliver(self, frame: bytes) -> None:
         if self._on_capture is not None:
