@@ -196,6 +196,13 @@ def test_5_dial_follows_a_call_to_a_stopped_phone_and_ctrl_c_cancels_it(phones: 
     assert "failed: the far phone did not answer" in failed.stdout, failed.stdout
 
 
+# -- 7: an audio device that does not work shows in status ----------------------------------
+def test_7_a_missing_alsa_device_shows_in_plain_status(phones: Phones) -> None:
+    a = phones("a", "--audio", "alsa:peerline-no-such-card")
+    text = cli(a.data, "status").stdout
+    assert re.search(r"audio\s+alsa:peerline-no-such-card: PROBLEM: .+", text), text
+
+
 # -- 8: no tracebacks ------------------------------------------------------------------------
 def test_8_bad_paths_and_closed_pipes_give_sentences_not_tracebacks(tmp_path: Path) -> None:
     wav = tmp_path / "in.wav"
@@ -206,6 +213,7 @@ def test_8_bad_paths_and_closed_pipes_give_sentences_not_tracebacks(tmp_path: Pa
     )  # fmt: skip
     assert audio.returncode == 2 and "/nonexistent-dir/o.wav" in audio.stderr, audio
     no_traceback(audio)
+    assert not (tmp_path / "p" / "identity.key").exists()  # refused before anything is made
     a_file = tmp_path / "a-file"
     a_file.write_text("not a directory")
     for argv in (["run"], ["init"]):

@@ -182,6 +182,19 @@ def parse_audio_spec(text: str, *, sample_rate: int = DEFAULT_SAMPLE_RATE) -> Au
     raise ConfigError(f"--audio: unknown backend {kind!r} in {text!r}; {_USAGE}")
 
 
+def check_audio(text: str) -> None:
+    """Refuse now, before a phone starts, an audio spec that cannot work: malformed, or
+    ``file:`` with an IN that is missing or not 16 kHz mono PCM, or an OUT that cannot be
+    written (it is left an empty WAV). ALSA devices are checked when the phone starts (a
+    missing one is a warning, not an error: it may be plugged in later).
+
+    :raises ConfigError: naming the problem.
+    """
+    spec = parse_audio_spec(text)
+    if spec.kind == "file":
+        _FileBackend(spec).check()
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class AudioStatus:
     """A snapshot of an ``AudioDevice``'s counters (``dataclasses.asdict`` for JSON)."""

@@ -161,6 +161,7 @@ def cmd_run(args: argparse.Namespace, out: Output) -> int:
     from peerline.app.hardware import open_hardware, resolve_kind  # noqa: PLC0415
     from peerline.app.service import serve  # noqa: PLC0415
     from peerline.proto.identity import Identity  # noqa: PLC0415
+    from peerline.runtime.audio import check_audio  # noqa: PLC0415
     from peerline.runtime.notify import ServiceNotifier  # noqa: PLC0415
     from peerline.store.db import Database  # noqa: PLC0415
     from peerline.store.keyfile import read_identity, write_identity  # noqa: PLC0415
@@ -172,6 +173,8 @@ def cmd_run(args: argparse.Namespace, out: Output) -> int:
     kind = resolve_kind(config.hardware.kind, stdin=sys.stdin, stdout=sys.stdout, where=where)
     config = config.override({"hardware.kind": kind}, source="hardware.kind = auto")
     setup_logging(config, data, emulator=kind == "emulator")
+    if config.audio.backend != "auto":
+        check_audio(config.audio.backend)
     probe_port(config)
 
     def reload() -> "Config":
