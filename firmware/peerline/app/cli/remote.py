@@ -76,7 +76,10 @@ def status_text(st: dict[str, Any]) -> str:
     lines.append(f"  peers     {st['peers']} known, {plural(len(sessions), 'secure session')}")
     for s in sessions:
         label = shown(s.get("number")) if s.get("number") else f"key {s['peer_key'][:16]}…"
-        endpoint = address(*s["endpoint"]) if s.get("endpoint") else "?"
+        if s.get("relay"):
+            endpoint = f"via relay {address(*s['relay'])}"
+        else:
+            endpoint = address(*s["endpoint"]) if s.get("endpoint") else "?"
         lines.append(f"            {label}  {endpoint}  {s.get('path', 'direct')}  SAS {s['sas']}")
     for c in st.get("calls", []):
         lines.append(f"  call      {_call_line(c)}")
