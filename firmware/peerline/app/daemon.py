@@ -33,12 +33,13 @@ from peerline.types import Addr
 from .bootconfig import read_import_state
 from .control import Control, status_json
 from .eventhub import EventHub
-from .eventjson import event_line
+from .eventjson import event_json
 from .handset import Handset
 from .hardware import Hardware
 from .hostaddrs import surroundings, watches_addresses
 from .numbers import NumberWorker
 from .persistence import Persistence, load_state
+from .texts import event_text
 from .wiring import opus_codecs, phone_config
 
 log = logging.getLogger("peerline")
@@ -273,7 +274,7 @@ class Phone:
         elif isinstance(event, events.LanAnnouncementChanged) and self._publisher is not None:
             self._publisher.want(event.announcement)
         if isinstance(event, _LOGGED):
-            log.info("%s", event_line(event))
+            log.info("%s", event_text(event_json(event)))
         if self.handset is not None:
             self.handset.phone_event(event)
         for listener in self.listeners:

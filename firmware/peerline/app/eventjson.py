@@ -11,7 +11,6 @@ import enum
 import re
 from typing import Any
 
-from peerline.proto.identity import format_number
 from peerline.proto.phone import events
 from peerline.wire.record import Record
 
@@ -62,25 +61,3 @@ def record_json(record: Record) -> dict[str, Any]:
         ],
         "forward_to": record.forward_to,
     }
-
-
-def event_line(event: events.PhoneEvent) -> str:
-    """One line for people: what ``peerline events`` prints without ``--json``."""
-    e = event
-    if isinstance(e, events.CallStateChanged):
-        who = format_number(e.number) if e.number else (e.peer_key.hex()[:16] or "?")
-        reason = f" ({e.reason.value})" if e.reason is not None else ""
-        return f"call {e.call_id.hex()[:8]} with {who}: {e.state.value}{reason}"
-    if isinstance(e, events.IncomingCall):
-        who = format_number(e.number) if e.number else f"key {e.peer_key.hex()[:16]}…"
-        name = f' "{e.name}"' if e.name else ""
-        via = f" ({'page' if e.page else 'group'} {e.group})" if e.group else ""
-        return f"incoming call {e.call_id.hex()[:8]} from {who}{name}{via}"
-    if isinstance(e, events.MessageReceived):
-        who = format_number(e.number) if e.number else f"key {e.peer_key.hex()[:16]}…"
-        return f"message from {who}: {e.text}"
-    if isinstance(e, events.NetworkChanged):
-        return f"network ({e.aspect}): {e.summary}"
-    fields = {k: v for k, v in event_json(e).items() if k != "event"}
-    detail = " ".join(f"{k}={v}" for k, v in fields.items())
-    return f"{event_name(e).replace('_', ' ')}: {detail}"

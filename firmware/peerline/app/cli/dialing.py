@@ -11,9 +11,10 @@ from typing import Any
 
 from peerline.app.arguments import RESOLVE_WAIT_S
 from peerline.app.control_client import ControlError, NotRunning, call, stream
+from peerline.app.texts import shown
 
 from .exits import FAILED, INTERRUPTED
-from .output import Output, shown
+from .output import Output
 from .remote import control_socket
 
 REASONS = {

@@ -13,8 +13,10 @@ import sys
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
+from peerline.app.texts import address
+
 from .exits import FAILED, USAGE, Fail
-from .output import Output, address
+from .output import Output
 
 if TYPE_CHECKING:
     from peerline.app.daemon import Phone

@@ -8,58 +8,7 @@ stays clean for scripts. Addresses are ``HOST:PORT`` or ``[V6]:PORT``, numbers i
 
 import json
 import sys
-import time
 from typing import IO, Any
-
-from peerline.errors import InvalidNumber
-from peerline.wire.number_text import format_number
-
-
-def address(host: str, port: int | str) -> str:
-    """``127.0.0.1:4720``, ``[::1]:4720``: the form ``--seed`` and ``peer add`` take back."""
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-
-
-def shown(number: object) -> str:
-    """A 12-digit number in fours, as the phone's screen shows it; an extension or a speed-dial
-    slot as it is; nothing as ``?``."""
-    if not number:
-        return "?"
-    try:
-        return format_number(str(number))
-    except InvalidNumber:
-        return str(number)
-
-
-def who(item: dict[str, Any]) -> str:
-    """The far phone of a call, message or event: its number, else the start of its key."""
-    if item.get("number"):
-        label = shown(item["number"])
-        name = item.get("contact") or ""
-        return f"{label} ({name})" if name else label
-    key = str(item.get("peer_key") or "")
-    return f"key {key[:16]}…" if key else "?"
-
-
-def plural(count: int, one: str, many: str | None = None) -> str:
-    return f"{count} {one if count == 1 else (many or one + 's')}"
-
-
-def seconds(value: float) -> str:
-    """A duration for people: ``45 s``, ``3 min 20 s``, ``2 h 5 min``."""
-    total = round(value)
-    if total < 60:
-        return f"{total} s"
-    if total < 3600:
-        return f"{total // 60} min {total % 60} s"
-    return f"{total // 3600} h {total % 3600 // 60} min"
-
-
-def when(epoch: float | None) -> str:
-    """A wall-clock time for lists (history, messages): local time to the minute."""
-    if epoch is None:
-        return "?"
-    return time.strftime("%Y-%m-%d %H:%M", time.localtime(epoch))
 
 
 class Output:

@@ -8,9 +8,10 @@ from typing import Any
 
 from peerline.app.arguments import RESOLVE_WAIT_S
 from peerline.app.control_client import call, stream
+from peerline.app.texts import address, event_text, plural, seconds, shown, when, who
 
 from .exits import FAILED, Fail
-from .output import Output, address, plural, seconds, shown, when, who
+from .output import Output
 
 log = logging.getLogger("peerline.cli")
 
@@ -152,28 +153,6 @@ def cmd_events(args: argparse.Namespace, out: Output) -> int:
     for event in stream(control_socket(args.data), "events"):
         out.line(event, event_text(event))
     return 0
-
-
-def event_text(event: dict[str, Any]) -> str:
-    """One line for people, from an event's JSON (control-api.md ``events``)."""
-    kind = str(event.get("event", "?"))
-    if kind == "call_state_changed":
-        reason = f" ({event['reason']})" if event.get("reason") else ""
-        return f"call {event['call_id'][:8]} with {who(event)}: {event['state']}{reason}"
-    if kind == "incoming_call":
-        name = f' "{event["name"]}"' if event.get("name") else ""
-        via = (
-            f" ({'page' if event.get('page') else 'group'} {event['group']})"
-            if event.get("group")
-            else ""
-        )
-        return f"incoming call {event['call_id'][:8]} from {who(event)}{name}{via}"
-    if kind == "message_received":
-        return f"message from {who(event)}: {event['text']}"
-    if kind == "network_changed":
-        return f"network ({event['aspect']}): {event['summary']}"
-    rest = " ".join(f"{k}={v}" for k, v in event.items() if k != "event")
-    return f"{kind.replace('_', ' ')}: {rest}"
 
 
 # -- the directory ------------------------------------------------------------------------------
