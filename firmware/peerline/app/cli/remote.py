@@ -120,8 +120,13 @@ def _audio_text(audio: dict[str, Any] | None) -> str:
 
 def _handset_text(handset: dict[str, Any]) -> str:
     kind = str(handset.get("kind", "?"))
-    missing = [k for k, v in handset.items() if isinstance(v, dict) and v.get("ok") is False]
-    return kind + (f"; not working: {', '.join(missing)}" if missing else "")
+    if kind == "none":
+        return "none (headless)"
+    parts = ("keypad", "hook", "leds", "display")
+    missing = [p for p in parts if handset.get(p) is False]
+    text = kind + (f"; not working: {', '.join(missing)}" if missing else "")
+    problems = handset.get("problems") or []
+    return text + (f" ({problems[-1]})" if problems else "")
 
 
 def _call_line(c: dict[str, Any]) -> str:
