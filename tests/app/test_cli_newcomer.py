@@ -128,6 +128,11 @@ def test_4_global_options_go_before_or_after_the_command(phones: Phones, tmp_pat
     assert json.loads(before.stdout)["number"] == json.loads(after.stdout)["number"] == a.number
     init = run("--json", "init", "--data", str(tmp_path / "fresh"))
     assert json.loads(init.stdout)["number"].isdigit(), init
+    verbose = run("-v", "status", "--data", str(a.data))
+    assert verbose.returncode == 0 and "peerline: -> status" in verbose.stderr, verbose.stderr
+    assert "peerline: <- " in verbose.stderr
+    quiet = run("status", "--data", str(a.data), "--log-level", "warning")
+    assert quiet.stderr == "", quiet.stderr
 
 
 def test_4_run_json_prints_its_ready_object(tmp_path: Path) -> None:
