@@ -48,6 +48,10 @@ class OverlayConfig:
     "A contact silent this long is pinged before it is trusted again."
     maintenance_s: float = 60.0
     pings_per_maintenance: int = 16
+    seed_retry_s: float = 1.0
+    """A seed that has not answered is pinged again this long after the first ping, then after
+    twice as long each time, ``seed_retries`` times (a seed that starts a moment later)."""
+    seed_retries: int = 6
     requests_per_source_per_s: float = 20.0
     request_burst: float = 60.0
     new_pairs_per_s: float = 200.0

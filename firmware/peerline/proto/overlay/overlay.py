@@ -21,6 +21,7 @@ are served by whoever registers them (``register_request``, ``register_reply``).
 
 import hmac
 from collections import deque
+from typing import cast
 
 from peerline.errors import DecodeError, LocalProtocolError
 from peerline.ports import Rng
@@ -101,6 +102,8 @@ class Overlay:
         self.counters = OverlayCounters()
         self._events: deque[OverlayEvent] = deque()
         self._seeds: list[tuple[bytes | None, Addr]] = []
+        self._seed_waiting: dict[Addr, int] = {}
+        "Seeds that have not answered yet, with the retries already sent."
         self._joined = False
         self._joining = False
         self._maint_gen = 0
@@ -114,6 +117,7 @@ class Overlay:
             counters=self.counters,
         )
         self._t_maint = self.rpc.new_timer(self._maint_live, self._maint_due)
+        self._t_seed = self.rpc.new_timer(self._seed_live, self._seed_due)
         self.serving = Serving(self)
         self.roles = Roles(self)
         self.publishing = Publishing(self, seq_start=seq_start)
@@ -128,6 +132,7 @@ class Overlay:
         self.arm_maintenance(now, soon=True)
         for public_key, addr in seeds:
             self.rpc.ping(public_key, addr, now, Purpose.BOOTSTRAP)
+            self._retry_seed(public_key, addr, 0, now)
 
     def add_contact(self, contact: Contact, *, now: float) -> None:
         """A node learned out of band (peer cache, LAN discovery): ping it; in if it answers."""
@@ -372,6 +377,7 @@ class Overlay:
         """What every reply does, then what its kind's handler does (protocol.md §9.10)."""
         header, body = msg.header, msg.body
         del self.rpc.pending[header.txid]
+        self._seed_waiting.pop(req.addr, None)  # a seed that answers is not asked again
         entry = self.table.get(ident)
         if entry is not None:
             entry.note_rtt(now - req.sent_at)
@@ -383,6 +389,10 @@ class Overlay:
         if isinstance(body, Pong | Nodes):
             self.roles.note_observed(ident, body.observed, now)
         if req.purpose is Purpose.BOOTSTRAP and self.table.get(ident) is not None:
+            if self.member and (self._joined or self._joining) and token != NO_TOKEN:
+                # No join lookup of ours will reach it: a ping with its token proves our
+                # address, so it takes us in too (a seed that started late knows nobody else).
+                self.rpc.ping(contact.public_key, contact.addr, now, Purpose.PLAIN)
             self.arm_maintenance(now, soon=not self._joined)
         handler = self.rpc.reply_handler(header.kind)
         if handler is not None:
@@ -413,6 +423,25 @@ class Overlay:
         self._maint_gen += 1
         self._maint_at = at
         self.rpc.at(at, self._t_maint, self._maint_gen)
+
+    def _retry_seed(self, public_key: bytes | None, addr: Addr, sent: int, now: float) -> None:
+        """Ping seed ``addr`` again later unless it answers first (protocol.md §9.12.5): one
+        ping lost because the seed was not up yet must not leave it out for good."""
+        if sent >= self.config.seed_retries:
+            self._seed_waiting.pop(addr, None)
+            return
+        self._seed_waiting[addr] = sent
+        at = now + self.config.seed_retry_s * 2**sent
+        self.rpc.at(at, self._t_seed, (public_key, addr, sent))
+
+    def _seed_live(self, ref: object) -> bool:
+        _, addr, sent = cast(tuple[bytes | None, Addr, int], ref)
+        return self._seed_waiting.get(addr) == sent
+
+    def _seed_due(self, ref: object, now: float) -> None:
+        public_key, addr, sent = cast(tuple[bytes | None, Addr, int], ref)
+        self.rpc.ping(public_key, addr, now, Purpose.BOOTSTRAP)
+        self._retry_seed(public_key, addr, sent + 1, now)
 
     def _maint_live(self, ref: object) -> bool:
         return ref == self._maint_gen

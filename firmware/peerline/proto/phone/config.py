@@ -110,3 +110,6 @@ class Surroundings:
     "The sockets' own addresses, wildcards included (a wildcard means: watch for changes)."
     gateway: str | None = None
     "The IPv4 default gateway, if any (the router to ask for a port mapping)."
+    gateway_link: tuple[str, ...] = ()
+    """This host's IPv4 addresses on the interface the default route leaves by, each with its
+    prefix length ('192.168.1.23/24'): the source addresses a request to ``gateway`` can have."""

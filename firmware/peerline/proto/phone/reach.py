@@ -38,6 +38,44 @@ CARRIER_NAT = ipaddress.ip_network("100.64.0.0/10")
 """Shared address space (RFC 6598): a phone there sits behind a carrier's NAT."""
 
 
+def mapping_source(where: Surroundings) -> Addr | None:
+    """The address a port mapping would forward to, or None: then the phone asks for none.
+
+    A router maps the port to the source address of the request, and a request to the default
+    gateway leaves by the gateway's interface. So the phone asks only for an IPv4 address a
+    socket is bound to (with a wildcard bind, an address of the gateway's interface) that is
+    on the gateway's interface, in a subnet that holds the gateway (``gateway_link``), and
+    private (RFC 1918) or in the carriers' shared range (``CARRIER_NAT``), never loopback or
+    link-local. A phone bound to loopback never asks; nor does one bound to an address of
+    another interface, whose request would leave with an address it is not reached at.
+    """
+    if where.gateway is None:
+        return None
+    try:
+        gateway = ipaddress.IPv4Address(where.gateway)
+        link = [ipaddress.IPv4Interface(a) for a in where.gateway_link if ":" not in a]
+    except ValueError:
+        return None
+    usable = [
+        a.ip
+        for a in link
+        if gateway in a.network
+        and (a.ip.is_private or a.ip in CARRIER_NAT)
+        and not (a.ip.is_loopback or a.ip.is_link_local or a.ip.is_unspecified)
+    ]
+    for host, port in where.bound:
+        if ":" in host:
+            continue
+        try:
+            ip = ipaddress.IPv4Address(host)
+        except ValueError:
+            continue
+        for address in usable:
+            if ip.is_unspecified or ip == address:
+                return (str(address), port)
+    return None
+
+
 class Reachability:
     """See the module docstring. ``host`` is shared with the peer finder (updated in place)."""
 
@@ -102,24 +140,17 @@ class Reachability:
             self.classifier.start(servers[0], now=now)
 
     def map_port(self, now: float) -> None:
-        """Behind a router (a private address and a default gateway): ask it for a mapping by
-        NAT-PMP. A router without it never answers; that costs a few datagrams."""
+        """Behind a router, reached at a private address on the router's link: ask it for a
+        mapping by NAT-PMP (``mapping_source`` says when). A router without it never answers;
+        that costs a few datagrams."""
         gateway = self.surroundings.gateway
-        if not self.core.config.port_mapping or gateway is None:
+        source = mapping_source(self.surroundings)
+        if not self.core.config.port_mapping or gateway is None or source is None:
             return
-        private = [
-            a
-            for a in self.host
-            if ":" not in a[0]
-            and ((ip := ipaddress.ip_address(a[0])).is_private or ip in CARRIER_NAT)
-            and not (ip.is_loopback or ip.is_link_local)
-        ]
-        if not private:
-            return
-        mapper = PortMapper((gateway, NATPMP_PORT), private[0][1], rng=self.core.rng)
+        mapper = PortMapper((gateway, NATPMP_PORT), source[1], rng=self.core.rng)
         self.core.engine.portmap = mapper
         mapper.start(now=now)
-        log.info("asking the router %s for a port mapping (NAT-PMP)", gateway)
+        log.info("asking the router %s for a port mapping to %s:%d (NAT-PMP)", gateway, *source)
 
     def on_reflexive(self, event: overlay_events.ReflexiveAddressChanged, now: float) -> None:
         if event.addr in self.host:
