@@ -109,6 +109,8 @@ class PhoneCore:
         self._state = state
         self.rng = rng
         self.numbers = NumberBook(max_pending=cfg.max_pending_derivations)
+        self.record_stored: tuple[int, int] | None = None
+        "The last of this phone's records that nodes acknowledged: (seq, how many stored it)."
         self.numbers.pin(identity.public_key, number)
         self._binding = BookBinding(self.numbers)
         self.contacts = ContactBook(state.peers)
@@ -651,6 +653,8 @@ class PhoneCore:
 
     def _on_published(self, event: overlay_events.RecordPublished, now: float) -> None:
         log.info("directory record %d stored on %d nodes", event.seq, event.storers)
+        if event.storers:
+            self.record_stored = (event.seq, event.storers)
         self.emit(ev.RecordPublished(seq=event.seq, storers=event.storers))
 
     def _on_introduction(self, event: overlay_events.IntroductionReceived, now: float) -> None:

@@ -96,6 +96,8 @@ def phone_status(core: "PhoneCore", *, now: float, uptime_s: float = 0.0) -> dic
             "records_held": len(overlay.store),
             "reflexive": list(overlay.reflexive) if overlay.reflexive else None,
             "record_seq": overlay.record.seq if overlay.record else None,
+            "record_stored_seq": core.record_stored[0] if core.record_stored else None,
+            "record_storers": core.record_stored[1] if core.record_stored else 0,
             "keepalive_bytes_per_s": round(overlay.counters.keepalive_bytes_sent / seconds, 1),
             "session_keepalive_bytes_per_s": round(node.counters.keepalive_bytes_sent / seconds, 1),
             "counters": overlay.counters.as_dict()
