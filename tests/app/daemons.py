@@ -11,7 +11,7 @@ import wave
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from peerline.app.control_client import call as control
 from peerline.app.daemon import CONTROL_SOCKET_NAME
@@ -152,19 +152,15 @@ def start_daemon(
     )
     log.close()
     assert proc.stdout is not None
-    lines: list[str] = []
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            err = (data / "daemon.log").read_text()
-            raise AssertionError(f"daemon exited early: {''.join(lines)}{err}")
-        lines.append(line)
-        if line.strip() == "ready":
-            break
-    text = "".join(lines)
-    match = re.search(r"listen\s+udp (127\.0\.0\.1|\[::1\]):(\d+)", text)
-    assert match, text
+    try:
+        text = _until_ready(proc.stdout, data)
+        match = re.search(r"listen\s+udp (127\.0\.0\.1|\[::1\]):(\d+)", text)
+        assert match, text
+    except BaseException:  # a daemon that is not what the test wanted is not left running
+        proc.kill()
+        proc.wait()
+        proc.stdout.close()
+        raise
     return Daemon(
         data=data,
         proc=proc,
@@ -173,3 +169,18 @@ def start_daemon(
         port=int(match.group(2)),
         host=match.group(1).strip("[]"),
     )
+
+
+def _until_ready(stdout: "IO[str]", data: Path) -> str:
+    """What a starting daemon printed up to its ``ready`` line."""
+    lines: list[str] = []
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        line = stdout.readline()
+        if not line:
+            err = (data / "daemon.log").read_text()
+            raise AssertionError(f"daemon exited early: {''.join(lines)}{err}")
+        lines.append(line)
+        if line.strip() == "ready":
+            break
+    return "".join(lines)
