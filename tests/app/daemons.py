@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from peerline.app.control_client import call as control
-from peerline.app.daemon import CONTROL_SOCKET_NAME
+from peerline.app.paths import CONTROL_SOCKET_NAME
 
 LOOPBACK_CONFIG = """\
 [network]

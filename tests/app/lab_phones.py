@@ -10,7 +10,7 @@ from typing import Any
 
 from netlab import Host
 from peerline.app.control_client import call
-from peerline.app.daemon import CONTROL_SOCKET_NAME
+from peerline.app.paths import CONTROL_SOCKET_NAME
 
 PORT = 4720
 

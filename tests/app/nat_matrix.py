@@ -26,7 +26,7 @@ from lab_phones import PORT, control, start_phone
 from netlab import Host, Lab, NatBehaviour, Node
 from netlab.plan import EXPECTED, KINDS, NATS
 from peerline.app.control_client import ControlError, NotRunning, call
-from peerline.app.daemon import CONTROL_SOCKET_NAME
+from peerline.app.paths import CONTROL_SOCKET_NAME
 
 #: Seconds to wait for each readiness step (phone up, clients with relays, callee's record).
 READY_TIMEOUT_S = 45.0

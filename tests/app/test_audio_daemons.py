@@ -24,7 +24,7 @@ import pytest
 from daemons import Daemon, cli, cli_json, knows, wait_for
 
 from peerline.app.control_client import call as control
-from peerline.app.daemon import CONTROL_SOCKET_NAME
+from peerline.app.paths import CONTROL_SOCKET_NAME
 
 RATE = 16_000
 LEAD_S = 1.0

@@ -32,7 +32,7 @@ from daemons import (
 )
 
 from peerline.app.control_client import call as control
-from peerline.app.daemon import CONTROL_SOCKET_NAME
+from peerline.app.paths import CONTROL_SOCKET_NAME
 from peerline.proto.phone.config import CONNECT_TIMEOUT_S, CallConfig
 
 Phones = Callable[..., Daemon]

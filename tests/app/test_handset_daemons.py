@@ -24,8 +24,9 @@ from PIL import ImageChops
 
 from mock_matrix import Matrix
 from peerline.adapters.display import OledDisplay
-from peerline.app.daemon import Paths, Phone
+from peerline.app.daemon import Phone
 from peerline.app.hardware import Hardware, open_hardware
+from peerline.app.paths import Paths
 from peerline.errors import DisplayError
 from peerline.proto.identity import Identity, derive_number
 from peerline.proto.phone import AddPeer, CallState

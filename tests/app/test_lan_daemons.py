@@ -17,7 +17,7 @@ import pytest
 from netns_lan import netns_lan, run_in, stop_all
 
 from peerline.app.control_client import call
-from peerline.app.daemon import CONTROL_SOCKET_NAME
+from peerline.app.paths import CONTROL_SOCKET_NAME
 
 pytestmark = pytest.mark.netns
 PHONES = 3

@@ -16,7 +16,7 @@ import pytest
 
 from netlab import Lab, NatBehaviour
 from peerline.app.control_client import call
-from peerline.app.daemon import CONTROL_SOCKET_NAME
+from peerline.app.paths import CONTROL_SOCKET_NAME
 
 pytestmark = pytest.mark.netns
 SECOND_ADDR = "198.51.100.250"

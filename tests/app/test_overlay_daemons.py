@@ -12,7 +12,7 @@ from typing import Any
 from daemons import Daemon, start_daemon
 
 from peerline.app.control_client import call
-from peerline.app.daemon import CONTROL_SOCKET_NAME
+from peerline.app.paths import CONTROL_SOCKET_NAME
 
 PHONES = 12
 

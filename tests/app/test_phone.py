@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from peerline.app.control_client import call
-from peerline.app.daemon import Paths, Phone
+from peerline.app.daemon import Phone
+from peerline.app.paths import Paths
 from peerline.app.wiring import phone_config
 from peerline.proto.identity import Identity, derive_number
 from peerline.proto.node import Node

@@ -70,7 +70,7 @@ from daemons import (
 )
 
 from peerline.app.control_client import call
-from peerline.app.daemon import CONTROL_SOCKET_NAME
+from peerline.app.paths import CONTROL_SOCKET_NAME
 
 RATE = 16_000
 INPUT_S = 60.0

@@ -14,8 +14,7 @@ import ipaddress
 import logging
 import time
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass, replace
-from pathlib import Path
+from dataclasses import replace
 from typing import Any
 
 from peerline.errors import StoreError
@@ -38,14 +37,13 @@ from .handset import Handset
 from .hardware import Hardware
 from .hostaddrs import surroundings, watches_addresses
 from .numbers import NumberWorker
+from .paths import Paths
 from .persistence import Persistence, load_state
 from .texts import event_text
 from .wiring import opus_codecs, phone_config
 
 log = logging.getLogger("peerline")
 
-CONTROL_SOCKET_NAME = "control.sock"
-DATABASE_NAME = "peerline.db"
 ADDRESS_WATCH_S = 1.0
 """How often a phone bound to a wildcard address looks for a change of its own addresses."""
 PLAYBACK_DEPTH = 3
@@ -73,19 +71,6 @@ _LOGGED = (
     events.RequestFailed,
 )
 """Events the shell logs itself (the core logs what only it sees)."""
-
-
-@dataclass(frozen=True, slots=True)
-class Paths:
-    data: Path
-
-    @property
-    def control_socket(self) -> Path:
-        return self.data / CONTROL_SOCKET_NAME
-
-    @property
-    def database(self) -> Path:
-        return self.data / DATABASE_NAME
 
 
 class Phone:

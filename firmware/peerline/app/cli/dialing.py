@@ -58,7 +58,7 @@ def cmd_dial(args: argparse.Namespace, out: Output) -> int:
                     break
             out.progress(step, elapsed)
     except KeyboardInterrupt:
-        items.close()
+        items.close()  # leave the stream before the hangup: the phone answers at once then
         out.end_progress()
         _cancel(args, call_id)
         out.warn("cancelled: the call was hung up" if call_id else "cancelled")

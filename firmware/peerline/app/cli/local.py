@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
+from peerline.app.paths import Paths
 from peerline.app.texts import address
 
 from .exits import FAILED, USAGE, Fail
@@ -21,10 +22,6 @@ from .output import Output
 if TYPE_CHECKING:
     from peerline.app.daemon import Phone
     from peerline.store.config import Config
-
-KEY_FILE_NAME = "identity.key"
-CONFIG_FILE_NAME = "peerline.toml"
-EMULATOR_LOG = "peerline.log"
 
 
 def prepare_data_dir(data: Path) -> None:
@@ -52,14 +49,9 @@ def cmd_init(args: argparse.Namespace, out: Output) -> int:
 
     data: Path = args.data
     prepare_data_dir(data)
-    if (data / KEY_FILE_NAME).exists():
-        raise Fail(
-            FAILED,
-            f"{data / KEY_FILE_NAME} exists already: refusing to overwrite this phone's identity",
-        )
     identity = Identity.generate(OsRng())
-    write_identity(data / KEY_FILE_NAME, identity)  # refuses to overwrite
-    config_path = data / CONFIG_FILE_NAME
+    write_identity(Paths(data).key_file, identity)  # refuses to overwrite
+    config_path = Paths(data).config_file
     if not config_path.exists():
         config_path.write_text(DEFAULT_CONFIG_TEXT)
         config_path.chmod(0o600)
@@ -78,7 +70,7 @@ def cmd_id(args: argparse.Namespace, out: Output) -> int:
     from peerline.proto.identity import derive_number, format_number  # noqa: PLC0415
     from peerline.store.keyfile import read_identity  # noqa: PLC0415
 
-    identity = read_identity(args.data / KEY_FILE_NAME)
+    identity = read_identity(Paths(args.data).key_file)
     number = derive_number(identity.public_key)
     out.result(
         {"number": number, "public_key": identity.public_key.hex()},
@@ -92,7 +84,7 @@ def load_run_config(args: argparse.Namespace) -> "Config":
     from peerline.errors import ConfigError  # noqa: PLC0415
     from peerline.store.config import load_config  # noqa: PLC0415
 
-    path = args.config or (args.data / CONFIG_FILE_NAME)
+    path = args.config or Paths(args.data).config_file
     if args.config is not None and not args.config.is_file():
         raise ConfigError(f"--config {args.config}: no such file")
     config = load_config(path)
@@ -159,7 +151,7 @@ def cmd_run(args: argparse.Namespace, out: Output) -> int:
     import asyncio  # noqa: PLC0415
 
     from peerline.adapters.rng import OsRng  # noqa: PLC0415
-    from peerline.app.daemon import Paths, Phone  # noqa: PLC0415
+    from peerline.app.daemon import Phone  # noqa: PLC0415
     from peerline.app.hardware import open_hardware, resolve_kind  # noqa: PLC0415
     from peerline.app.service import serve  # noqa: PLC0415
     from peerline.proto.identity import Identity  # noqa: PLC0415
@@ -171,7 +163,7 @@ def cmd_run(args: argparse.Namespace, out: Output) -> int:
     data: Path = args.data
     prepare_data_dir(data)
     config = load_run_config(args)
-    where = "--hw" if args.hw is not None else str(args.config or data / CONFIG_FILE_NAME)
+    where = "--hw" if args.hw is not None else str(args.config or Paths(data).config_file)
     kind = resolve_kind(config.hardware.kind, stdin=sys.stdin, stdout=sys.stdout, where=where)
     config = config.override({"hardware.kind": kind}, source="hardware.kind = auto")
     setup_logging(config, data, emulator=kind == "emulator")
@@ -184,7 +176,7 @@ def cmd_run(args: argparse.Namespace, out: Output) -> int:
         return load_run_config(args).override({"hardware.kind": kind}, source="reload")
 
     lock = _lock_data_dir(data)  # held until the process exits
-    key_path = data / KEY_FILE_NAME
+    key_path = Paths(data).key_file
     if not key_path.exists():
         if kind != "emulator":
             out.progress("first start: creating this phone's identity and number…")
@@ -256,7 +248,7 @@ def setup_logging(config: "Config", data: Path, *, emulator: bool) -> None:
 
     handler: logging.Handler
     if emulator:
-        handler = logging.FileHandler(data / EMULATOR_LOG)
+        handler = logging.FileHandler(Paths(data).emulator_log)
     else:
         handler = logging.StreamHandler(sys.stderr)
     if not emulator and journal_stream(sys.stderr):
@@ -272,7 +264,7 @@ def _lock_data_dir(data: Path) -> "IO[bytes]":
     """One phone per data directory: a second ``run`` on it exits instead of stealing it."""
     import fcntl  # noqa: PLC0415
 
-    fd = os.open(data / "run.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    fd = os.open(Paths(data).lock, os.O_RDWR | os.O_CREAT, 0o600)
     f = os.fdopen(fd, "r+b")
     try:
         fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -58,6 +58,7 @@ def checked(check: Callable[[str], T], name: str) -> Callable[[str], T]:
 
 NUMBER = checked(arguments.number, "number")
 TARGET = checked(arguments.target, "target")
+KEY = checked(arguments.public_key_text, "key")
 
 
 def _global_options(*, top: bool) -> argparse.ArgumentParser:
@@ -270,6 +271,15 @@ def _call_id_option(p: argparse.ArgumentParser, default: str) -> None:
     )
 
 
+def _until_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--until",
+        choices=("ringing", "answered"),
+        default="ringing",
+        help="follow the call until it rings (the default) or is answered",
+    )
+
+
 def _call_commands(tree: _Tree) -> None:
     p = tree.add(
         "dial",
@@ -296,7 +306,7 @@ def _call_commands(tree: _Tree) -> None:
     )
     p.add_argument(
         "--key",
-        type=checked(arguments.public_key_text, "key"),
+        type=KEY,
         help="choose the key when several phones share NUMBER (lookup shows them)",
     )
     p.add_argument(
@@ -304,24 +314,14 @@ def _call_commands(tree: _Tree) -> None:
         action="store_true",
         help="ask for auto-answer (only a phone that marked us auto-answer does so)",
     )
-    p.add_argument(
-        "--until",
-        choices=("ringing", "answered"),
-        default="ringing",
-        help="follow the call until it rings (the default) or is answered",
-    )
+    _until_option(p)
     p = tree.add(
         "redial",
         "dial again what was dialled last",
         ["peerline redial"],
         dialing.cmd_dial,
     )
-    p.add_argument(
-        "--until",
-        choices=("ringing", "answered"),
-        default="ringing",
-        help="follow the call until it rings (the default) or is answered",
-    )
+    _until_option(p)
     for name, summary, default in (
         ("answer", "answer the ringing call (a call that talks goes on hold)", "the one ringing"),
         ("hangup", "hang up, cancel a call being placed, or decline a ringing one", "the live one"),
@@ -417,7 +417,7 @@ def _directory_commands(tree: _Tree) -> None:
     p.add_argument("name", help="the name shown for it (1-32 characters)")
     p.add_argument(
         "--key",
-        type=checked(arguments.public_key_text, "key"),
+        type=KEY,
         help="pin this public key for the number now",
     )
     p.add_argument(
@@ -483,7 +483,7 @@ def _directory_commands(tree: _Tree) -> None:
     p.add_argument("number", type=NUMBER, help="its 12-digit number")
     p.add_argument(
         "public_key",
-        type=checked(arguments.public_key_text, "key"),
+        type=KEY,
         help="its public key (64 hex digits)",
     )
     p.add_argument(
@@ -507,7 +507,7 @@ def _directory_commands(tree: _Tree) -> None:
     )
     p.add_argument(
         "--key",
-        type=checked(arguments.public_key_text, "key"),
+        type=KEY,
         help="choose the key when several phones share NUMBER",
     )
     p.add_argument(

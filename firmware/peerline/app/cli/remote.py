@@ -8,14 +8,13 @@ from typing import Any
 
 from peerline.app.arguments import RESOLVE_WAIT_S
 from peerline.app.control_client import call, stream
+from peerline.app.paths import Paths
 from peerline.app.texts import address, event_text, plural, seconds, shown, when, who
 
 from .exits import FAILED, Fail
 from .output import Output
 
 log = logging.getLogger("peerline.cli")
-
-CONTROL_SOCKET = "control.sock"
 
 
 def ask(
@@ -33,7 +32,7 @@ def ask(
 
 
 def control_socket(data: Path) -> Path:
-    return data / CONTROL_SOCKET
+    return Paths(data).control_socket
 
 
 # -- status and events ------------------------------------------------------------------------
